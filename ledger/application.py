@@ -1,0 +1,331 @@
+"""The application layer: accept signed envelopes into the ledger, all or nothing.
+
+:meth:`Ledger.append` runs these steps for each envelope, and stores nothing
+unless every step passes (docs/format.md, "Acceptance"):
+
+1. decode the envelope and statement, rejecting non-canonical bytes;
+2. check the statement is for this ledger's election;
+3. if this exact envelope is already in its stream, return its position (idempotent);
+4. resolve the signer (a trust root, or a key granted by a chain to one);
+5. verify the Ed25519 signature;
+6. check the body against the schema of its kind;
+7. check the signer's role and scope allow this statement, and that it is not revoked;
+8. check the chain: seq is the stream's next, prev is the head's hash;
+9. check references: attested and corrected events are in the stream, recap heads exist;
+10. store the event (one eventsourcing transaction), then sequence it into the log.
+
+Steps 3-10 run under an append lock, so what is checked is what is stored on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, RecordConflictError
+
+from ledger import canonical
+from ledger.authority import BAWASLU_ROOT, KPU_ROOT, Signer, authorize, root_signer, signer_from_grant
+from ledger.domain import Stream, stream_uuid
+from ledger.errors import (
+    ConfigurationError,
+    ElectionMismatchError,
+    LedgerError,
+    PrevMismatchError,
+    SchemaError,
+    StaleHeadError,
+    UnknownEventError,
+    UnknownSignerError,
+)
+from ledger.persistence import LogRecorder, StorageConfig
+from ledger.regions import key_stream, parse_stream_id
+from ledger.schema import Contest, check_body, contest_from_body
+from ledger.statement import Envelope, key_id
+
+__all__ = ["Accepted", "Ledger", "TrustRoots"]
+
+TRUST_META = "trust"
+
+
+@dataclass(frozen=True, slots=True)
+class TrustRoots:
+    """What a ledger pins when it is created, and every verifier needs."""
+
+    election: str
+    kpu_root: bytes  # raw Ed25519 public key
+    bawaslu_root: bytes
+    log_vkey: str  # C2SP verifier key of the log ("origin+keyid+base64")
+    origin: str
+
+    def to_bytes(self) -> bytes:
+        return canonical.encode(
+            {
+                "election": self.election,
+                "kpu_root": self.kpu_root,
+                "bawaslu_root": self.bawaslu_root,
+                "log_vkey": self.log_vkey,
+                "origin": self.origin,
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TrustRoots:
+        value = canonical.decode(data)
+        try:
+            return cls(
+                election=value["election"],
+                kpu_root=value["kpu_root"],
+                bawaslu_root=value["bawaslu_root"],
+                log_vkey=value["log_vkey"],
+                origin=value["origin"],
+            )
+        except (KeyError, TypeError) as e:
+            raise ConfigurationError(f"trust roots lack field {e}") from e
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """Where an accepted envelope stands: its hash, stream position and log position."""
+
+    event_hash: bytes
+    stream: str
+    seq: int
+    leaf_index: int
+    duplicate: bool = False
+
+
+class _Batch:
+    """Aggregates and signers loaded (and changed) while checking one batch."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.streams: dict[str, Stream | None] = {}
+        self.signers: dict[bytes, Signer] = {}
+        self.events: list[Any] = []
+
+    def stream(self, stream_id: str) -> Stream | None:
+        if stream_id not in self.streams:
+            self.streams[stream_id] = self.ledger._load(stream_id)
+        return self.streams[stream_id]
+
+    def contest(self, contest: str) -> Contest:
+        election = self.stream("election")
+        if election is not None:
+            for envelope in election.envelopes[1:]:
+                if envelope.statement.body["contest"] == contest:
+                    return contest_from_body(envelope.statement.body)
+        raise UnknownEventError(f"contest {contest} is not defined in this election")
+
+    def signer(self, signer_id: bytes) -> Signer:
+        if signer_id in self.signers:
+            return self.signers[signer_id]
+        trust = self.ledger.trust
+        if signer_id == key_id(trust.kpu_root):
+            signer = root_signer(trust.kpu_root, KPU_ROOT)
+        elif signer_id == key_id(trust.bawaslu_root):
+            signer = root_signer(trust.bawaslu_root, BAWASLU_ROOT)
+        else:
+            stream = self.stream(key_stream(signer_id))
+            if stream is None:
+                raise UnknownSignerError(
+                    f"key {signer_id.hex()[:16]} is not a trust root and was never granted"
+                )
+            grant = stream.envelopes[0].statement
+            granter = self.signer(grant.signer)
+            signer = signer_from_grant(grant, granter, revoked=len(stream.envelopes) > 1)
+        self.signers[signer_id] = signer
+        return signer
+
+    def add(self, envelope: Envelope) -> None:
+        """Check ``envelope`` (steps 4-9) against the batch's state, and stage it."""
+        statement = envelope.statement
+        signer = self.signer(statement.signer)  # (4)
+        envelope.verify_signature(signer.public_key)  # (5)
+        check_body(statement.kind, statement.body, lambda: self.contest(  # (6)
+            parse_stream_id(statement.stream)[1]))
+        subject = None
+        if statement.kind == "revoke":
+            subject = self.signer(statement.body["key"])
+        authorize(statement, signer, contest=self.contest, subject=subject)  # (7)
+        stream = self.stream(statement.stream)
+        seq = 0 if stream is None else stream.version  # (8)
+        if statement.seq != seq + 1:
+            raise StaleHeadError(
+                f"stream {statement.stream} is at seq {seq}, statement is for seq {statement.seq}"
+            )
+        if stream is not None and statement.prev != stream.head:
+            raise PrevMismatchError(
+                f"stream {statement.stream}: prev {statement.prev.hex()[:16]} is not the hash "
+                f"of seq {seq} ({stream.head.hex()[:16]})"
+            )
+        self._check_references(statement.kind, statement.body, stream)  # (9)
+        if stream is None:
+            stream = Stream.start(envelope)
+            self.streams[statement.stream] = stream
+        else:
+            stream.append(envelope)
+        self.events.extend(stream.collect_events())
+        if statement.kind in ("grant", "revoke"):
+            self.signers.pop(key_id(statement.body["key"]) if statement.kind == "grant"
+                             else statement.body["key"], None)
+
+    def _check_references(self, kind: str, body: dict[str, Any], stream: Stream | None) -> None:
+        if kind in ("attest", "correct"):
+            target = body["event"] if kind == "attest" else body["corrects"]
+            found = None if stream is None else stream.find(target)
+            if found is None or found.statement.kind not in ("count", "correct"):
+                raise UnknownEventError(
+                    f"{kind} names event {target.hex()[:16]}, which is not a count or "
+                    "correction in this stream"
+                )
+        elif kind == "recap":
+            for item in body["inputs"]:
+                named = self.stream(item["stream"])
+                if named is None or named.find(item["head"]) is None:
+                    raise UnknownEventError(
+                        f"recap input {item['stream']} has no event {item['head'].hex()[:16]}"
+                    )
+
+
+class Ledger(Application[uuid.UUID]):
+    """A ledger of one election, on SQLite or PostgreSQL (see StorageConfig)."""
+
+    name = "ledger"
+
+    def __init__(self, database_url: str) -> None:
+        self.config = StorageConfig.parse(database_url)
+        super().__init__(env=self.config.environment())
+        recorder = self.factory.tracking_recorder()
+        if not isinstance(recorder, LogRecorder):
+            raise ConfigurationError("the ledger's tracking recorder is not a LogRecorder")
+        self.log_store: LogRecorder = recorder
+        self._trust: TrustRoots | None = None
+
+    @classmethod
+    def create(cls, database_url: str, trust: TrustRoots) -> Ledger:
+        """Create a ledger pinned to ``trust``; refuse a database that already has one."""
+        ledger = cls(database_url)
+        existing = ledger.log_store.read_meta(TRUST_META)
+        if existing is not None:
+            ledger.close()
+            raise ConfigurationError(f"{database_url} already holds a ledger")
+        ledger.log_store.write_meta(TRUST_META, trust.to_bytes())
+        return ledger
+
+    @property
+    def trust(self) -> TrustRoots:
+        if self._trust is None:
+            data = self.log_store.read_meta(TRUST_META)
+            if data is None:
+                raise ConfigurationError(f"{self.config.url} holds no ledger (run `ledger create`)")
+            self._trust = TrustRoots.from_bytes(data)
+        return self._trust
+
+    # --- reading -----------------------------------------------------------------------
+
+    def _load(self, stream_id: str) -> Stream | None:
+        try:
+            stream = self.repository.get(stream_uuid(self.trust.election, stream_id))
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(stream, Stream)
+        return stream
+
+    def stream(self, stream_id: str) -> list[Envelope]:
+        """Every envelope of ``stream_id`` in seq order (empty if the stream is new)."""
+        stream = self._load(stream_id)
+        return [] if stream is None else list(stream.envelopes)
+
+    def head(self, stream_id: str) -> tuple[int, bytes]:
+        """The stream's current seq and head hash (0 and 32 zero bytes when new)."""
+        stream = self._load(stream_id)
+        if stream is None:
+            return 0, bytes(32)
+        return stream.version, stream.head
+
+    # --- appending ---------------------------------------------------------------------
+
+    def append(self, raw: bytes) -> Accepted:
+        """Accept one envelope (steps 1-10 in the module docstring)."""
+        return self.append_batch([raw])[0]
+
+    def append_batch(self, raws: Sequence[bytes]) -> list[Accepted]:
+        """Accept many envelopes in one transaction: all of them, or none.
+
+        A failure names the envelope's index in the batch. Envelopes already in
+        the ledger are returned as duplicates and not stored again.
+        """
+        envelopes = []
+        for i, raw in enumerate(raws):
+            with _at(i, len(raws)):
+                envelope = Envelope.parse(raw)  # (1)
+                if envelope.statement.election != self.trust.election:  # (2)
+                    raise ElectionMismatchError(
+                        f"statement is for election {envelope.statement.election!r}, "
+                        f"this ledger holds {self.trust.election!r}"
+                    )
+            envelopes.append(envelope)
+        with self.log_store.append_lock():
+            batch = _Batch(self)
+            fresh: list[Envelope] = []
+            duplicates: set[bytes] = set()
+            for i, envelope in enumerate(envelopes):
+                with _at(i, len(raws)):
+                    stream = batch.stream(envelope.statement.stream)
+                    if stream is not None and stream.find(envelope.hash) is not None:  # (3)
+                        duplicates.add(envelope.hash)
+                        continue
+                    batch.add(envelope)
+                    fresh.append(envelope)
+            if batch.events:
+                try:
+                    self.save(*batch.events)  # (10)
+                except (IntegrityError, RecordConflictError) as e:
+                    raise StaleHeadError(
+                        "another statement was stored for one of these streams first; "
+                        "fetch the head and sign again"
+                    ) from e
+            self.sequence()
+        return [self._accepted(e, e.hash in duplicates) for e in envelopes]
+
+    def _accepted(self, envelope: Envelope, duplicate: bool) -> Accepted:
+        leaf = self.log_store.leaf_by_hash(envelope.hash)
+        if leaf is None:  # pragma: no cover - sequence() ran under the same lock
+            raise UnknownEventError(f"event {envelope.hash.hex()[:16]} was not sequenced")
+        return Accepted(
+            event_hash=envelope.hash,
+            stream=envelope.statement.stream,
+            seq=envelope.statement.seq,
+            leaf_index=leaf.leaf_index,
+            duplicate=duplicate,
+        )
+
+    def sequence(self) -> int:
+        """Give every stored, unsequenced event its leaf index; return the log size.
+
+        Follows the notification log from the sequencer's tracking position, in
+        notification order (= commit order, see ledger.persistence), so leaf
+        indexes are contiguous even where notification ids have gaps.
+        """
+        from ledger.sequencer import sequence_pending
+
+        return sequence_pending(self)
+
+
+@contextmanager
+def _at(index: int, total: int) -> Iterator[None]:
+    """Prefix a failure with the envelope's place in a batch of more than one."""
+    try:
+        yield
+    except LedgerError as e:
+        if total > 1:
+            raise type(e)(f"envelope {index + 1} of {total}: {e}") from e
+        raise
+
+
+def _unused(_: SchemaError) -> None:  # pragma: no cover - keeps the import for re-export
+    pass

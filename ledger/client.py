@@ -1,0 +1,139 @@
+"""The signer's side: build statement bodies, chain them, sign them.
+
+A :class:`Chainer` keeps the head (seq, hash) of every stream it signed into, so
+a signer (or a simulation producing millions of statements) can sign a whole
+stream offline; :meth:`Chainer.follow` starts it from a head read from a ledger.
+Time is always passed in: a statement's time is the signer's claim, and tests and
+simulations need it reproducible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ledger import ed25519
+from ledger.statement import ZERO_HASH, Envelope, Statement, key_id, sign_statement
+
+__all__ = [
+    "Chainer",
+    "attest_body",
+    "contest_body",
+    "correct_body",
+    "count_body",
+    "grant_body",
+    "recap_body",
+    "revoke_body",
+]
+
+
+class Chainer:
+    """Signs statements into streams, tracking each stream's head."""
+
+    def __init__(self, election: str) -> None:
+        self.election = election
+        self.heads: dict[str, tuple[int, bytes]] = {}
+
+    def follow(self, stream: str, seq: int, head: bytes) -> None:
+        """Continue ``stream`` from a head read elsewhere (for example from the ledger)."""
+        self.heads[stream] = (seq, head)
+
+    def sign(
+        self,
+        key: Ed25519PrivateKey,
+        stream: str,
+        kind: str,
+        body: Mapping[str, Any],
+        *,
+        time: int,
+    ) -> Envelope:
+        seq, prev = self.heads.get(stream, (0, ZERO_HASH))
+        statement = Statement(
+            election=self.election,
+            stream=stream,
+            seq=seq + 1,
+            prev=prev,
+            kind=kind,
+            body=dict(body),
+            signer=key_id(ed25519.public_bytes(key)),
+            time=time,
+        )
+        envelope = sign_statement(statement, key)
+        self.heads[stream] = (seq + 1, envelope.hash)
+        return envelope
+
+
+def contest_body(
+    office: str, region: str, name: str, pairs: list[str], kolom_kosong: int | None = None
+) -> dict[str, Any]:
+    entries: list[dict[str, Any]] = []
+    for number, pair_name in enumerate(pairs, start=1):
+        entry: dict[str, Any] = {"number": number, "name": pair_name}
+        if number == kolom_kosong:
+            entry["kolom_kosong"] = True
+        entries.append(entry)
+    return {
+        "contest": f"{office}-{region}",
+        "office": office,
+        "region": region,
+        "name": name,
+        "pairs": entries,
+    }
+
+
+def grant_body(
+    public_key: bytes,
+    role: str,
+    scope: str,
+    label: str,
+    *,
+    contest: str | None = None,
+    pair: int | None = None,
+    khusus: bool = False,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"key": public_key, "role": role, "scope": scope, "label": label}
+    if contest is not None:
+        body["contest"] = contest
+    if pair is not None:
+        body["pair"] = pair
+    if khusus:
+        body["khusus"] = True
+    return body
+
+
+def revoke_body(subject_key_id: bytes, reason: str) -> dict[str, Any]:
+    return {"key": subject_key_id, "reason": reason}
+
+
+def count_body(tally: Mapping[str, Any]) -> dict[str, Any]:
+    return {"tally": dict(tally)}
+
+
+def attest_body(event: bytes, verdict: str = "agree", reason: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"event": event, "verdict": verdict}
+    if reason is not None:
+        body["reason"] = reason
+    return body
+
+
+def correct_body(corrects: bytes, reason: str, tally: Mapping[str, Any]) -> dict[str, Any]:
+    return {"corrects": corrects, "reason": reason, "tally": dict(tally)}
+
+
+def recap_body(
+    inputs: list[tuple[str, bytes]],
+    votes: Mapping[str, int],
+    valid: int,
+    invalid: int,
+    voted: int,
+    decisions: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "inputs": [{"stream": stream, "head": head} for stream, head in inputs],
+        "totals": {"votes": dict(votes), "valid": valid, "invalid": invalid, "voted": voted},
+    }
+    if decisions:
+        body["decisions"] = decisions
+    return body

@@ -1,0 +1,346 @@
+"""The persistence layer: where a ledger lives, and the tables beside eventsourcing's.
+
+eventsourcing stores the streams (its events table and notification log). This
+module adds, in the same database and through the same datastore, the tables
+the ledger derives from them: its pinned trust roots (``ledger_meta``), the
+transparency log's leaves and Merkle nodes, and its signed checkpoints. They are
+written by a :class:`LogRecorder`, a TrackingRecorder subclass for each backend,
+so that the sequencer's writes and its tracking position commit atomically.
+
+A database is named by a URL: ``sqlite:PATH`` (the embedded default) or
+``postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME[?schema=SCHEMA]``.
+POSTGRES_ENABLE_DB_FUNCTIONS is never set: without it eventsourcing takes an
+exclusive table lock on insert, which makes notification order equal commit
+order, which the sequencer relies on to never skip an event.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+from psycopg.sql import SQL
+
+from ledger.errors import ConfigurationError
+
+__all__ = ["LeafRow", "LogRecorder", "StorageConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    """A parsed database URL, and the eventsourcing environment it means."""
+
+    url: str
+    backend: str  # "sqlite" or "postgres"
+    sqlite_path: str = ""
+    dbname: str = ""
+    host: str = ""
+    port: str = ""
+    user: str = ""
+    password: str = ""
+    schema: str = ""
+
+    @classmethod
+    def parse(cls, url: str) -> StorageConfig:
+        if url.startswith("sqlite:"):
+            path = url.removeprefix("sqlite:").removeprefix("//")
+            if not path or path == ":memory:":
+                raise ConfigurationError(f"{url!r}: a SQLite ledger needs a file path")
+            return cls(url=url, backend="sqlite", sqlite_path=os.path.abspath(path))
+        if url.startswith(("postgresql://", "postgres://")):
+            parsed = urlparse(url)
+            dbname = parsed.path.lstrip("/")
+            if not dbname or not parsed.hostname:
+                raise ConfigurationError(f"{url!r}: a PostgreSQL URL needs a host and a database")
+            schema = parse_qs(parsed.query).get("schema", [""])[0]
+            return cls(
+                url=url,
+                backend="postgres",
+                dbname=dbname,
+                host=parsed.hostname,
+                port=str(parsed.port or 5432),
+                user=unquote(parsed.username or "postgres"),
+                password=unquote(parsed.password or ""),
+                schema=schema,
+            )
+        raise ConfigurationError(
+            f"{url!r} is not a database URL (sqlite:PATH or postgresql://USER@HOST/DB)"
+        )
+
+    def environment(self) -> dict[str, str]:
+        """The eventsourcing environment for this database."""
+        env = {
+            "TRANSCODER_TOPIC": "ledger.transcoder:MsgpackTranscoder",
+            "CREATE_TABLE": "y",
+        }
+        if self.backend == "sqlite":
+            env |= {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": self.sqlite_path,
+                "SQLITE_LOCK_TIMEOUT": "30",
+                "TRACKING_RECORDER_TOPIC": "ledger.persistence:SQLiteLogRecorder",
+            }
+        else:
+            env |= {
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "POSTGRES_DBNAME": self.dbname,
+                "POSTGRES_HOST": self.host,
+                "POSTGRES_PORT": self.port,
+                "POSTGRES_USER": self.user,
+                "POSTGRES_PASSWORD": self.password,
+                "POSTGRES_LOCK_TIMEOUT": "30",
+                # Never on: DB functions skip the table lock that makes
+                # notification order equal commit order (module docstring).
+                "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+                "TRACKING_RECORDER_TOPIC": "ledger.persistence:PostgresLogRecorder",
+            }
+            if self.schema:
+                env["POSTGRES_SCHEMA"] = self.schema
+        return env
+
+
+@dataclass(frozen=True, slots=True)
+class LeafRow:
+    """One leaf of the transparency log: a sequenced event."""
+
+    leaf_index: int
+    notification_id: int
+    event_hash: bytes
+    stream: str
+    seq: int
+
+
+class LogRecorder(ABC):
+    """The ledger's own tables, written atomically with the sequencer's tracking."""
+
+    @abstractmethod
+    @contextmanager
+    def append_lock(self) -> Iterator[None]:
+        """Serialise check-then-append across processes (see Ledger.append)."""
+
+    @abstractmethod
+    def read_meta(self, name: str) -> bytes | None: ...
+
+    @abstractmethod
+    def write_meta(self, name: str, value: bytes) -> None: ...
+
+    @abstractmethod
+    def log_size(self) -> int: ...
+
+    @abstractmethod
+    def record_leaves(
+        self,
+        application_name: str,
+        leaves: Sequence[LeafRow],
+        nodes: Sequence[tuple[int, int, bytes]],
+        tracking_id: int,
+    ) -> None:
+        """Store leaves and their completed Merkle nodes, and the tracking position."""
+
+    @abstractmethod
+    def read_nodes(self, ids: Sequence[tuple[int, int]]) -> list[bytes]: ...
+
+    @abstractmethod
+    def leaf_by_hash(self, event_hash: bytes) -> LeafRow | None: ...
+
+    @abstractmethod
+    def leaf_by_index(self, leaf_index: int) -> LeafRow | None: ...
+
+    @abstractmethod
+    def leaf_by_stream(self, stream: str, seq: int) -> LeafRow | None: ...
+
+    @abstractmethod
+    def leaves(self, start: int, stop: int) -> list[LeafRow]: ...
+
+    @abstractmethod
+    def store_checkpoint(self, size: int, note: bytes) -> None: ...
+
+    @abstractmethod
+    def checkpoints(self) -> list[tuple[int, bytes]]: ...
+
+    @abstractmethod
+    def max_tracking_id(self, application_name: str) -> int | None: ...
+
+
+def _lock_key(text: str) -> int:
+    """A stable signed 63-bit key for pg_advisory_lock."""
+    return zlib.crc32(text.encode()) & 0x7FFFFFFF
+
+
+_TABLES = (
+    "CREATE TABLE IF NOT EXISTS {s}ledger_meta (name TEXT PRIMARY KEY, value {blob} NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS {s}ledger_leaves ("
+    " leaf_index BIGINT PRIMARY KEY, notification_id BIGINT NOT NULL UNIQUE,"
+    " event_hash {blob} NOT NULL UNIQUE, stream TEXT NOT NULL, seq BIGINT NOT NULL,"
+    " UNIQUE (stream, seq))",
+    "CREATE TABLE IF NOT EXISTS {s}ledger_nodes ("
+    " level INTEGER NOT NULL, idx BIGINT NOT NULL, hash {blob} NOT NULL,"
+    " PRIMARY KEY (level, idx))",
+    "CREATE TABLE IF NOT EXISTS {s}ledger_checkpoints (size BIGINT PRIMARY KEY, note {blob} NOT NULL)",
+)
+
+
+class _SQLMixin:
+    """The SQL both backends share; only placeholders, blob type and locking differ."""
+
+    placeholder = "?"
+    blob = "BLOB"
+    prefix = ""
+
+    def _sql(self, text: str) -> str:
+        return text.replace("{s}", self.prefix).replace("?", self.placeholder)
+
+    def _tables(self) -> list[str]:
+        return [t.replace("{blob}", self.blob).replace("{s}", self.prefix) for t in _TABLES]
+
+    @contextmanager
+    def _tx(self, *, commit: bool) -> Iterator[Any]:
+        with self.datastore.transaction(commit=commit) as cursor:  # type: ignore[attr-defined]
+            yield cursor
+
+    def read_meta(self, name: str) -> bytes | None:
+        with self._tx(commit=False) as c:
+            c.execute(self._sql("SELECT value FROM {s}ledger_meta WHERE name=?"), (name,))
+            row = c.fetchone()
+        return None if row is None else bytes(row["value"])
+
+    def write_meta(self, name: str, value: bytes) -> None:
+        with self._tx(commit=True) as c:
+            c.execute(self._sql("INSERT INTO {s}ledger_meta VALUES (?, ?)"), (name, value))
+
+    def log_size(self) -> int:
+        with self._tx(commit=False) as c:
+            c.execute(self._sql("SELECT COUNT(*) AS n FROM {s}ledger_leaves"))
+            row = c.fetchone()
+        return int(row["n"])
+
+    def record_leaves(
+        self,
+        application_name: str,
+        leaves: Sequence[LeafRow],
+        nodes: Sequence[tuple[int, int, bytes]],
+        tracking_id: int,
+    ) -> None:
+        with self._tx(commit=True) as c:
+            c.executemany(
+                self._sql("INSERT INTO {s}ledger_leaves VALUES (?, ?, ?, ?, ?)"),
+                [(r.leaf_index, r.notification_id, r.event_hash, r.stream, r.seq) for r in leaves],
+            )
+            c.executemany(self._sql("INSERT INTO {s}ledger_nodes VALUES (?, ?, ?)"), nodes)
+            self._insert_tracking(c, Tracking(application_name, tracking_id))  # type: ignore[attr-defined]
+
+    def read_nodes(self, ids: Sequence[tuple[int, int]]) -> list[bytes]:
+        if not ids:
+            return []
+        found: dict[tuple[int, int], bytes] = {}
+        with self._tx(commit=False) as c:
+            # One round trip for the O(log n) nodes a root or proof needs.
+            where = " OR ".join(["(level=? AND idx=?)"] * len(ids))
+            params = [v for node in ids for v in node]
+            c.execute(self._sql(f"SELECT level, idx, hash FROM {{s}}ledger_nodes WHERE {where}"), params)
+            for row in c.fetchall():
+                found[(row["level"], row["idx"])] = bytes(row["hash"])
+        try:
+            return [found[node] for node in ids]
+        except KeyError as e:
+            raise LookupError(f"Merkle node {e.args[0]} is not stored") from e
+
+    def _leaf(self, where: str, params: Sequence[Any]) -> LeafRow | None:
+        rows = self._leaves(where, params)
+        return rows[0] if rows else None
+
+    def _leaves(self, where: str, params: Sequence[Any]) -> list[LeafRow]:
+        with self._tx(commit=False) as c:
+            c.execute(
+                self._sql(
+                    "SELECT leaf_index, notification_id, event_hash, stream, seq "
+                    f"FROM {{s}}ledger_leaves WHERE {where} ORDER BY leaf_index"
+                ),
+                params,
+            )
+            rows = c.fetchall()
+        return [
+            LeafRow(
+                row["leaf_index"], row["notification_id"], bytes(row["event_hash"]),
+                row["stream"], row["seq"],
+            )
+            for row in rows
+        ]
+
+    def leaf_by_hash(self, event_hash: bytes) -> LeafRow | None:
+        return self._leaf("event_hash=?", (event_hash,))
+
+    def leaf_by_index(self, leaf_index: int) -> LeafRow | None:
+        return self._leaf("leaf_index=?", (leaf_index,))
+
+    def leaf_by_stream(self, stream: str, seq: int) -> LeafRow | None:
+        return self._leaf("stream=? AND seq=?", (stream, seq))
+
+    def leaves(self, start: int, stop: int) -> list[LeafRow]:
+        return self._leaves("leaf_index>=? AND leaf_index<?", (start, stop))
+
+    def store_checkpoint(self, size: int, note: bytes) -> None:
+        with self._tx(commit=True) as c:
+            c.execute(self._sql("DELETE FROM {s}ledger_checkpoints WHERE size=?"), (size,))
+            c.execute(self._sql("INSERT INTO {s}ledger_checkpoints VALUES (?, ?)"), (size, note))
+
+    def checkpoints(self) -> list[tuple[int, bytes]]:
+        with self._tx(commit=False) as c:
+            c.execute(self._sql("SELECT size, note FROM {s}ledger_checkpoints ORDER BY size"))
+            rows = c.fetchall()
+        return [(int(r["size"]), bytes(r["note"])) for r in rows]
+
+
+class SQLiteLogRecorder(_SQLMixin, SQLiteTrackingRecorder, LogRecorder):  # type: ignore[misc]
+    """LogRecorder on the ledger's SQLite file."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), *self._tables()]
+
+    @contextmanager
+    def append_lock(self) -> Iterator[None]:
+        # SQLite serialises writers per transaction, but check-then-append spans
+        # reads and a write, so a file lock beside the database serialises it
+        # across processes too.
+        path = str(self.datastore.pool.db_name) + ".lock"
+        with open(path, "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class PostgresLogRecorder(_SQLMixin, PostgresTrackingRecorder, LogRecorder):  # type: ignore[misc]
+    """LogRecorder on the ledger's PostgreSQL database (in its schema)."""
+
+    placeholder = "%s"
+    blob = "BYTEA"
+
+    def __init__(self, datastore: Any, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.prefix = f'"{datastore.schema}".' if datastore.schema else ""
+        for statement in self._tables():
+            self.sql_create_statements.append(SQL(statement))  # type: ignore[arg-type]
+
+    @contextmanager
+    def append_lock(self) -> Iterator[None]:
+        # A session-level advisory lock, held on its own connection while the
+        # append checks and stores, serialises appends across processes.
+        key = _lock_key(f"ledger-append:{self.datastore.schema}")
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))

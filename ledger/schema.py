@@ -1,0 +1,322 @@
+"""Body schemas of every statement kind, and the C.Hasil arithmetic rules.
+
+Structural violations (a missing or unknown field, a negative or non-integer
+number, an unknown ballot number) are rejected with :class:`SchemaError`. The
+arithmetic rules of form C.Hasil are *checked but not enforced*: a signed sheet
+that breaks them is evidence, so :func:`arithmetic_flags` reports them for the
+projections instead of rejecting the statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.errors import SchemaError
+from ledger.regions import (
+    KABKOTA,
+    KECAMATAN,
+    OFFICES,
+    PROVINCE,
+    TPS,
+    contest_id,
+    covers,
+    level_of,
+)
+
+__all__ = [
+    "KINDS",
+    "ROLES",
+    "TALLY_FIELDS",
+    "Contest",
+    "arithmetic_flags",
+    "check_body",
+    "contest_from_body",
+]
+
+# Registered voters (DPT, DPTb, DPK by sex), voters who used their right (same
+# split), disabled voters, ballots, and the totals of the vote.
+VOTER_LISTS = ("dpt", "dptb", "dpk")
+SEXES = ("m", "f")
+REGISTERED_FIELDS = tuple(f"{lst}_{sex}" for lst in VOTER_LISTS for sex in SEXES)
+VOTED_FIELDS = tuple(f"voted_{name}" for name in REGISTERED_FIELDS)
+TALLY_INT_FIELDS = (
+    *REGISTERED_FIELDS,
+    *VOTED_FIELDS,
+    "disabled_registered",
+    "disabled_voted",
+    "ballots_received",
+    "ballots_damaged",
+    "ballots_unused",
+    "ballots_used",
+    "valid",
+    "invalid",
+)
+TALLY_FIELDS = (*TALLY_INT_FIELDS, "votes", "photo_sha256")
+_OPTIONAL_TALLY_FIELDS = frozenset({"photo_sha256"})
+
+ROLES = ("kpu-prov", "kpu-kab", "ppk", "kpps", "panwas", "ptps", "paslon", "saksi")
+KINDS = ("election", "contest", "grant", "revoke", "count", "attest", "correct", "recap")
+VERDICTS = ("agree", "object")
+RULINGS = ("upheld", "dismissed")
+MAX_TEXT = 2000
+MAX_PAIRS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Contest:
+    """A contest as defined by the KPU root in the election stream."""
+
+    id: str
+    office: str
+    region: str
+    name: str
+    pairs: tuple[int, ...]
+    kolom_kosong: int | None
+
+    def covers(self, place: str) -> bool:
+        return covers(self.region, place)
+
+
+def _require(body: Mapping[str, Any], required: set[str], optional: set[str], what: str) -> None:
+    keys = set(body)
+    missing = required - keys
+    if missing:
+        raise SchemaError(f"{what} lacks field(s) {', '.join(sorted(missing))}")
+    unknown = keys - required - optional
+    if unknown:
+        raise SchemaError(f"{what} has unknown field(s) {', '.join(sorted(unknown))}")
+
+
+def _count(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SchemaError(f"{name} must be a non-negative integer, got {type(value).__name__}")
+    if value < 0:
+        raise SchemaError(f"{name} must be a non-negative integer, got {value}")
+    return value
+
+
+def _text(value: Any, name: str, *, empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise SchemaError(f"{name} must be a string")
+    if not empty and not value.strip():
+        raise SchemaError(f"{name} must not be empty")
+    if len(value) > MAX_TEXT:
+        raise SchemaError(f"{name} is longer than {MAX_TEXT} characters")
+    return value
+
+
+def _hash(value: Any, name: str) -> bytes:
+    if not isinstance(value, bytes) or len(value) != 32:
+        raise SchemaError(f"{name} must be a 32-byte hash")
+    return value
+
+
+def check_tally(tally: Any, contest: Contest, what: str = "tally") -> None:
+    """Check the structure of a C.Hasil tally against its contest."""
+    if not isinstance(tally, dict):
+        raise SchemaError(f"{what} must be a map")
+    _require(tally, set(TALLY_INT_FIELDS) | {"votes"}, set(_OPTIONAL_TALLY_FIELDS), what)
+    for name in TALLY_INT_FIELDS:
+        _count(tally[name], f"{what}.{name}")
+    votes = tally["votes"]
+    if not isinstance(votes, dict):
+        raise SchemaError(f"{what}.votes must be a map of ballot number to votes")
+    expected = {str(n) for n in contest.pairs}
+    unknown = set(votes) - expected
+    if unknown:
+        raise SchemaError(
+            f"{what}.votes: unknown ballot number(s) {', '.join(sorted(unknown))} "
+            f"in contest {contest.id} (pairs {', '.join(sorted(expected))})"
+        )
+    missing = expected - set(votes)
+    if missing:
+        raise SchemaError(f"{what}.votes lacks ballot number(s) {', '.join(sorted(missing))}")
+    for number, value in votes.items():
+        _count(value, f"{what}.votes[{number}]")
+    if "photo_sha256" in tally:
+        _hash(tally["photo_sha256"], f"{what}.photo_sha256")
+
+
+def arithmetic_flags(tally: Mapping[str, Any]) -> list[str]:
+    """The C.Hasil arithmetic rules a (structurally valid) tally breaks, worded."""
+    flags = []
+    votes_sum = sum(tally["votes"].values())
+    if votes_sum != tally["valid"]:
+        flags.append(f"sum of votes {votes_sum} != valid {tally['valid']}")
+    valid_invalid = tally["valid"] + tally["invalid"]
+    if valid_invalid != tally["ballots_used"]:
+        flags.append(
+            f"valid + invalid {valid_invalid} != ballots used {tally['ballots_used']}"
+        )
+    voted = sum(tally[name] for name in VOTED_FIELDS)
+    if voted != tally["ballots_used"]:
+        flags.append(f"ballots used {tally['ballots_used']} != voters who voted {voted}")
+    accounted = tally["ballots_used"] + tally["ballots_unused"] + tally["ballots_damaged"]
+    if accounted != tally["ballots_received"]:
+        flags.append(
+            f"ballots received {tally['ballots_received']} != used + unused + damaged "
+            f"{accounted}"
+        )
+    for name in REGISTERED_FIELDS:
+        if tally[f"voted_{name}"] > tally[name]:
+            flags.append(f"voted_{name} {tally[f'voted_{name}']} > registered {name} {tally[name]}")
+    if tally["disabled_voted"] > tally["disabled_registered"]:
+        flags.append(
+            f"disabled voted {tally['disabled_voted']} > registered "
+            f"{tally['disabled_registered']}"
+        )
+    return flags
+
+
+def contest_from_body(body: Mapping[str, Any]) -> Contest:
+    """Check a ``contest`` body and return the contest it defines."""
+    _require(body, {"contest", "office", "region", "name", "pairs"}, set(), "contest body")
+    office = _text(body["office"], "contest.office")
+    if office not in OFFICES:
+        raise SchemaError(f"contest.office {office!r} is not one of {', '.join(OFFICES)}")
+    region = _text(body["region"], "contest.region")
+    if level_of(region) != OFFICES[office]:
+        raise SchemaError(f"contest for {office} needs a {OFFICES[office]} code, got {region}")
+    if body["contest"] != contest_id(office, region):
+        raise SchemaError(f"contest id must be {contest_id(office, region)!r}")
+    pairs = body["pairs"]
+    if not isinstance(pairs, list) or not 1 <= len(pairs) <= MAX_PAIRS:
+        raise SchemaError(f"contest.pairs must be a list of 1..{MAX_PAIRS} pairs")
+    numbers: list[int] = []
+    kolom_kosong = None
+    for i, pair in enumerate(pairs):
+        if not isinstance(pair, dict):
+            raise SchemaError(f"contest.pairs[{i}] must be a map")
+        _require(pair, {"number", "name"}, {"kolom_kosong"}, f"contest.pairs[{i}]")
+        number = _count(pair["number"], f"contest.pairs[{i}].number")
+        if number != i + 1:
+            raise SchemaError(f"contest.pairs[{i}].number must be {i + 1}, got {number}")
+        _text(pair["name"], f"contest.pairs[{i}].name")
+        if pair.get("kolom_kosong", False) is not False:
+            if pair["kolom_kosong"] is not True or kolom_kosong is not None:
+                raise SchemaError("contest.pairs: kolom_kosong must be true on at most one pair")
+            kolom_kosong = number
+        numbers.append(number)
+    if kolom_kosong is not None and len(pairs) != 2:
+        raise SchemaError("a kolom kosong contest has exactly one pair and the empty box")
+    return Contest(
+        id=body["contest"],
+        office=office,
+        region=region,
+        name=_text(body["name"], "contest.name"),
+        pairs=tuple(numbers),
+        kolom_kosong=kolom_kosong,
+    )
+
+
+def _check_grant(body: Mapping[str, Any]) -> None:
+    _require(body, {"key", "role", "scope", "label"}, {"contest", "pair", "khusus"}, "grant body")
+    if not isinstance(body["key"], bytes) or len(body["key"]) != 32:
+        raise SchemaError("grant.key must be a raw 32-byte Ed25519 public key")
+    role = body["role"]
+    if role not in ROLES:
+        raise SchemaError(f"grant.role {role!r} is not one of {', '.join(ROLES)}")
+    _text(body["label"], "grant.label")
+    scope = _text(body["scope"], "grant.scope")
+    level = level_of(scope)
+    wanted = {
+        "kpu-prov": (PROVINCE,),
+        "kpu-kab": (KABKOTA,),
+        "ppk": (KECAMATAN,),
+        "kpps": (TPS,),
+        "panwas": (PROVINCE, KABKOTA, KECAMATAN),
+        "ptps": (TPS,),
+        "paslon": (PROVINCE, KABKOTA),
+        "saksi": (PROVINCE, KABKOTA, KECAMATAN, TPS),
+    }[role]
+    if level not in wanted:
+        raise SchemaError(f"a {role} grant needs a scope at level {' or '.join(wanted)}, got {scope}")
+    needs_pair = role in ("paslon", "saksi")
+    if needs_pair != ("contest" in body) or needs_pair != ("pair" in body):
+        raise SchemaError(
+            f"a {role} grant {'needs' if needs_pair else 'must not have'} contest and pair"
+        )
+    if needs_pair:
+        _text(body["contest"], "grant.contest")
+        _count(body["pair"], "grant.pair")
+    if "khusus" in body and (role != "kpps" or body["khusus"] is not True):
+        raise SchemaError("grant.khusus is only for kpps grants, and only as true")
+
+
+def _check_attest(body: Mapping[str, Any]) -> None:
+    _require(body, {"event", "verdict"}, {"reason"}, "attest body")
+    _hash(body["event"], "attest.event")
+    if body["verdict"] not in VERDICTS:
+        raise SchemaError(f"attest.verdict must be one of {', '.join(VERDICTS)}")
+    if body["verdict"] == "object":
+        _text(body.get("reason"), "attest.reason (required for an objection)")
+    elif "reason" in body:
+        _text(body["reason"], "attest.reason", empty=True)
+
+
+def _check_recap(body: Mapping[str, Any], contest: Contest) -> None:
+    _require(body, {"inputs", "totals"}, {"decisions"}, "recap body")
+    inputs = body["inputs"]
+    if not isinstance(inputs, list) or not inputs:
+        raise SchemaError("recap.inputs must be a non-empty list")
+    seen = set()
+    for i, item in enumerate(inputs):
+        if not isinstance(item, dict):
+            raise SchemaError(f"recap.inputs[{i}] must be a map")
+        _require(item, {"stream", "head"}, set(), f"recap.inputs[{i}]")
+        _text(item["stream"], f"recap.inputs[{i}].stream")
+        _hash(item["head"], f"recap.inputs[{i}].head")
+        if item["stream"] in seen:
+            raise SchemaError(f"recap.inputs names stream {item['stream']} twice")
+        seen.add(item["stream"])
+    totals = body["totals"]
+    if not isinstance(totals, dict):
+        raise SchemaError("recap.totals must be a map")
+    _require(totals, {"votes", "valid", "invalid", "voted"}, set(), "recap.totals")
+    for name in ("valid", "invalid", "voted"):
+        _count(totals[name], f"recap.totals.{name}")
+    votes = totals["votes"]
+    expected = {str(n) for n in contest.pairs}
+    if not isinstance(votes, dict) or set(votes) != expected:
+        raise SchemaError(f"recap.totals.votes must have exactly ballot numbers {sorted(expected)}")
+    for number, value in votes.items():
+        _count(value, f"recap.totals.votes[{number}]")
+    for i, decision in enumerate(body.get("decisions", [])):
+        if not isinstance(decision, dict):
+            raise SchemaError(f"recap.decisions[{i}] must be a map")
+        _require(decision, {"objection", "ruling", "reason"}, set(), f"recap.decisions[{i}]")
+        _hash(decision["objection"], f"recap.decisions[{i}].objection")
+        if decision["ruling"] not in RULINGS:
+            raise SchemaError(f"recap.decisions[{i}].ruling must be one of {', '.join(RULINGS)}")
+        _text(decision["reason"], f"recap.decisions[{i}].reason")
+
+
+def check_body(kind: str, body: Mapping[str, Any], contest: Callable[[], Contest]) -> None:
+    """Check ``body`` against the schema of ``kind``; ``contest()`` gives the stream's contest."""
+    if kind == "election":
+        _require(body, {"name"}, set(), "election body")
+        _text(body["name"], "election.name")
+    elif kind == "contest":
+        contest_from_body(body)
+    elif kind == "grant":
+        _check_grant(body)
+    elif kind == "revoke":
+        _require(body, {"key", "reason"}, set(), "revoke body")
+        _hash(body["key"], "revoke.key (a key id)")
+        _text(body["reason"], "revoke.reason")
+    elif kind == "count":
+        _require(body, {"tally"}, set(), "count body")
+        check_tally(body["tally"], contest(), "count.tally")
+    elif kind == "attest":
+        _check_attest(body)
+    elif kind == "correct":
+        _require(body, {"corrects", "reason", "tally"}, set(), "correct body")
+        _hash(body["corrects"], "correct.corrects")
+        _text(body["reason"], "correct.reason")
+        check_tally(body["tally"], contest(), "correct.tally")
+    elif kind == "recap":
+        _check_recap(body, contest())
+    else:
+        raise SchemaError(f"unknown statement kind {kind!r} (known: {', '.join(KINDS)})")

@@ -1,0 +1,63 @@
+"""The sequencer: follows the notification log and gives each event its leaf index.
+
+eventsourcing's notification ids are not gap-free on PostgreSQL (a rolled-back
+insert consumes a sequence value), so they cannot be leaf indexes. The sequencer
+reads notifications after its tracking position, in notification order, and
+assigns the next contiguous leaf indexes, storing each leaf's RFC 9162 hash and
+every Merkle node that leaf completes, and its new tracking position, in one
+transaction (LogRecorder.record_leaves). A crash between transactions loses
+nothing: the next run resumes from the tracking position.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ledger import merkle
+from ledger.persistence import LeafRow
+from ledger.statement import Envelope
+
+if TYPE_CHECKING:
+    from ledger.application import Ledger
+
+__all__ = ["SEQUENCER_NAME", "sequence_pending"]
+
+SEQUENCER_NAME = "sequencer"
+PAGE = 2000
+
+
+def sequence_pending(ledger: Ledger) -> int:
+    """Sequence every stored event not yet in the log; return the log size.
+
+    Precondition: the caller holds the ledger's append lock, so no other
+    sequencer runs at the same time.
+    """
+    log = ledger.log_store
+    tracked = log.max_tracking_id(SEQUENCER_NAME) or 0
+    size = log.log_size()
+    tree = merkle.CompactRange.from_reader(size, log)
+    while True:
+        notifications = ledger.recorder.select_notifications(
+            start=tracked, limit=PAGE, inclusive_of_start=False
+        )
+        if not notifications:
+            return size
+        leaves: list[LeafRow] = []
+        nodes: list[tuple[int, int, bytes]] = []
+        for notification in notifications:
+            event = ledger.mapper.to_domain_event(notification)
+            raw: bytes = event.envelope  # type: ignore[attr-defined]
+            envelope = Envelope.parse(raw)
+            nodes.extend(tree.append(merkle.leaf_hash(raw)))
+            leaves.append(
+                LeafRow(
+                    leaf_index=size,
+                    notification_id=notification.id,
+                    event_hash=envelope.hash,
+                    stream=envelope.statement.stream,
+                    seq=envelope.statement.seq,
+                )
+            )
+            size += 1
+        tracked = notifications[-1].id
+        log.record_leaves(SEQUENCER_NAME, leaves, nodes, tracked)
