@@ -29,14 +29,20 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, RecordConflictError
 
 from ledger import canonical
-from ledger.authority import BAWASLU_ROOT, KPU_ROOT, Signer, authorize, root_signer, signer_from_grant
+from ledger.authority import (
+    BAWASLU_ROOT,
+    KPU_ROOT,
+    Signer,
+    authorize,
+    root_signer,
+    signer_from_grant,
+)
 from ledger.domain import Stream, stream_uuid
 from ledger.errors import (
     ConfigurationError,
     ElectionMismatchError,
     LedgerError,
     PrevMismatchError,
-    SchemaError,
     StaleHeadError,
     UnknownEventError,
     UnknownSignerError,
@@ -145,8 +151,13 @@ class _Batch:
         statement = envelope.statement
         signer = self.signer(statement.signer)  # (4)
         envelope.verify_signature(signer.public_key)  # (5)
-        check_body(statement.kind, statement.body, lambda: self.contest(  # (6)
-            parse_stream_id(statement.stream)[1]))
+        check_body(
+            statement.kind,
+            statement.body,
+            lambda: self.contest(  # (6)
+                parse_stream_id(statement.stream)[1]
+            ),
+        )
         subject = None
         if statement.kind == "revoke":
             subject = self.signer(statement.body["key"])
@@ -170,8 +181,12 @@ class _Batch:
             stream.append(envelope)
         self.events.extend(stream.collect_events())
         if statement.kind in ("grant", "revoke"):
-            self.signers.pop(key_id(statement.body["key"]) if statement.kind == "grant"
-                             else statement.body["key"], None)
+            self.signers.pop(
+                key_id(statement.body["key"])
+                if statement.kind == "grant"
+                else statement.body["key"],
+                None,
+            )
 
     def _check_references(self, kind: str, body: dict[str, Any], stream: Stream | None) -> None:
         if kind in ("attest", "correct"):
@@ -229,7 +244,7 @@ class Ledger(Application[uuid.UUID]):
 
     def _load(self, stream_id: str) -> Stream | None:
         try:
-            stream = self.repository.get(stream_uuid(self.trust.election, stream_id))
+            stream: Stream = self.repository.get(stream_uuid(self.trust.election, stream_id))
         except AggregateNotFoundError:
             return None
         assert isinstance(stream, Stream)
@@ -325,7 +340,3 @@ def _at(index: int, total: int) -> Iterator[None]:
         if total > 1:
             raise type(e)(f"envelope {index + 1} of {total}: {e}") from e
         raise
-
-
-def _unused(_: SchemaError) -> None:  # pragma: no cover - keeps the import for re-export
-    pass

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from ledger.errors import (
     OutOfScopeError,
@@ -24,7 +23,7 @@ from ledger.regions import KABKOTA, covers, kecamatan_of, level_of, parse_stream
 from ledger.schema import Contest
 from ledger.statement import Statement, key_id
 
-__all__ = ["KPU_ROOT", "BAWASLU_ROOT", "Signer", "authorize", "signer_from_grant"]
+__all__ = ["BAWASLU_ROOT", "KPU_ROOT", "Signer", "authorize", "signer_from_grant"]
 
 KPU_ROOT = "kpu-root"
 BAWASLU_ROOT = "bawaslu-root"
@@ -208,8 +207,3 @@ def _authorize_sheet(kind: str, signer: Signer, contest: Contest, tps: str) -> N
             raise _deny(signer, "correct a sheet")
     else:
         raise SchemaError(f"a sheet stream holds count, attest or correct, not {kind!r}")
-
-
-def grant_body(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of a grant body (helper for callers building statements)."""
-    return dict(body)

@@ -247,7 +247,9 @@ class _SQLMixin:
             # One round trip for the O(log n) nodes a root or proof needs.
             where = " OR ".join(["(level=? AND idx=?)"] * len(ids))
             params = [v for node in ids for v in node]
-            c.execute(self._sql(f"SELECT level, idx, hash FROM {{s}}ledger_nodes WHERE {where}"), params)
+            c.execute(
+                self._sql(f"SELECT level, idx, hash FROM {{s}}ledger_nodes WHERE {where}"), params
+            )
             for row in c.fetchall():
                 found[(row["level"], row["idx"])] = bytes(row["hash"])
         try:
@@ -271,8 +273,11 @@ class _SQLMixin:
             rows = c.fetchall()
         return [
             LeafRow(
-                row["leaf_index"], row["notification_id"], bytes(row["event_hash"]),
-                row["stream"], row["seq"],
+                row["leaf_index"],
+                row["notification_id"],
+                bytes(row["event_hash"]),
+                row["stream"],
+                row["seq"],
             )
             for row in rows
         ]
@@ -301,7 +306,7 @@ class _SQLMixin:
         return [(int(r["size"]), bytes(r["note"])) for r in rows]
 
 
-class SQLiteLogRecorder(_SQLMixin, SQLiteTrackingRecorder, LogRecorder):  # type: ignore[misc]
+class SQLiteLogRecorder(_SQLMixin, SQLiteTrackingRecorder, LogRecorder):
     """LogRecorder on the ledger's SQLite file."""
 
     def construct_create_table_statements(self) -> list[str]:
@@ -321,7 +326,7 @@ class SQLiteLogRecorder(_SQLMixin, SQLiteTrackingRecorder, LogRecorder):  # type
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-class PostgresLogRecorder(_SQLMixin, PostgresTrackingRecorder, LogRecorder):  # type: ignore[misc]
+class PostgresLogRecorder(_SQLMixin, PostgresTrackingRecorder, LogRecorder):
     """LogRecorder on the ledger's PostgreSQL database (in its schema)."""
 
     placeholder = "%s"

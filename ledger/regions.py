@@ -16,8 +16,8 @@ __all__ = [
     "LEVELS",
     "contest_id",
     "covers",
-    "key_stream",
     "kecamatan_of",
+    "key_stream",
     "level_of",
     "parse_contest_id",
     "parse_stream_id",
@@ -62,12 +62,7 @@ def kecamatan_of(place: str) -> str:
 
 def covers(scope: str, place: str) -> bool:
     """True when ``place`` is ``scope`` or lies inside it."""
-    return (
-        scope == ""
-        or place == scope
-        or place.startswith(scope + ".")
-        or place.startswith(scope + "/")
-    )
+    return scope in ("", place) or place.startswith(scope + ".") or place.startswith(scope + "/")
 
 
 def contest_id(office: str, region: str) -> str:

@@ -107,7 +107,9 @@ class Scenario:
         body = grant_body(public, role, scope, label, **extra)
         return subject, self.sign(granter, key_stream(key_id(public)), "grant", body)
 
-    def revoke(self, revoker: Ed25519PrivateKey, subject: Ed25519PrivateKey, reason: str) -> Envelope:
+    def revoke(
+        self, revoker: Ed25519PrivateKey, subject: Ed25519PrivateKey, reason: str
+    ) -> Envelope:
         subject_id = key_id(ed25519.public_bytes(subject))
         return self.sign(revoker, key_stream(subject_id), "revoke", revoke_body(subject_id, reason))
 

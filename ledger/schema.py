@@ -147,25 +147,21 @@ def arithmetic_flags(tally: Mapping[str, Any]) -> list[str]:
         flags.append(f"sum of votes {votes_sum} != valid {tally['valid']}")
     valid_invalid = tally["valid"] + tally["invalid"]
     if valid_invalid != tally["ballots_used"]:
-        flags.append(
-            f"valid + invalid {valid_invalid} != ballots used {tally['ballots_used']}"
-        )
+        flags.append(f"valid + invalid {valid_invalid} != ballots used {tally['ballots_used']}")
     voted = sum(tally[name] for name in VOTED_FIELDS)
     if voted != tally["ballots_used"]:
         flags.append(f"ballots used {tally['ballots_used']} != voters who voted {voted}")
     accounted = tally["ballots_used"] + tally["ballots_unused"] + tally["ballots_damaged"]
     if accounted != tally["ballots_received"]:
         flags.append(
-            f"ballots received {tally['ballots_received']} != used + unused + damaged "
-            f"{accounted}"
+            f"ballots received {tally['ballots_received']} != used + unused + damaged {accounted}"
         )
     for name in REGISTERED_FIELDS:
         if tally[f"voted_{name}"] > tally[name]:
             flags.append(f"voted_{name} {tally[f'voted_{name}']} > registered {name} {tally[name]}")
     if tally["disabled_voted"] > tally["disabled_registered"]:
         flags.append(
-            f"disabled voted {tally['disabled_voted']} > registered "
-            f"{tally['disabled_registered']}"
+            f"disabled voted {tally['disabled_voted']} > registered {tally['disabled_registered']}"
         )
     return flags
 
@@ -232,7 +228,9 @@ def _check_grant(body: Mapping[str, Any]) -> None:
         "saksi": (PROVINCE, KABKOTA, KECAMATAN, TPS),
     }[role]
     if level not in wanted:
-        raise SchemaError(f"a {role} grant needs a scope at level {' or '.join(wanted)}, got {scope}")
+        raise SchemaError(
+            f"a {role} grant needs a scope at level {' or '.join(wanted)}, got {scope}"
+        )
     needs_pair = role in ("paslon", "saksi")
     if needs_pair != ("contest" in body) or needs_pair != ("pair" in body):
         raise SchemaError(

@@ -51,7 +51,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,8 +84,8 @@ from ledger.note import (
 __all__ = [
     "STATE_FORMAT",
     "CosignedCheckpoint",
-    "WitnessCosignature",
     "Witness",
+    "WitnessCosignature",
     "WitnessState",
     "open_cosigned",
     "state_file_name",
@@ -201,10 +201,8 @@ def _write_durably(directory: Path, name: str, data: bytes) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, directory / name)
     except BaseException:
-        try:
+        with suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
     _fsync_dir(directory)
 
@@ -346,8 +344,7 @@ class Witness:
             # (4) never go back
             if new_size < old_size:
                 raise LogShrankError(
-                    f"checkpoint size {new_size} is smaller than the last witnessed size "
-                    f"{old_size}"
+                    f"checkpoint size {new_size} is smaller than the last witnessed size {old_size}"
                 )
 
             # (5) the new tree must extend the old one

@@ -487,7 +487,7 @@ def test_mutated_encodings_only_raise_format_errors(value: Any, data: st.DataObj
     _check_decode_contract(_mutations(value, data))
 
 
-@given(st.lists(st.sampled_from(list(range(0xC0, 0x100)) + [0x00, 0x01, 0x61]), max_size=40))
+@given(st.lists(st.sampled_from([*range(0xC0, 0x100), 0x00, 0x01, 0x61]), max_size=40))
 def test_header_soup_only_raises_format_errors(header_bytes: list[int]) -> None:
     _check_decode_contract(bytes(header_bytes))
 

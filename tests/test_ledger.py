@@ -18,7 +18,17 @@ from ledger.application import Ledger
 from ledger.regions import sheet_stream
 from ledger.schema import arithmetic_flags
 from ledger.statement import Envelope, Statement, sign_statement
-from tests.world import BUPATI, GUBERNUR, KECAMATAN, TPS, TPS2, TPS_ELSEWHERE, World, build_world, tally
+from tests.world import (
+    BUPATI,
+    GUBERNUR,
+    KECAMATAN,
+    TPS,
+    TPS2,
+    TPS_ELSEWHERE,
+    World,
+    build_world,
+    tally,
+)
 
 
 @contextmanager
@@ -62,18 +72,28 @@ class LedgerContract:
         first = world.append(count)
         world.append(
             s.attest(k["saksi1"], BUPATI, TPS, count.hash),
-            s.attest(k["saksi2"], BUPATI, TPS, count.hash, "object", "C1 photo shows 58 for pair 2"),
+            s.attest(
+                k["saksi2"], BUPATI, TPS, count.hash, "object", "C1 photo shows 58 for pair 2"
+            ),
             s.attest(k["ptps"], BUPATI, TPS, count.hash),
         )
-        fix = s.correct(k["ppk"], BUPATI, TPS, count.hash, "recount at PPK", tally((120, 58), invalid=7))
+        fix = s.correct(
+            k["ppk"], BUPATI, TPS, count.hash, "recount at PPK", tally((120, 58), invalid=7)
+        )
         accepted = world.append(fix)
         assert (accepted.seq, accepted.leaf_index) == (5, first.leaf_index + 4)
         stream = sheet_stream(BUPATI, TPS)
         assert [e.statement.kind for e in world.ledger.stream(stream)] == [
-            "count", "attest", "attest", "attest", "correct",
+            "count",
+            "attest",
+            "attest",
+            "attest",
+            "correct",
         ]
         assert world.ledger.head(stream) == (5, fix.hash)
-        recap = s.recap(k["ppk"], BUPATI, KECAMATAN, [(stream, fix.hash)], {"1": 120, "2": 58}, 178, 7, 185)
+        recap = s.recap(
+            k["ppk"], BUPATI, KECAMATAN, [(stream, fix.hash)], {"1": 120, "2": 58}, 178, 7, 185
+        )
         assert world.append(recap).leaf_index == accepted.leaf_index + 1
 
     def test_leaf_indexes_are_contiguous_in_acceptance_order(self, world: World) -> None:
@@ -136,7 +156,9 @@ class LedgerContract:
         forged = Envelope.build(envelope.statement_bytes, bytes(64)).raw
         rejects(world, forged, errors.InvalidSignature, "does not verify")
 
-    def test_a_statement_signed_by_another_key_than_its_signer_is_rejected(self, world: World) -> None:
+    def test_a_statement_signed_by_another_key_than_its_signer_is_rejected(
+        self, world: World
+    ) -> None:
         envelope = world.scenario.count(world.keys["kpps"], BUPATI, TPS, tally())
         other = sign_statement(envelope.statement, world.keys["kpps2"]).raw
         rejects(world, other, errors.InvalidSignature, "does not verify")
@@ -172,7 +194,9 @@ class LedgerContract:
         rejects(world, attest.raw, errors.OutOfScopeError, "is not a saksi in gubernur-33")
 
     def test_a_granter_may_not_grant_outside_its_scope(self, world: World) -> None:
-        _, grant = world.scenario.grant(world.keys["kab"], "kpps-semarang", "kpps", "33.74.01.1001/001")
+        _, grant = world.scenario.grant(
+            world.keys["kab"], "kpps-semarang", "kpps", "33.74.01.1001/001"
+        )
         rejects(world, grant.raw, errors.OutOfScopeError, "outside its scope")
 
     def test_a_paslon_may_grant_saksi_only_for_its_pair(self, world: World) -> None:
@@ -231,7 +255,9 @@ class LedgerContract:
             ({"ballots_spoiled": 1}, "unknown field"),
         ],
     )
-    def test_structural_violations_are_rejected(self, world: World, change: dict[str, Any], match: str) -> None:
+    def test_structural_violations_are_rejected(
+        self, world: World, change: dict[str, Any], match: str
+    ) -> None:
         envelope = world.scenario.count(world.keys["kpps"], BUPATI, TPS, tally(**change))
         rejects(world, envelope.raw, errors.SchemaError, match)
 
@@ -247,7 +273,16 @@ class LedgerContract:
 
     def test_a_recap_must_name_existing_heads(self, world: World) -> None:
         s, k = world.scenario, world.keys
-        recap = s.recap(k["ppk"], BUPATI, KECAMATAN, [(sheet_stream(BUPATI, TPS), bytes(32))], {"1": 0, "2": 0}, 0, 0, 0)
+        recap = s.recap(
+            k["ppk"],
+            BUPATI,
+            KECAMATAN,
+            [(sheet_stream(BUPATI, TPS), bytes(32))],
+            {"1": 0, "2": 0},
+            0,
+            0,
+            0,
+        )
         rejects(world, recap.raw, errors.UnknownEventError, "has no event")
 
     # --- batches and concurrency -----------------------------------------------------
@@ -264,7 +299,10 @@ class LedgerContract:
         s, k = world.scenario, world.keys
         good = s.count(k["kpps"], BUPATI, TPS, tally())
         bad = s.count(k["kpps2"], BUPATI, TPS2, tally(invalid=-5))
-        with nothing_written(world.ledger), pytest.raises(errors.SchemaError, match="envelope 2 of 2"):
+        with (
+            nothing_written(world.ledger),
+            pytest.raises(errors.SchemaError, match="envelope 2 of 2"),
+        ):
             world.ledger.append_batch([good.raw, bad.raw])
         assert world.ledger.head(sheet_stream(BUPATI, TPS)) == (0, bytes(32))
 
@@ -286,7 +324,9 @@ class LedgerContract:
             except errors.LedgerError as e:
                 outcomes[i] = e
 
-        threads = [threading.Thread(target=run, args=(i, e.raw)) for i, e in enumerate((first, second))]
+        threads = [
+            threading.Thread(target=run, args=(i, e.raw)) for i, e in enumerate((first, second))
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -308,9 +348,14 @@ class LedgerContract:
         world.append(s.attest(k["saksi1"], BUPATI, TPS, count.hash))
         s.chain.follow(stream, 1, count.hash)
         rival = s.attest(k["saksi2"], BUPATI, TPS, count.hash)
-        world.ledger._load = lambda stream_id: stale if stream_id == stream else Ledger._load(world.ledger, stream_id)  # type: ignore[method-assign]
+        world.ledger._load = lambda stream_id: (
+            stale if stream_id == stream else Ledger._load(world.ledger, stream_id)
+        )  # type: ignore[method-assign]
         world.ledger.log_store.append_lock = nullcontext  # type: ignore[method-assign]
-        with nothing_written(world.ledger), pytest.raises(errors.StaleHeadError, match="stored for one of these streams first"):
+        with (
+            nothing_written(world.ledger),
+            pytest.raises(errors.StaleHeadError, match="stored for one of these streams first"),
+        ):
             world.ledger.append(rival.raw)
 
 

@@ -19,16 +19,26 @@ TPS2 = "33.16.09.2001/002"
 TPS_ELSEWHERE = "33.16.01.2001/001"
 
 
-def tally(pair_votes: tuple[int, ...] = (120, 60), invalid: int = 5, **overrides: Any) -> dict[str, Any]:
+def tally(
+    pair_votes: tuple[int, ...] = (120, 60), invalid: int = 5, **overrides: Any
+) -> dict[str, Any]:
     """An arithmetic-clean C.Hasil tally with the given votes, then any overrides."""
     valid = sum(pair_votes)
     used = valid + invalid
     values: dict[str, Any] = {name: 0 for name in TALLY_INT_FIELDS}
     values.update(
-        dpt_m=150, dpt_f=150, voted_dpt_m=used // 2, voted_dpt_f=used - used // 2,
-        disabled_registered=3, disabled_voted=2,
-        ballots_received=310, ballots_used=used, ballots_damaged=2,
-        ballots_unused=310 - used - 2, valid=valid, invalid=invalid,
+        dpt_m=150,
+        dpt_f=150,
+        voted_dpt_m=used // 2,
+        voted_dpt_f=used - used // 2,
+        disabled_registered=3,
+        disabled_voted=2,
+        ballots_received=310,
+        ballots_used=used,
+        ballots_damaged=2,
+        ballots_unused=310 - used - 2,
+        valid=valid,
+        invalid=invalid,
     )
     values["votes"] = {str(i): v for i, v in enumerate(pair_votes, start=1)}
     values.update(overrides)
@@ -54,7 +64,9 @@ def build_world(url: str) -> World:
     w.append(
         s.define_election("Pilkada Serentak 2024"),
         s.define_contest("bupati", "33.16", "Bupati Blora", ["Arief - Sri", "Abu - Andika"]),
-        s.define_contest("gubernur", "33", "Gubernur Jawa Tengah", ["Andika - Hendi", "Luthfi - Yasin"]),
+        s.define_contest(
+            "gubernur", "33", "Gubernur Jawa Tengah", ["Andika - Hendi", "Luthfi - Yasin"]
+        ),
     )
     k = w.keys
     k["kab"], g = s.grant(s.kpu, "kpu-kab-blora", "kpu-kab", "33.16")
@@ -69,7 +81,9 @@ def build_world(url: str) -> World:
     k["panwas"], g = s.grant(s.bawaslu, "panwas-blora", "panwas", KECAMATAN)
     w.append(g)
     for pair in (1, 2):
-        k[f"paslon{pair}"], g = s.grant(s.kpu, f"paslon{pair}", "paslon", "33.16", contest=BUPATI, pair=pair)
+        k[f"paslon{pair}"], g = s.grant(
+            s.kpu, f"paslon{pair}", "paslon", "33.16", contest=BUPATI, pair=pair
+        )
         w.append(g)
         k[f"saksi{pair}"], g = s.grant(
             k[f"paslon{pair}"], f"saksi{pair}", "saksi", TPS, contest=BUPATI, pair=pair

@@ -1,0 +1,152 @@
+"""What every command group shares: the ledger directory, keys, time, output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import tomllib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from keys import load_private_key, load_public_key, passphrase_from, raw_public_key
+from ledger.application import Ledger
+from ledger.errors import FormatError, KeyFileError
+from ledger.home import LedgerHome
+from ledger.note import NoteSigner
+
+PASSPHRASE_ENV = "LEDGER_PASSPHRASE"
+LOG_PASSPHRASE_ENV = "LEDGER_LOG_PASSPHRASE"
+
+Commands = argparse._SubParsersAction[argparse.ArgumentParser]  # a sub-command registry
+
+
+def add_ledger_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-L",
+        "--ledger",
+        default=os.environ.get("LEDGER_DIR", "."),
+        metavar="DIR",
+        help="ledger directory (default: $LEDGER_DIR or the current directory)",
+    )
+
+
+def add_key_arg(
+    parser: argparse.ArgumentParser, help_text: str = "signer's private key file"
+) -> None:
+    parser.add_argument(
+        "-k",
+        "--key",
+        required=True,
+        metavar="KEYFILE",
+        help=f"{help_text} (passphrase from ${PASSPHRASE_ENV} or the terminal)",
+    )
+
+
+def add_json_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+@contextmanager
+def open_ledger(args: argparse.Namespace) -> Iterator[Ledger]:
+    ledger = LedgerHome(args.ledger).open()
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+def load_key(path: str) -> Ed25519PrivateKey:
+    passphrase = passphrase_from(PASSPHRASE_ENV, f"Passphrase for {path}: ")
+    return load_private_key(path, passphrase)
+
+
+def log_signer(args: argparse.Namespace, ledger: Ledger) -> NoteSigner:
+    env = LOG_PASSPHRASE_ENV if LOG_PASSPHRASE_ENV in os.environ else PASSPHRASE_ENV
+    passphrase = passphrase_from(env, "Passphrase for the log key: ")
+    return LedgerHome(args.ledger).log_signer(passphrase, ledger.trust)
+
+
+def public_key_arg(value: str) -> bytes:
+    """A public key given as a PEM file path, or as 64 hex characters."""
+    if len(value) == 64 and all(c in "0123456789abcdef" for c in value.lower()):
+        return bytes.fromhex(value)
+    return raw_public_key(load_public_key(value))
+
+
+def signer_time(args: argparse.Namespace) -> int:
+    """The statement's time: --time if given, else now (the signer's own claim)."""
+    given: int | None = getattr(args, "time", None)
+    return int(time.time()) if given is None else given
+
+
+def add_time_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--time", type=int, metavar="UNIX", help="signer's time to sign (default: now)"
+    )
+
+
+def read_document(path: str) -> dict[str, Any]:
+    """A JSON or TOML file (by extension; '-' reads JSON from stdin)."""
+    try:
+        if path == "-":
+            value = json.load(sys.stdin)
+        elif path.endswith(".toml"):
+            value = tomllib.loads(Path(path).read_text())
+        else:
+            value = json.loads(Path(path).read_text())
+    except OSError as e:
+        raise FormatError(f"cannot read {path}: {e.strerror}") from e
+    except (ValueError, tomllib.TOMLDecodeError) as e:
+        raise FormatError(
+            f"{path} is not valid {'TOML' if path.endswith('.toml') else 'JSON'}: {e}"
+        ) from e
+    if not isinstance(value, dict):
+        raise FormatError(f"{path} must hold a table/object")
+    return value
+
+
+def read_bytes(path: str) -> bytes:
+    try:
+        return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as e:
+        raise FormatError(f"cannot read {path}: {e.strerror}") from e
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    try:
+        if path == "-":
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        else:
+            Path(path).write_bytes(data)
+    except OSError as e:
+        raise KeyFileError(f"cannot write {path}: {e.strerror}") from e
+
+
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], *, right: Sequence[int] = ()
+) -> str:
+    """An aligned plain-text table; columns listed in ``right`` are right-aligned."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = []
+    for n, row in enumerate(cells):
+        parts = [
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ]
+        lines.append("  ".join(parts).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))

@@ -1,0 +1,139 @@
+"""A ledger directory: where the CLI finds a ledger's database, log key and trust roots.
+
+Layout of ``DIR``:
+
+* ``ledger.toml``: ``database = "sqlite:ledger.db"`` (a path relative to DIR, or a
+  ``postgresql://`` URL) and ``election``;
+* ``log.key`` / ``log.pub``: the log's Ed25519 key (passphrase-encrypted PKCS#8),
+  which signs checkpoints and receipts;
+* ``trust.json``: the trust roots pinned at creation, in the form verifiers take
+  with ``--trust`` (docs/format.md, "Trust roots file").
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from keys import KeyDir, generate, save_private_key, save_public_key
+from ledger.application import Ledger, TrustRoots
+from ledger.errors import ConfigurationError, FormatError
+from ledger.note import SIG_TYPE_ED25519, NoteSigner, is_valid_key_name
+
+__all__ = ["LedgerHome", "trust_from_json", "trust_to_json"]
+
+CONFIG = "ledger.toml"
+TRUST = "trust.json"
+LOG_KEY = "log"
+
+
+def trust_to_json(trust: TrustRoots) -> str:
+    return (
+        json.dumps(
+            {
+                "election": trust.election,
+                "origin": trust.origin,
+                "kpu_root": base64.b64encode(trust.kpu_root).decode(),
+                "bawaslu_root": base64.b64encode(trust.bawaslu_root).decode(),
+                "log_vkey": trust.log_vkey,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+
+
+def trust_from_json(text: str) -> TrustRoots:
+    """Parse a trust roots file; FormatError names what is wrong."""
+    try:
+        value: dict[str, Any] = json.loads(text)
+        trust = TrustRoots(
+            election=str(value["election"]),
+            origin=str(value["origin"]),
+            kpu_root=base64.b64decode(value["kpu_root"], validate=True),
+            bawaslu_root=base64.b64decode(value["bawaslu_root"], validate=True),
+            log_vkey=str(value["log_vkey"]),
+        )
+    except (ValueError, KeyError, TypeError) as e:
+        raise FormatError(f"not a trust roots file: {type(e).__name__}: {e}") from e
+    if len(trust.kpu_root) != 32 or len(trust.bawaslu_root) != 32:
+        raise FormatError("trust roots file: root keys must be 32-byte Ed25519 public keys")
+    return trust
+
+
+class LedgerHome:
+    """One ledger directory (see the module docstring)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        try:
+            return tomllib.loads((self.path / CONFIG).read_text())
+        except FileNotFoundError as e:
+            raise ConfigurationError(
+                f"{self.path} is not a ledger directory (no {CONFIG}; run `ledger create`)"
+            ) from e
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigurationError(f"{self.path / CONFIG}: {e}") from e
+
+    @property
+    def database_url(self) -> str:
+        url = os.environ.get("LEDGER_DATABASE") or str(self.config.get("database", ""))
+        if url.startswith("sqlite:") and not os.path.isabs(url.removeprefix("sqlite:")):
+            url = f"sqlite:{self.path / url.removeprefix('sqlite:')}"
+        return url
+
+    def create(
+        self,
+        *,
+        election: str,
+        origin: str,
+        kpu_root: bytes,
+        bawaslu_root: bytes,
+        passphrase: bytes,
+        database: str = "sqlite:ledger.db",
+        log_key: Ed25519PrivateKey | None = None,
+    ) -> Ledger:
+        """Create the directory, its log key and its ledger; refuse to reuse one."""
+        if not is_valid_key_name(origin):
+            raise ConfigurationError(f"origin {origin!r} is not a valid C2SP key name")
+        if (self.path / CONFIG).exists():
+            raise ConfigurationError(f"{self.path} already holds a ledger")
+        self.path.mkdir(parents=True, exist_ok=True)
+        keydir = KeyDir(self.path)
+        key = log_key or generate()
+        save_private_key(keydir.private_path(LOG_KEY), key, passphrase)
+        save_public_key(keydir.public_path(LOG_KEY), key.public_key())
+        signer = NoteSigner(key, origin, SIG_TYPE_ED25519)
+        trust = TrustRoots(
+            election=election,
+            kpu_root=kpu_root,
+            bawaslu_root=bawaslu_root,
+            log_vkey=signer.verifier.vkey,
+            origin=origin,
+        )
+        (self.path / CONFIG).write_text(
+            f"database = {json.dumps(database)}\nelection = {json.dumps(election)}\n"
+        )
+        ledger = Ledger.create(self.database_url, trust)
+        (self.path / TRUST).write_text(trust_to_json(trust))
+        return ledger
+
+    def open(self) -> Ledger:
+        return Ledger(self.database_url)
+
+    def log_signer(self, passphrase: bytes, trust: TrustRoots) -> NoteSigner:
+        """The log's signer, checked against the pinned log verifier key."""
+        key = KeyDir(self.path).load(LOG_KEY, passphrase)
+        signer = NoteSigner(key, trust.origin, SIG_TYPE_ED25519)
+        if signer.verifier.vkey != trust.log_vkey:
+            raise ConfigurationError(f"{self.path}/log.key is not the key this ledger pinned")
+        return signer
