@@ -18,7 +18,6 @@ always agree on the value, and one value can never be signed in two encodings.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgpack
@@ -36,27 +35,37 @@ _INT_MAX = 2**64 - 1
 MAX_DEPTH = 16
 
 
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise NonCanonicalError("string is not valid Unicode (a lone surrogate)") from e
+
+
 def _normalise(value: object, depth: int) -> Any:
     """Return ``value`` with every map's keys in canonical order, or raise."""
     if depth > MAX_DEPTH:
         raise NonCanonicalError(f"value nested deeper than {MAX_DEPTH} levels")
-    if value is None or isinstance(value, str | bytes):
+    if value is None or isinstance(value, bytes | bool):
         return value
-    if isinstance(value, bool):
+    if isinstance(value, str):
+        _utf8(value)
         return value
     if isinstance(value, int):
         if not _INT_MIN <= value <= _INT_MAX:
             raise NonCanonicalError(f"integer {value} is outside the msgpack range")
         return value
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         items = []
         for key, item in value.items():
             if not isinstance(key, str):
                 raise NonCanonicalError(f"map key {key!r} is not a string")
-            items.append((key.encode("utf-8"), key, _normalise(item, depth + 1)))
+            items.append((_utf8(key), key, _normalise(item, depth + 1)))
         items.sort(key=lambda entry: entry[0])
         return {key: item for _, key, item in items}
-    if isinstance(value, Sequence):
+    # Only list and tuple: bytearray and memoryview are Sequences too, and must
+    # not silently become arrays of integers.
+    if isinstance(value, list | tuple):
         return [_normalise(item, depth + 1) for item in value]
     raise NonCanonicalError(f"type {type(value).__name__} has no canonical encoding")
 
