@@ -47,7 +47,7 @@ from ledger.errors import (
     UnknownEventError,
     UnknownSignerError,
 )
-from ledger.persistence import LogRecorder, StorageConfig
+from ledger.persistence import LeafRow, LogRecorder, StorageConfig
 from ledger.regions import key_stream, parse_stream_id
 from ledger.schema import Contest, check_body, contest_from_body
 from ledger.statement import Envelope, key_id
@@ -261,6 +261,29 @@ class Ledger(Application[uuid.UUID]):
         if stream is None:
             return 0, bytes(32)
         return stream.version, stream.head
+
+    def envelopes_of(self, leaves: Sequence[LeafRow]) -> list[bytes]:
+        """The envelope bytes of consecutive leaves, read from the notification log."""
+        if not leaves:
+            return []
+        notifications = self.recorder.select_notifications(
+            start=leaves[0].notification_id, stop=leaves[-1].notification_id, limit=len(leaves)
+        )
+        if [n.id for n in notifications] != [leaf.notification_id for leaf in leaves]:
+            raise UnknownEventError("the notification log does not match the log's leaves")
+        return [self.mapper.to_domain_event(n).envelope for n in notifications]  # type: ignore[attr-defined]
+
+    def log_entries(
+        self, start: int = 0, stop: int | None = None, *, page: int = 2000
+    ) -> Iterator[tuple[LeafRow, bytes]]:
+        """Every sequenced event from leaf ``start`` up to ``stop``, in log order."""
+        while stop is None or start < stop:
+            end = start + page if stop is None else min(stop, start + page)
+            leaves = self.log_store.leaves(start, end)
+            if not leaves:
+                return
+            yield from zip(leaves, self.envelopes_of(leaves), strict=True)
+            start = leaves[-1].leaf_index + 1
 
     # --- appending ---------------------------------------------------------------------
 

@@ -33,7 +33,14 @@ from psycopg.sql import SQL
 
 from ledger.errors import ConfigurationError
 
-__all__ = ["LeafRow", "LogRecorder", "StorageConfig"]
+__all__ = [
+    "LeafRow",
+    "LogRecorder",
+    "PostgresDialect",
+    "SQLDialect",
+    "SQLiteDialect",
+    "StorageConfig",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +170,10 @@ class LogRecorder(ABC):
     def leaves(self, start: int, stop: int) -> list[LeafRow]: ...
 
     @abstractmethod
+    def leaves_after_notification(self, notification_id: int, limit: int) -> list[LeafRow]:
+        """The first ``limit`` leaves whose notification id is above ``notification_id``."""
+
+    @abstractmethod
     def store_checkpoint(self, size: int, note: bytes) -> None: ...
 
     @abstractmethod
@@ -190,9 +201,14 @@ _TABLES = (
 )
 
 
-class _SQLMixin:
-    """The SQL both backends share; only placeholders, blob type and locking differ."""
+class SQLDialect:
+    """SQL shared by both backends: only placeholders, the blob type and the schema
+    prefix differ. Statements are written with ``?`` and ``{s}`` (schema prefix);
+    ``TABLES`` with ``{blob}`` too. Mixed into TrackingRecorder subclasses, whose
+    ``datastore`` gives the transactions, so a view's writes and its tracking
+    position commit together."""
 
+    TABLES: tuple[str, ...] = ()
     placeholder = "?"
     blob = "BLOB"
     prefix = ""
@@ -201,12 +217,38 @@ class _SQLMixin:
         return text.replace("{s}", self.prefix).replace("?", self.placeholder)
 
     def _tables(self) -> list[str]:
-        return [t.replace("{blob}", self.blob).replace("{s}", self.prefix) for t in _TABLES]
+        return [t.replace("{blob}", self.blob).replace("{s}", self.prefix) for t in self.TABLES]
 
     @contextmanager
     def _tx(self, *, commit: bool) -> Iterator[Any]:
         with self.datastore.transaction(commit=commit) as cursor:  # type: ignore[attr-defined]
             yield cursor
+
+
+class SQLiteDialect(SQLDialect):
+    """Adds the dialect's tables to a SQLiteTrackingRecorder's."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), *self._tables()]  # type: ignore[misc]
+
+
+class PostgresDialect(SQLDialect):
+    """Adds the dialect's tables, in the datastore's schema, to a PostgresTrackingRecorder's."""
+
+    placeholder = "%s"
+    blob = "BYTEA"
+
+    def __init__(self, datastore: Any, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)  # type: ignore[call-arg]
+        self.prefix = f'"{datastore.schema}".' if datastore.schema else ""
+        for statement in self._tables():
+            self.sql_create_statements.append(SQL(statement))  # type: ignore[attr-defined]
+
+
+class _LogSQL(SQLDialect):
+    """The log tables and their queries."""
+
+    TABLES = _TABLES
 
     def read_meta(self, name: str) -> bytes | None:
         with self._tx(commit=False) as c:
@@ -261,12 +303,13 @@ class _SQLMixin:
         rows = self._leaves(where, params)
         return rows[0] if rows else None
 
-    def _leaves(self, where: str, params: Sequence[Any]) -> list[LeafRow]:
+    def _leaves(self, where: str, params: Sequence[Any], limit: int | None = None) -> list[LeafRow]:
+        tail = "" if limit is None else f" LIMIT {int(limit)}"
         with self._tx(commit=False) as c:
             c.execute(
                 self._sql(
                     "SELECT leaf_index, notification_id, event_hash, stream, seq "
-                    f"FROM {{s}}ledger_leaves WHERE {where} ORDER BY leaf_index"
+                    f"FROM {{s}}ledger_leaves WHERE {where} ORDER BY leaf_index{tail}"
                 ),
                 params,
             )
@@ -294,6 +337,9 @@ class _SQLMixin:
     def leaves(self, start: int, stop: int) -> list[LeafRow]:
         return self._leaves("leaf_index>=? AND leaf_index<?", (start, stop))
 
+    def leaves_after_notification(self, notification_id: int, limit: int) -> list[LeafRow]:
+        return self._leaves("notification_id>?", (notification_id,), limit)
+
     def store_checkpoint(self, size: int, note: bytes) -> None:
         with self._tx(commit=True) as c:
             c.execute(self._sql("DELETE FROM {s}ledger_checkpoints WHERE size=?"), (size,))
@@ -306,11 +352,8 @@ class _SQLMixin:
         return [(int(r["size"]), bytes(r["note"])) for r in rows]
 
 
-class SQLiteLogRecorder(_SQLMixin, SQLiteTrackingRecorder, LogRecorder):
+class SQLiteLogRecorder(_LogSQL, SQLiteDialect, SQLiteTrackingRecorder, LogRecorder):
     """LogRecorder on the ledger's SQLite file."""
-
-    def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), *self._tables()]
 
     @contextmanager
     def append_lock(self) -> Iterator[None]:
@@ -326,17 +369,8 @@ class SQLiteLogRecorder(_SQLMixin, SQLiteTrackingRecorder, LogRecorder):
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-class PostgresLogRecorder(_SQLMixin, PostgresTrackingRecorder, LogRecorder):
+class PostgresLogRecorder(_LogSQL, PostgresDialect, PostgresTrackingRecorder, LogRecorder):
     """LogRecorder on the ledger's PostgreSQL database (in its schema)."""
-
-    placeholder = "%s"
-    blob = "BYTEA"
-
-    def __init__(self, datastore: Any, **kwargs: Any) -> None:
-        super().__init__(datastore, **kwargs)
-        self.prefix = f'"{datastore.schema}".' if datastore.schema else ""
-        for statement in self._tables():
-            self.sql_create_statements.append(SQL(statement))  # type: ignore[arg-type]
 
     @contextmanager
     def append_lock(self) -> Iterator[None]:

@@ -33,6 +33,8 @@ __all__ = [
     "arithmetic_flags",
     "check_body",
     "contest_from_body",
+    "tally_flags",
+    "voted_total",
 ]
 
 # Registered voters (DPT, DPTb, DPK by sex), voters who used their right (same
@@ -139,31 +141,68 @@ def check_tally(tally: Any, contest: Contest, what: str = "tally") -> None:
         _hash(tally["photo_sha256"], f"{what}.photo_sha256")
 
 
-def arithmetic_flags(tally: Mapping[str, Any]) -> list[str]:
-    """The C.Hasil arithmetic rules a (structurally valid) tally breaks, worded."""
+ARITHMETIC = "arithmetic"
+OVER_REGISTERED = "over-registered"
+
+
+def tally_flags(tally: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The C.Hasil rules a (structurally valid) tally breaks, as (rule, message).
+
+    ``rule`` is ARITHMETIC for the sums (votes = valid; valid + invalid = ballots
+    used = voters who voted; received = used + unused + damaged) and
+    OVER_REGISTERED for more voters than registered (per list and sex, and for
+    disabled voters).
+    """
     flags = []
     votes_sum = sum(tally["votes"].values())
     if votes_sum != tally["valid"]:
-        flags.append(f"sum of votes {votes_sum} != valid {tally['valid']}")
+        flags.append((ARITHMETIC, f"sum of votes {votes_sum} != valid {tally['valid']}"))
     valid_invalid = tally["valid"] + tally["invalid"]
     if valid_invalid != tally["ballots_used"]:
-        flags.append(f"valid + invalid {valid_invalid} != ballots used {tally['ballots_used']}")
+        flags.append(
+            (ARITHMETIC, f"valid + invalid {valid_invalid} != ballots used {tally['ballots_used']}")
+        )
     voted = sum(tally[name] for name in VOTED_FIELDS)
     if voted != tally["ballots_used"]:
-        flags.append(f"ballots used {tally['ballots_used']} != voters who voted {voted}")
+        flags.append(
+            (ARITHMETIC, f"ballots used {tally['ballots_used']} != voters who voted {voted}")
+        )
     accounted = tally["ballots_used"] + tally["ballots_unused"] + tally["ballots_damaged"]
     if accounted != tally["ballots_received"]:
         flags.append(
-            f"ballots received {tally['ballots_received']} != used + unused + damaged {accounted}"
+            (
+                ARITHMETIC,
+                f"ballots received {tally['ballots_received']} != used + unused + damaged "
+                f"{accounted}",
+            )
         )
     for name in REGISTERED_FIELDS:
         if tally[f"voted_{name}"] > tally[name]:
-            flags.append(f"voted_{name} {tally[f'voted_{name}']} > registered {name} {tally[name]}")
+            flags.append(
+                (
+                    OVER_REGISTERED,
+                    f"voted_{name} {tally[f'voted_{name}']} > registered {name} {tally[name]}",
+                )
+            )
     if tally["disabled_voted"] > tally["disabled_registered"]:
         flags.append(
-            f"disabled voted {tally['disabled_voted']} > registered {tally['disabled_registered']}"
+            (
+                OVER_REGISTERED,
+                f"disabled voted {tally['disabled_voted']} > registered "
+                f"{tally['disabled_registered']}",
+            )
         )
     return flags
+
+
+def arithmetic_flags(tally: Mapping[str, Any]) -> list[str]:
+    """The messages of every rule the tally breaks (see :func:`tally_flags`)."""
+    return [message for _, message in tally_flags(tally)]
+
+
+def voted_total(tally: Mapping[str, Any]) -> int:
+    """Voters who used their right: the sum of the voted_* fields."""
+    return sum(tally[name] for name in VOTED_FIELDS)
 
 
 def contest_from_body(body: Mapping[str, Any]) -> Contest:
