@@ -11,7 +11,7 @@ import tomllib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -24,7 +24,10 @@ from ledger.note import NoteSigner
 PASSPHRASE_ENV = "LEDGER_PASSPHRASE"
 LOG_PASSPHRASE_ENV = "LEDGER_LOG_PASSPHRASE"
 
-Commands = argparse._SubParsersAction[argparse.ArgumentParser]  # a sub-command registry
+if TYPE_CHECKING:  # argparse's sub-command registry is generic only to type checkers
+    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
+else:
+    Commands = argparse._SubParsersAction
 
 
 def add_ledger_arg(parser: argparse.ArgumentParser) -> None:
