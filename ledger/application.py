@@ -28,7 +28,6 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, RecordConflictError
 
-from ledger import canonical
 from ledger.authority import (
     BAWASLU_ROOT,
     KPU_ROOT,
@@ -48,49 +47,14 @@ from ledger.errors import (
     UnknownSignerError,
 )
 from ledger.persistence import LeafRow, LogRecorder, StorageConfig
-from ledger.regions import key_stream, parse_stream_id
+from ledger.regions import key_stream, stream_contest
 from ledger.schema import Contest, check_body, contest_from_body
 from ledger.statement import Envelope, key_id
+from ledger.trust import TrustRoots
 
 __all__ = ["Accepted", "Ledger", "TrustRoots"]
 
 TRUST_META = "trust"
-
-
-@dataclass(frozen=True, slots=True)
-class TrustRoots:
-    """What a ledger pins when it is created, and every verifier needs."""
-
-    election: str
-    kpu_root: bytes  # raw Ed25519 public key
-    bawaslu_root: bytes
-    log_vkey: str  # C2SP verifier key of the log ("origin+keyid+base64")
-    origin: str
-
-    def to_bytes(self) -> bytes:
-        return canonical.encode(
-            {
-                "election": self.election,
-                "kpu_root": self.kpu_root,
-                "bawaslu_root": self.bawaslu_root,
-                "log_vkey": self.log_vkey,
-                "origin": self.origin,
-            }
-        )
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> TrustRoots:
-        value = canonical.decode(data)
-        try:
-            return cls(
-                election=value["election"],
-                kpu_root=value["kpu_root"],
-                bawaslu_root=value["bawaslu_root"],
-                log_vkey=value["log_vkey"],
-                origin=value["origin"],
-            )
-        except (KeyError, TypeError) as e:
-            raise ConfigurationError(f"trust roots lack field {e}") from e
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,12 +115,8 @@ class _Batch:
         statement = envelope.statement
         signer = self.signer(statement.signer)  # (4)
         envelope.verify_signature(signer.public_key)  # (5)
-        check_body(
-            statement.kind,
-            statement.body,
-            lambda: self.contest(  # (6)
-                parse_stream_id(statement.stream)[1]
-            ),
+        check_body(  # (6)
+            statement.kind, statement.body, lambda: self.contest(stream_contest(statement.stream))
         )
         subject = None
         if statement.kind == "revoke":
@@ -309,16 +269,14 @@ class Ledger(Application[uuid.UUID]):
             envelopes.append(envelope)
         with self.log_store.append_lock():
             batch = _Batch(self)
-            fresh: list[Envelope] = []
-            duplicates: set[bytes] = set()
+            duplicate: list[bool] = []
             for i, envelope in enumerate(envelopes):
                 with _at(i, len(raws)):
                     stream = batch.stream(envelope.statement.stream)
-                    if stream is not None and stream.find(envelope.hash) is not None:  # (3)
-                        duplicates.add(envelope.hash)
-                        continue
-                    batch.add(envelope)
-                    fresh.append(envelope)
+                    found = stream is not None and stream.find(envelope.hash) is not None  # (3)
+                    duplicate.append(found)
+                    if not found:
+                        batch.add(envelope)
             if batch.events:
                 try:
                     self.save(*batch.events)  # (10)
@@ -328,7 +286,7 @@ class Ledger(Application[uuid.UUID]):
                         "fetch the head and sign again"
                     ) from e
             self.sequence()
-        return [self._accepted(e, e.hash in duplicates) for e in envelopes]
+        return [self._accepted(e, d) for e, d in zip(envelopes, duplicate, strict=True)]
 
     def _accepted(self, envelope: Envelope, duplicate: bool) -> Accepted:
         leaf = self.log_store.leaf_by_hash(envelope.hash)

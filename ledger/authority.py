@@ -12,14 +12,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ledger.errors import (
+    LedgerError,
     OutOfScopeError,
     RevokedKeyError,
     SchemaError,
     UnauthorizedError,
 )
-from ledger.regions import KABKOTA, covers, kecamatan_of, level_of, parse_stream_id
+from ledger.regions import (
+    KABKOTA,
+    KECAMATAN,
+    PROVINCE,
+    TPS,
+    covers,
+    kecamatan_of,
+    level_of,
+    parse_stream_id,
+)
 from ledger.schema import Contest
 from ledger.statement import Statement, key_id
 
@@ -135,6 +146,12 @@ def authorize(
             raise SchemaError(f"seq {statement.seq} of the election stream must be {wanted!r}")
         if signer.role != KPU_ROOT:
             raise _deny(signer, "define the election or its contests")
+        if kind == "contest":
+            try:
+                contest(statement.body["contest"])
+            except LedgerError:
+                return
+            raise SchemaError(f"contest {statement.body['contest']} is already defined")
         return
     if stream_type == "key":
         _authorize_key_stream(statement, signer, parts[1], contest=contest, subject=subject)
@@ -148,8 +165,29 @@ def authorize(
             raise _deny(signer, "sign a recap")
         if signer.scope != place:
             raise OutOfScopeError(f"{signer.describe()} may not sign the recap of {place}")
+        _check_recap_inputs(statement.body["inputs"], contest_id, place)
         return
     _authorize_sheet(kind, signer, defined, place)
+
+
+# What a recap at each level sums: sheets for a kecamatan, recaps one level down above.
+_RECAP_INPUTS = {
+    KECAMATAN: ("sheet", TPS),
+    KABKOTA: ("recap", KECAMATAN),
+    PROVINCE: ("recap", KABKOTA),
+}
+
+
+def _check_recap_inputs(inputs: list[dict[str, Any]], contest_id: str, region: str) -> None:
+    stream_type, level = _RECAP_INPUTS[level_of(region)]
+    for item in inputs:
+        parts = parse_stream_id(item["stream"])
+        if parts[0] != stream_type or parts[1] != contest_id:
+            raise SchemaError(
+                f"a recap of {region} sums {stream_type} streams of {contest_id}, not {item['stream']}"
+            )
+        if level_of(parts[2]) != level or not covers(region, parts[2]):
+            raise SchemaError(f"recap input {item['stream']} is not a {level} inside {region}")
 
 
 def _authorize_key_stream(

@@ -12,7 +12,6 @@ Layout of ``DIR``:
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import tomllib
@@ -22,49 +21,16 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from keys import KeyDir, generate, save_private_key, save_public_key
-from ledger.application import Ledger, TrustRoots
-from ledger.errors import ConfigurationError, FormatError
+from ledger.application import Ledger
+from ledger.errors import ConfigurationError
 from ledger.note import SIG_TYPE_ED25519, NoteSigner, is_valid_key_name
+from ledger.trust import TrustRoots, trust_to_json
 
-__all__ = ["LedgerHome", "trust_from_json", "trust_to_json"]
+__all__ = ["LedgerHome"]
 
 CONFIG = "ledger.toml"
 TRUST = "trust.json"
 LOG_KEY = "log"
-
-
-def trust_to_json(trust: TrustRoots) -> str:
-    return (
-        json.dumps(
-            {
-                "election": trust.election,
-                "origin": trust.origin,
-                "kpu_root": base64.b64encode(trust.kpu_root).decode(),
-                "bawaslu_root": base64.b64encode(trust.bawaslu_root).decode(),
-                "log_vkey": trust.log_vkey,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-
-
-def trust_from_json(text: str) -> TrustRoots:
-    """Parse a trust roots file; FormatError names what is wrong."""
-    try:
-        value: dict[str, Any] = json.loads(text)
-        trust = TrustRoots(
-            election=str(value["election"]),
-            origin=str(value["origin"]),
-            kpu_root=base64.b64decode(value["kpu_root"], validate=True),
-            bawaslu_root=base64.b64decode(value["bawaslu_root"], validate=True),
-            log_vkey=str(value["log_vkey"]),
-        )
-    except (ValueError, KeyError, TypeError) as e:
-        raise FormatError(f"not a trust roots file: {type(e).__name__}: {e}") from e
-    if len(trust.kpu_root) != 32 or len(trust.bawaslu_root) != 32:
-        raise FormatError("trust roots file: root keys must be 32-byte Ed25519 public keys")
-    return trust
 
 
 class LedgerHome:

@@ -23,29 +23,30 @@ __all__ = [
     "parse_stream_id",
     "recap_stream",
     "sheet_stream",
+    "stream_contest",
     "tps_region",
 ]
 
 PROVINCE, KABKOTA, KECAMATAN, VILLAGE, TPS = "provinsi", "kabkota", "kecamatan", "desa", "tps"
 LEVELS = (PROVINCE, KABKOTA, KECAMATAN, VILLAGE, TPS)
 
-_REGION = re.compile(r"^\d{2}(?:\.\d{2}(?:\.\d{2}(?:\.\d{4})?)?)?$")
-_TPS = re.compile(r"^(\d{2}\.\d{2}\.\d{2}\.\d{4})/(\d{3})$")
+_REGION = re.compile(r"[0-9]{2}(?:\.[0-9]{2}(?:\.[0-9]{2}(?:\.[0-9]{4})?)?)?")
+_TPS = re.compile(r"([0-9]{2}\.[0-9]{2}\.[0-9]{2}\.[0-9]{4})/([0-9]{3})")
 OFFICES = {"gubernur": PROVINCE, "bupati": KABKOTA, "walikota": KABKOTA}
 
 
 def level_of(place: str) -> str:
     """The level of a region code or TPS id; SchemaError if it is neither."""
-    if _TPS.match(place):
+    if _TPS.fullmatch(place):
         return TPS
-    if not _REGION.match(place):
+    if not _REGION.fullmatch(place):
         raise SchemaError(f"{place!r} is not a region code or TPS id")
     return LEVELS[place.count(".")]
 
 
 def tps_region(tps: str) -> str:
     """The village code of a TPS id."""
-    match = _TPS.match(tps)
+    match = _TPS.fullmatch(tps)
     if not match:
         raise SchemaError(f"{tps!r} is not a TPS id (village code '/' 3 digits)")
     return match.group(1)
@@ -91,6 +92,14 @@ def recap_stream(contest: str, region: str) -> str:
     return f"recap:{contest}:{region}"
 
 
+def stream_contest(stream: str) -> str:
+    """The contest of a sheet or recap stream; SchemaError for any other stream."""
+    parts = parse_stream_id(stream)
+    if parts[0] not in ("sheet", "recap"):
+        raise SchemaError(f"stream {stream!r} is not a sheet or recap stream")
+    return parts[1]
+
+
 def parse_stream_id(stream: str) -> tuple[str, ...]:
     """Split a stream id into its type and parts, checking its shape.
 
@@ -100,7 +109,7 @@ def parse_stream_id(stream: str) -> tuple[str, ...]:
     head, _, rest = stream.partition(":")
     if head == "election" and not rest:
         return ("election",)
-    if head == "key" and re.fullmatch(r"[0-9a-f]{64}", rest):
+    if head == "key" and re.fullmatch(r"[0-9a-f]{64}", rest) is not None:
         return ("key", rest)
     if head in ("sheet", "recap"):
         contest, _, place = rest.partition(":")

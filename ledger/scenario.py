@@ -19,7 +19,6 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import ed25519
-from ledger.application import TrustRoots
 from ledger.client import (
     Chainer,
     attest_body,
@@ -33,6 +32,7 @@ from ledger.client import (
 from ledger.note import SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519, NoteSigner
 from ledger.regions import key_stream, recap_stream, sheet_stream
 from ledger.statement import Envelope, key_id
+from ledger.trust import TrustRoots
 
 __all__ = ["Scenario"]
 

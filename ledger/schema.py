@@ -229,7 +229,7 @@ def contest_from_body(body: Mapping[str, Any]) -> Contest:
         if number != i + 1:
             raise SchemaError(f"contest.pairs[{i}].number must be {i + 1}, got {number}")
         _text(pair["name"], f"contest.pairs[{i}].name")
-        if pair.get("kolom_kosong", False) is not False:
+        if "kolom_kosong" in pair:
             if pair["kolom_kosong"] is not True or kolom_kosong is not None:
                 raise SchemaError("contest.pairs: kolom_kosong must be true on at most one pair")
             kolom_kosong = number
@@ -320,7 +320,10 @@ def _check_recap(body: Mapping[str, Any], contest: Contest) -> None:
         raise SchemaError(f"recap.totals.votes must have exactly ballot numbers {sorted(expected)}")
     for number, value in votes.items():
         _count(value, f"recap.totals.votes[{number}]")
-    for i, decision in enumerate(body.get("decisions", [])):
+    decisions = body.get("decisions", [])
+    if not isinstance(decisions, list):
+        raise SchemaError("recap.decisions must be a list")
+    for i, decision in enumerate(decisions):
         if not isinstance(decision, dict):
             raise SchemaError(f"recap.decisions[{i}] must be a map")
         _require(decision, {"objection", "ruling", "reason"}, set(), f"recap.decisions[{i}]")

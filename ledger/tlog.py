@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ledger import merkle
 from ledger.errors import (
     CheckpointError,
+    ConsistencyProofError,
     FormatError,
     InconsistentCheckpointError,
     LogShrankError,
@@ -127,7 +128,18 @@ class InclusionProof:
             raise FormatError(f"inclusion proof: missing or bad field {e}") from e
         if not isinstance(leaf_index, int) or isinstance(leaf_index, bool):
             raise FormatError("inclusion proof: leaf_index must be an integer")
-        return cls(envelope, leaf_index, checkpoint, hashes)
+        proof = cls(envelope, leaf_index, checkpoint, hashes)
+        # The JSON repeats tree_size and event_hash for readers; they must agree.
+        stated = (doc.get("tree_size"), doc.get("event_hash"))
+        actual = (
+            Checkpoint.parse(parse_note(checkpoint).text).size,
+            Envelope.parse(envelope).hash.hex(),
+        )
+        if stated != actual:
+            raise FormatError(
+                f"inclusion proof: tree_size/event_hash {stated} do not match its checkpoint and envelope"
+            )
+        return proof
 
     def verify(self, log: Verifier) -> Envelope:
         """Check the proof against the log key; return the (parsed) envelope.
@@ -173,13 +185,17 @@ class ConsistencyProof:
     def from_json(cls, text: str | bytes) -> ConsistencyProof:
         doc = _parse_json(text, "consistency")
         try:
-            return cls(
+            proof = cls(
                 str(doc["old_checkpoint"]).encode(),
                 str(doc["new_checkpoint"]).encode(),
                 _hex_list(doc["proof"], "proof"),
             )
         except KeyError as e:
             raise FormatError(f"consistency proof: missing field {e}") from e
+        sizes = tuple(Checkpoint.parse(parse_note(n).text).size for n in (proof.old, proof.new))
+        if (doc.get("old_size"), doc.get("new_size")) != sizes:
+            raise FormatError("consistency proof: old_size/new_size do not match its checkpoints")
+        return proof
 
     def verify(self, log: Verifier) -> tuple[Checkpoint, Checkpoint]:
         """(1) both checkpoints carry valid log signatures; (2) the new tree is not
@@ -187,13 +203,17 @@ class ConsistencyProof:
         old, new = open_checkpoint(self.old, log), open_checkpoint(self.new, log)  # (1)
         if new.size < old.size:  # (2)
             raise LogShrankError(f"log shrank from {old.size} to {new.size} leaves")
-        if old.size == new.size:
-            if old.root_hash != new.root_hash:
+        if old.size in (new.size, 0):
+            if self.hashes:
+                raise ConsistencyProofError(
+                    f"a consistency proof from size {old.size} to {new.size} must be empty"
+                )
+            if old.size == 0 and old.root_hash != merkle.EMPTY_ROOT:
+                raise RootMismatchError("a checkpoint of size 0 must carry the empty-tree root")
+            if old.size == new.size and old.root_hash != new.root_hash:
                 raise RootMismatchError(
                     f"two checkpoints of size {old.size} with different roots: a split view"
                 )
-            return old, new
-        if old.size == 0:
             return old, new  # the empty tree is a prefix of every tree
         merkle.verify_consistency(
             old.size, new.size, self.hashes, old.root_hash, new.root_hash

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger.application import TrustRoots
 from ledger.authority import BAWASLU_ROOT, KPU_ROOT, Signer, authorize
 from ledger.errors import LedgerError, UnknownEventError
 from ledger.regions import KABKOTA, KECAMATAN, PROVINCE, level_of, parse_stream_id
 from ledger.schema import TALLY_INT_FIELDS, Contest, contest_from_body, voted_total
 from ledger.statement import Envelope, Statement, key_id
+from ledger.trust import TrustRoots
 from projections.store import Entity, EventRow, Store
 
 __all__ = ["Projector", "diff_tallies", "zero_totals"]

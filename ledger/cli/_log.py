@@ -17,9 +17,9 @@ from ledger.cli._common import (
     write_bytes,
 )
 from ledger.errors import ConfigurationError, FormatError
-from ledger.home import trust_from_json
 from ledger.note import SIG_TYPE_COSIGNATURE_V1, Checkpoint, NoteSigner, Verifier, parse_note
 from ledger.tlog import ConsistencyProof, InclusionProof, Receipt, TransparencyLog
+from ledger.trust import trust_from_json
 from ledger.witness import Witness, verify_cosigned
 
 

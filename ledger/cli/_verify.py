@@ -1,0 +1,124 @@
+"""Independent verification commands: export a ledger, verify an export."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ledger.cli._common import Commands, add_json_arg, add_ledger_arg, open_ledger, print_json, table
+from ledger.errors import FormatError
+from ledger.exportfile import export_ledger
+from ledger.note import Verifier
+from ledger.progress import Progress
+from ledger.trust import trust_from_json, witnesses_from_json
+from ledger.verify import TrustPolicy, VerifyReport, verify_export
+
+EXIT_FAILED = 1
+
+
+def register(commands: Commands) -> None:
+    p = commands.add_parser("export", help="write the whole ledger to one portable file")
+    add_ledger_arg(p)
+    p.add_argument("file", metavar="FILE", help="output file ('-' for stdout)")
+    p.set_defaults(handler=cmd_export)
+
+    p = commands.add_parser("verify", help="replay an export from zero and check everything, offline")
+    p.add_argument("file", metavar="FILE", help="an export file ('-' for stdin)")
+    p.add_argument("--trust", required=True, metavar="ROOTS", help="trust roots file (trust.json)")
+    p.add_argument("--witness", action="append", default=[], metavar="VKEY",
+                   help="also count cosignatures by this witness (in addition to the trust file's)")
+    p.add_argument("--as-of", type=int, metavar="CHECKPOINT_SIZE",
+                   help="report the totals as they stood at the checkpoint of this size")
+    add_json_arg(p)
+    p.set_defaults(handler=cmd_verify)
+
+
+def load_policy(path: str, extra_witnesses: list[str]) -> TrustPolicy:
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise FormatError(f"cannot read trust roots {path}: {e.strerror}") from e
+    witnesses = witnesses_from_json(text) + tuple(Verifier.parse(v) for v in extra_witnesses)
+    return TrustPolicy(trust_from_json(text), witnesses)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with open_ledger(args) as ledger:
+        size = ledger.log_store.log_size()
+        with Progress("exporting", size) as progress:
+            if args.file == "-":
+                events, checkpoints = export_ledger(ledger, sys.stdout.buffer, progress=progress.advance)
+            else:
+                # Write beside the target and rename, so a failed export never
+                # leaves a file that looks complete.
+                target = Path(args.file)
+                fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.")
+                try:
+                    with os.fdopen(fd, "wb") as out:
+                        events, checkpoints = export_ledger(ledger, out, progress=progress.advance)
+                    os.replace(tmp, target)
+                except BaseException:
+                    Path(tmp).unlink(missing_ok=True)
+                    raise
+    print(f"exported {events:,} events and {checkpoints} checkpoints to {args.file}", file=sys.stderr)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    policy = load_policy(args.trust, args.witness)
+    try:
+        stream = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")  # noqa: SIM115
+    except OSError as e:
+        raise FormatError(f"cannot read {args.file}: {e.strerror}") from e
+    with stream, Progress("verifying") as progress:
+        report = verify_export(stream, policy, as_of=args.as_of, progress=progress.advance)
+    if args.json:
+        print_json(report.to_json())
+    else:
+        print_report(report)
+    return 0 if report.ok else EXIT_FAILED
+
+
+def print_report(report: VerifyReport) -> None:
+    kinds = ", ".join(f"{n:,} {k}" for k, n in sorted(report.events.items()))
+    print(f"events: {report.leaves:,} in the log; verified {sum(report.events.values()):,} ({kinds})")
+    if report.checkpoints:
+        latest = report.checkpoints[-1]
+        cosigners = ", ".join(latest["cosigned_by"]) or "no trusted witness"
+        sizes = ", ".join(str(c["size"]) for c in report.checkpoints)
+        print(f"checkpoints: {len(report.checkpoints)} (sizes {sizes}); latest cosigned by {cosigners}")
+    else:
+        print("checkpoints: none")
+    if report.ok:
+        print("failures: none")
+    else:
+        print(f"failures: {sum(report.failure_counts.values()):,}")
+        for name, items in sorted(report.failures.items()):
+            print(f"  {name} ({report.failure_counts[name]:,}):")
+            for failure in items[:20]:
+                print(f"    {failure.where()}: {failure.message}")
+            if report.failure_counts[name] > 20:
+                print(f"    ... and {report.failure_counts[name] - 20:,} more (see --json)")
+    print_totals(report.totals, report.as_of)
+    print("VERDICT: OK - every signature, grant, chain and checkpoint holds" if report.ok
+          else "VERDICT: FAILED - the ledger does not verify against these trust roots")
+
+
+def print_totals(totals: dict[str, dict[str, Any]], as_of: int | None) -> None:
+    when = f" as of checkpoint {as_of}" if as_of is not None else ""
+    for contest_id, contest in sorted(totals.items()):
+        total = contest["total"]
+        numbers = sorted(total["votes"], key=int)
+        rows = [[f"pair {n}", f"{total['votes'][n]:,}", _share(total["votes"][n], total["valid"])] for n in numbers]
+        rows.append(["valid", f"{total['valid']:,}", ""])
+        rows.append(["invalid", f"{total['invalid']:,}", ""])
+        print(f"\n{contest_id}{when}: {total['sheets']:,} sheets")
+        print(table(["", "votes", "share"], rows, right=[1, 2]))
+
+
+def _share(votes: int, valid: int) -> str:
+    return f"{100 * votes / valid:.2f}%" if valid else "-"

@@ -1,0 +1,136 @@
+"""The export file: a whole ledger as one portable, streamable file.
+
+Layout (docs/format.md, "Export file")::
+
+    MAGIC                       b"PILKADA-LEDGER-EXPORT/1\\n" (24 bytes)
+    record*                     uint32 big-endian length N, then N bytes of
+                                canonical msgpack (one map per record)
+
+Records, in this order: one ``header`` ({"type": "header", "trust": {...}});
+then, in log order, ``event`` records ({"type": "event", "leaf": i, "envelope":
+bin}) with each ``checkpoint`` record ({"type": "checkpoint", "note": bin})
+placed right after the event that completes its tree size (size 0: right after
+the header); then one ``end`` record ({"type": "end", "events": n,
+"checkpoints": k}). A file without its end record was cut short.
+
+The writer holds one record at a time and the reader yields one at a time, so
+both run in flat memory at national size.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterator
+from typing import IO, TYPE_CHECKING, Any
+
+from ledger import canonical
+from ledger.errors import FormatError
+from ledger.trust import TrustRoots
+
+if TYPE_CHECKING:  # the writer reads a ledger; the reader (and the verifier) never do
+    from ledger.application import Ledger
+
+__all__ = ["MAGIC", "MAX_RECORD", "ExportWriter", "export_ledger", "read_records", "trust_record"]
+
+MAGIC = b"PILKADA-LEDGER-EXPORT/1\n"
+MAX_RECORD = 1 << 22
+_LENGTH = struct.Struct(">I")
+RECORD_TYPES = ("header", "event", "checkpoint", "end")
+
+
+class ExportWriter:
+    """Writes records to a binary stream."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out = out
+        self.events = 0
+        self.checkpoints = 0
+        out.write(MAGIC)
+
+    def _record(self, value: dict[str, Any]) -> None:
+        data = canonical.encode(value)
+        self.out.write(_LENGTH.pack(len(data)))
+        self.out.write(data)
+
+    def header(self, trust: dict[str, Any]) -> None:
+        self._record({"type": "header", "trust": trust})
+
+    def event(self, leaf: int, envelope: bytes) -> None:
+        self._record({"type": "event", "leaf": leaf, "envelope": envelope})
+        self.events += 1
+
+    def checkpoint(self, note: bytes) -> None:
+        self._record({"type": "checkpoint", "note": note})
+        self.checkpoints += 1
+
+    def end(self) -> None:
+        self._record({"type": "end", "events": self.events, "checkpoints": self.checkpoints})
+
+
+def read_records(stream: IO[bytes]) -> Iterator[dict[str, Any]]:
+    """Yield each record as a map; FormatError for a file that is not an export.
+
+    Every record is canonical msgpack with a known ``type``; the reader does not
+    judge order or content beyond that (the verifier does).
+    """
+    if stream.read(len(MAGIC)) != MAGIC:
+        raise FormatError("not a ledger export (bad magic; expected PILKADA-LEDGER-EXPORT/1)")
+    offset = len(MAGIC)
+    while True:
+        prefix = stream.read(_LENGTH.size)
+        if not prefix:
+            return
+        if len(prefix) < _LENGTH.size:
+            raise FormatError(f"export cut short in a record length at byte {offset}")
+        (length,) = _LENGTH.unpack(prefix)
+        if length > MAX_RECORD:
+            raise FormatError(f"record at byte {offset} claims {length} bytes (limit {MAX_RECORD})")
+        data = stream.read(length)
+        if len(data) < length:
+            raise FormatError(f"export cut short inside the record at byte {offset}")
+        try:
+            record = canonical.decode(data)
+        except FormatError as e:
+            raise FormatError(f"record at byte {offset}: {e}") from e
+        if not isinstance(record, dict) or record.get("type") not in RECORD_TYPES:
+            raise FormatError(
+                f"record at byte {offset} is not a header, event, checkpoint or end record"
+            )
+        offset += _LENGTH.size + length
+        yield record
+
+
+def trust_record(trust: TrustRoots) -> dict[str, Any]:
+    """The header's ``trust`` map: the pinned roots, as the verifier compares them."""
+    return {
+        "election": trust.election,
+        "origin": trust.origin,
+        "kpu_root": trust.kpu_root,
+        "bawaslu_root": trust.bawaslu_root,
+        "log_vkey": trust.log_vkey,
+    }
+
+
+def export_ledger(
+    ledger: Ledger, out: IO[bytes], *, progress: Callable[[int], None] | None = None
+) -> tuple[int, int]:
+    """Write the whole ledger to ``out``; return (events, checkpoints) written.
+
+    Reads the log page by page (Ledger.log_entries), so memory stays flat.
+    """
+    writer = ExportWriter(out)
+    writer.header(trust_record(ledger.trust))
+    checkpoints = iter(ledger.log_store.checkpoints())
+    pending = next(checkpoints, None)
+    while pending is not None and pending[0] == 0:
+        writer.checkpoint(pending[1])
+        pending = next(checkpoints, None)
+    for leaf, raw in ledger.log_entries():
+        writer.event(leaf.leaf_index, raw)
+        while pending is not None and pending[0] == leaf.leaf_index + 1:
+            writer.checkpoint(pending[1])
+            pending = next(checkpoints, None)
+        if progress is not None:
+            progress(1)
+    writer.end()
+    return writer.events, writer.checkpoints

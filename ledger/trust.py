@@ -1,0 +1,107 @@
+"""Trust roots: what a ledger pins when it is created, and what every verifier needs.
+
+``TrustRoots`` is stored in the ledger's database (canonical msgpack) and
+handed to verifiers as a trust roots file, ``trust.json`` (docs/format.md,
+"Trust roots file"), which may also list the witnesses whose cosignatures the
+verifier counts. This module is a format primitive: the offline verifier uses
+it without the ledger application.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ledger import canonical
+from ledger.errors import ConfigurationError, FormatError
+from ledger.note import SIG_TYPE_ED25519, Verifier
+
+__all__ = ["TrustRoots", "trust_from_json", "trust_to_json", "witnesses_from_json"]
+
+
+@dataclass(frozen=True, slots=True)
+class TrustRoots:
+    """What a ledger pins when it is created, and every verifier needs."""
+
+    election: str
+    kpu_root: bytes  # raw Ed25519 public key
+    bawaslu_root: bytes
+    log_vkey: str  # C2SP verifier key of the log ("origin+keyid+base64")
+    origin: str
+
+    def to_bytes(self) -> bytes:
+        return canonical.encode(
+            {
+                "election": self.election,
+                "kpu_root": self.kpu_root,
+                "bawaslu_root": self.bawaslu_root,
+                "log_vkey": self.log_vkey,
+                "origin": self.origin,
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TrustRoots:
+        value = canonical.decode(data)
+        try:
+            return cls(
+                election=value["election"],
+                kpu_root=value["kpu_root"],
+                bawaslu_root=value["bawaslu_root"],
+                log_vkey=value["log_vkey"],
+                origin=value["origin"],
+            )
+        except (KeyError, TypeError) as e:
+            raise ConfigurationError(f"trust roots lack field {e}") from e
+
+
+def trust_to_json(trust: TrustRoots) -> str:
+    return (
+        json.dumps(
+            {
+                "election": trust.election,
+                "origin": trust.origin,
+                "kpu_root": base64.b64encode(trust.kpu_root).decode(),
+                "bawaslu_root": base64.b64encode(trust.bawaslu_root).decode(),
+                "log_vkey": trust.log_vkey,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+
+
+def trust_from_json(text: str) -> TrustRoots:
+    """Parse a trust roots file; FormatError names what is wrong."""
+    try:
+        value: dict[str, Any] = json.loads(text)
+        trust = TrustRoots(
+            election=str(value["election"]),
+            origin=str(value["origin"]),
+            kpu_root=base64.b64decode(value["kpu_root"], validate=True),
+            bawaslu_root=base64.b64decode(value["bawaslu_root"], validate=True),
+            log_vkey=str(value["log_vkey"]),
+        )
+    except (ValueError, KeyError, TypeError) as e:
+        raise FormatError(f"not a trust roots file: {type(e).__name__}: {e}") from e
+    if len(trust.kpu_root) != 32 or len(trust.bawaslu_root) != 32:
+        raise FormatError("trust roots file: root keys must be 32-byte Ed25519 public keys")
+    log = Verifier.parse(trust.log_vkey)
+    if log.sig_type != SIG_TYPE_ED25519 or log.name != trust.origin:
+        raise FormatError(
+            "trust roots file: log_vkey must be an Ed25519 note key named by the origin"
+        )
+    return trust
+
+
+def witnesses_from_json(text: str) -> tuple[Verifier, ...]:
+    """The witness verifier keys a trust roots file lists (its optional "witnesses")."""
+    try:
+        listed = json.loads(text).get("witnesses", [])
+    except (ValueError, AttributeError) as e:
+        raise FormatError(f"not a trust roots file: {e}") from e
+    if not isinstance(listed, list):
+        raise FormatError("trust roots file: witnesses must be a list of verifier keys")
+    return tuple(Verifier.parse(str(v)) for v in listed)

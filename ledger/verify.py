@@ -1,0 +1,458 @@
+"""The offline verifier: replay an export from zero, trusting nothing but the roots.
+
+It reads an export file (ledger.exportfile) and a trust roots file, and shares
+no state or code path with the ledger application: only the format primitives
+of docs/format.md (canonical decoding, statements, body schemas, the authority
+rules, RFC 9162 hashing, C2SP notes). Its rules for chains and references are
+written again here, on purpose, so that a bug in the ledger's acceptance code
+cannot hide itself from the verifier.
+
+:func:`verify_export` runs these steps; each failure is recorded with the exact
+event (leaf, stream, seq, hash) or checkpoint it concerns, and verification
+goes on, so one report lists everything:
+
+1. the header's trust roots equal the ones given (nothing else is trusted);
+2. for each event, in log order: leaf indexes run 0, 1, 2, ...; the envelope and
+   statement decode canonically; the election is this one;
+3. the signer is a root or a key granted by a chain of grants from one, and the
+   Ed25519 signature verifies;
+4. the body passes its kind's schema, and the signer's role, scope and standing
+   (not revoked) allow the statement (docs/format.md, "Authority");
+5. the stream chain holds: seq is the stream's next, prev is its head's hash;
+   attested and corrected events are counts or corrections of the same sheet;
+   recap inputs name events of their streams;
+6. the leaf is added to the Merkle tree (every event, valid or not: the log
+   committed to it);
+7. at each checkpoint record: its size is the number of events so far, the log
+   signature verifies, its root equals the recomputed root, its size does not
+   shrink, and every cosignature from a trusted witness verifies; the roots of
+   successive checkpoints are consistent because both are recomputed from one
+   sequence of leaves;
+8. the end record's counts match; then the totals are recomputed from the
+   effective tallies (latest count or correction of each sheet).
+
+Memory is flat in the number of events: per stream it keeps only its head and
+the hashes it may be referred to by, per key its grant, per sheet its effective
+totals.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from ledger import merkle
+from ledger.authority import BAWASLU_ROOT, KPU_ROOT, Signer, authorize, root_signer
+from ledger.errors import (
+    CheckpointError,
+    ElectionMismatchError,
+    FormatError,
+    LedgerError,
+    LogShrankError,
+    PrevMismatchError,
+    RootMismatchError,
+    StaleHeadError,
+    UnknownEventError,
+    UnknownSignerError,
+)
+from ledger.exportfile import read_records, trust_record
+from ledger.note import Checkpoint, Verifier, open_note, parse_note
+from ledger.regions import kecamatan_of, key_stream, parse_stream_id, stream_contest
+from ledger.schema import Contest, check_body, contest_from_body, voted_total
+from ledger.statement import Envelope, key_id
+from ledger.trust import TrustRoots
+
+__all__ = ["Failure", "TrustPolicy", "VerifyReport", "verify_export"]
+
+MAX_LISTED = 200  # failures kept per class; the count is always exact
+
+
+@dataclass(frozen=True, slots=True)
+class TrustPolicy:
+    """What the verifier trusts: the roots, and the witnesses whose cosignatures count."""
+
+    roots: TrustRoots
+    witnesses: tuple[Verifier, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One thing that does not hold, and exactly where."""
+
+    error: str  # the LedgerError subclass name
+    message: str
+    leaf: int | None = None
+    stream: str = ""
+    seq: int | None = None
+    event_hash: str = ""
+    checkpoint: int | None = None
+
+    def where(self) -> str:
+        if self.checkpoint is not None:
+            return f"checkpoint {self.checkpoint}"
+        if self.leaf is None:
+            return "export"
+        return f"leaf {self.leaf} ({self.stream} seq {self.seq}, {self.event_hash[:16]})"
+
+
+@dataclass
+class VerifyReport:
+    """What was verified, what failed, and the totals that result."""
+
+    events: Counter[str] = field(default_factory=Counter)
+    failures: dict[str, list[Failure]] = field(default_factory=dict)
+    failure_counts: Counter[str] = field(default_factory=Counter)
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    totals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    as_of: int | None = None
+    leaves: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failure_counts
+
+    def fail(self, error: LedgerError | str, message: str = "", **where: Any) -> None:
+        name = error if isinstance(error, str) else type(error).__name__
+        self.failure_counts[name] += 1
+        listed = self.failures.setdefault(name, [])
+        if len(listed) < MAX_LISTED:
+            listed.append(Failure(name, message or str(error), **where))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "leaves": self.leaves,
+            "events": dict(sorted(self.events.items())),
+            "failures": {
+                name: {
+                    "count": self.failure_counts[name],
+                    "listed": [
+                        f.__dict__ if not hasattr(f, "__slots__") else _failure_json(f)
+                        for f in items
+                    ],
+                }
+                for name, items in sorted(self.failures.items())
+            },
+            "checkpoints": self.checkpoints,
+            "as_of": self.as_of,
+            "totals": self.totals,
+        }
+
+
+def _failure_json(f: Failure) -> dict[str, Any]:
+    return {
+        name: getattr(f, name) for name in Failure.__slots__ if getattr(f, name) not in (None, "")
+    }
+
+
+class _Sheet:
+    """What a sheet stream must remember: its tally events and effective totals."""
+
+    __slots__ = ("effective", "hashes", "tallies")
+
+    def __init__(self) -> None:
+        self.hashes: list[bytes] = []
+        self.tallies: dict[bytes, tuple[int, ...]] = {}
+        self.effective: tuple[int, ...] | None = None
+
+
+class _Replay:
+    """The verifier's state while it replays one export (steps 2-6)."""
+
+    def __init__(self, policy: TrustPolicy, report: VerifyReport) -> None:
+        roots = policy.roots
+        self.election = roots.election
+        self.report = report
+        self.signers: dict[bytes, Signer] = {
+            key_id(roots.kpu_root): root_signer(roots.kpu_root, KPU_ROOT),
+            key_id(roots.bawaslu_root): root_signer(roots.bawaslu_root, BAWASLU_ROOT),
+        }
+        self.heads: dict[str, tuple[int, bytes]] = {}
+        self.sheets: dict[str, _Sheet] = {}
+        self.recap_hashes: dict[str, set[bytes]] = {}
+        self.contests: dict[str, Contest] = {}
+        self.tree = merkle.CompactRange()
+
+    def contest(self, contest_id: str) -> Contest:
+        try:
+            return self.contests[contest_id]
+        except KeyError:
+            raise UnknownEventError(f"contest {contest_id} is not defined") from None
+
+    def apply(self, leaf: int, raw: bytes) -> None:
+        self.tree.append(merkle.leaf_hash(raw))  # (6) the log committed to it, valid or not
+        try:
+            envelope = Envelope.parse(raw)  # (2)
+        except LedgerError as e:
+            self.report.fail(e, leaf=leaf)
+            return
+        st = envelope.statement
+        where: dict[str, Any] = {
+            "leaf": leaf,
+            "stream": st.stream,
+            "seq": st.seq,
+            "event_hash": envelope.hash.hex(),
+        }
+        try:
+            self._check(envelope)
+        except LedgerError as e:
+            self.report.fail(e, **where)
+            return
+        self.report.events[st.kind] += 1
+        self._record(envelope)
+
+    def _check(self, envelope: Envelope) -> None:
+        st = envelope.statement
+        if st.election != self.election:  # (2)
+            raise ElectionMismatchError(f"statement is for election {st.election!r}")
+        signer = self.signers.get(st.signer)  # (3)
+        if signer is None:
+            raise UnknownSignerError(
+                f"key {st.signer.hex()[:16]} is not a root and was never granted"
+            )
+        envelope.verify_signature(signer.public_key)
+        check_body(st.kind, st.body, lambda: self.contest(stream_contest(st.stream)))  # (4)
+        subject = self.signers.get(st.body["key"]) if st.kind == "revoke" else None
+        authorize(st, signer, contest=self.contest, subject=subject)
+        seq, head = self.heads.get(st.stream, (0, bytes(32)))  # (5)
+        if st.seq != seq + 1:
+            raise StaleHeadError(
+                f"stream {st.stream} is at seq {seq}, statement is for seq {st.seq}"
+            )
+        if st.prev != head:
+            raise PrevMismatchError(f"prev {st.prev.hex()[:16]} is not the head {head.hex()[:16]}")
+        if st.kind in ("attest", "correct"):
+            target = st.body["event"] if st.kind == "attest" else st.body["corrects"]
+            sheet = self.sheets.get(st.stream)
+            if sheet is None or target not in sheet.tallies:
+                raise UnknownEventError(
+                    f"{st.kind} names {target.hex()[:16]}, not a count or correction here"
+                )
+        elif st.kind == "recap":
+            for item in st.body["inputs"]:
+                named = self.sheets.get(item["stream"])
+                hashes = (
+                    named.hashes
+                    if named is not None
+                    else self.recap_hashes.get(item["stream"], set())
+                )
+                if item["head"] not in hashes:
+                    raise UnknownEventError(
+                        f"recap input {item['stream']} has no event {item['head'].hex()[:16]}"
+                    )
+
+    def _record(self, envelope: Envelope) -> None:
+        st = envelope.statement
+        self.heads[st.stream] = (st.seq, envelope.hash)
+        kind = st.kind
+        if kind == "contest":
+            contest = contest_from_body(st.body)
+            self.contests[contest.id] = contest
+        elif kind == "grant":
+            granter = self.signers[st.signer]
+            subject = key_id(st.body["key"])
+            self.signers[subject] = Signer(
+                key_id=subject,
+                public_key=st.body["key"],
+                role=st.body["role"],
+                scope=st.body["scope"],
+                root=granter.root,
+                granter=granter.key_id,
+                contest=st.body.get("contest"),
+                pair=st.body.get("pair"),
+                label=st.body["label"],
+            )
+        elif kind == "revoke":
+            old = self.signers[st.body["key"]]
+            self.signers[st.body["key"]] = Signer(
+                key_id=old.key_id,
+                public_key=old.public_key,
+                role=old.role,
+                scope=old.scope,
+                root=old.root,
+                granter=old.granter,
+                contest=old.contest,
+                pair=old.pair,
+                revoked=True,
+                label=old.label,
+            )
+        elif kind in ("count", "attest", "correct"):
+            sheet = self.sheets.setdefault(st.stream, _Sheet())
+            sheet.hashes.append(envelope.hash)
+            if kind != "attest":
+                tally = st.body["tally"]
+                totals = (
+                    *(tally["votes"][n] for n in sorted(tally["votes"], key=int)),
+                    tally["valid"],
+                    tally["invalid"],
+                    voted_total(tally),
+                )
+                sheet.tallies[envelope.hash] = totals
+                sheet.effective = totals
+        elif kind == "recap":
+            self.recap_hashes.setdefault(st.stream, set()).add(envelope.hash)
+
+    def totals(self) -> dict[str, dict[str, Any]]:
+        """Per contest: per kecamatan and overall, the sums of the effective tallies."""
+        out: dict[str, dict[str, Any]] = {}
+        for stream in sorted(self.sheets):
+            effective = self.sheets[stream].effective
+            if effective is None:
+                continue
+            _, contest_id, tps = parse_stream_id(stream)
+            pairs = self.contests[contest_id].pairs
+            contest = out.setdefault(contest_id, {"kecamatan": {}, "total": _zero(pairs)})
+            kecamatan = contest["kecamatan"].setdefault(kecamatan_of(tps), _zero(pairs))
+            for target in (kecamatan, contest["total"]):
+                for number, votes in zip(pairs, effective, strict=False):
+                    target["votes"][str(number)] += votes
+                target["valid"] += effective[-3]
+                target["invalid"] += effective[-2]
+                target["voted"] += effective[-1]
+                target["sheets"] += 1
+        return out
+
+
+def _zero(pairs: tuple[int, ...]) -> dict[str, Any]:
+    return {"votes": {str(n): 0 for n in pairs}, "valid": 0, "invalid": 0, "voted": 0, "sheets": 0}
+
+
+def _check_checkpoint(
+    note: bytes, replay: _Replay, policy: TrustPolicy, report: VerifyReport, previous: int
+) -> int:
+    """Step (7); returns the checkpoint's size (or ``previous`` if unreadable)."""
+    log = Verifier.parse(policy.roots.log_vkey)
+    try:
+        opened, _ = open_note(note, [log])
+        checkpoint = Checkpoint.parse(opened.text)
+    except LedgerError as e:
+        report.fail(e, checkpoint=replay.tree.size)
+        return previous
+    size = checkpoint.size
+    if checkpoint.origin != policy.roots.origin:
+        report.fail(
+            CheckpointError(f"origin {checkpoint.origin!r} is not {policy.roots.origin!r}"),
+            checkpoint=size,
+        )
+    if size < previous:
+        report.fail(LogShrankError(f"log shrank from {previous} to {size} leaves"), checkpoint=size)
+    if size != replay.tree.size:
+        report.fail(
+            CheckpointError(f"checkpoint of size {size} stands after {replay.tree.size} events"),
+            checkpoint=size,
+        )
+    elif checkpoint.root_hash != replay.tree.root():
+        report.fail(
+            RootMismatchError(
+                f"signed root {checkpoint.root_hash.hex()[:16]} is not the root of the exported events "
+                f"{replay.tree.root().hex()[:16]}"
+            ),
+            checkpoint=size,
+        )
+    cosigners = []
+    for witness in policy.witnesses:
+        if not any(
+            s.key_id == witness.key_id and s.name == witness.name
+            for s in parse_note(note).signatures
+        ):
+            continue
+        try:
+            open_note(note, [witness])
+            cosigners.append(witness.name)
+        except LedgerError as e:
+            report.fail(e, checkpoint=size)
+    report.checkpoints.append({"size": size, "cosigned_by": cosigners})
+    return size
+
+
+def verify_export(
+    stream: IO[bytes],
+    policy: TrustPolicy,
+    *,
+    as_of: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> VerifyReport:
+    """Verify an export against ``policy`` (steps in the module docstring).
+
+    ``as_of`` (a checkpoint size present in the export) makes the report's totals
+    those that stood at that checkpoint; verification still covers everything.
+    """
+    report = VerifyReport(as_of=as_of)
+    replay = _Replay(policy, report)
+    expected_leaf = 0
+    last_size = 0
+    ended = False
+    try:
+        for record in read_records(stream):
+            kind = record["type"]
+            if ended:
+                report.fail(FormatError("records after the end record"))
+                break
+            if kind == "header":
+                if expected_leaf or report.checkpoints:
+                    report.fail(FormatError("a second header record"))
+                elif record.get("trust") != trust_record(policy.roots):  # (1)
+                    report.fail(
+                        FormatError("the export's trust roots are not the ones given with --trust")
+                    )
+            elif kind == "event":
+                leaf = record.get("leaf")
+                raw = record.get("envelope")
+                if leaf != expected_leaf or not isinstance(raw, bytes):
+                    report.fail(
+                        FormatError(f"event record {leaf!r} where leaf {expected_leaf} was due"),
+                        leaf=expected_leaf,
+                    )
+                replay.apply(expected_leaf, raw if isinstance(raw, bytes) else b"")
+                expected_leaf += 1
+                if progress is not None:
+                    progress(1)
+            elif kind == "checkpoint":
+                note = record.get("note")
+                last_size = _check_checkpoint(
+                    note if isinstance(note, bytes) else b"", replay, policy, report, last_size
+                )
+                if as_of is not None and last_size == as_of and replay.tree.size == as_of:
+                    report.totals = replay.totals()
+            else:
+                ended = True
+                if record.get("events") != expected_leaf or record.get("checkpoints") != len(
+                    report.checkpoints
+                ):
+                    report.fail(
+                        FormatError(
+                            f"end record counts {record.get('events')} events and {record.get('checkpoints')} "
+                            f"checkpoints; the export holds {expected_leaf} and {len(report.checkpoints)}"
+                        )
+                    )
+    except FormatError as e:
+        report.fail(e)
+    if not ended:
+        report.fail(FormatError("the export has no end record: it was cut short"))
+    report.leaves = expected_leaf
+    if as_of is None:
+        report.totals = replay.totals()
+    elif not report.totals:
+        report.fail(CheckpointError(f"the export has no checkpoint of size {as_of}"))
+    return report
+
+
+def _trust_value(roots: TrustRoots) -> dict[str, Any]:
+    return {
+        "election": roots.election,
+        "origin": roots.origin,
+        "kpu_root": roots.kpu_root,
+        "bawaslu_root": roots.bawaslu_root,
+        "log_vkey": roots.log_vkey,
+    }
+
+
+def _header_trust(record: dict[str, Any]) -> Any:
+    return record.get("trust")
+
+
+def key_stream_of(key: bytes) -> str:
+    """The stream a key's grant and revocation live in (for reports)."""
+    return key_stream(key_id(key))

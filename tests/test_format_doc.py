@@ -1,0 +1,366 @@
+"""docs/format.md's examples, checked against the code.
+
+Every fenced block tagged ``example-*`` in the format document is a test vector.
+This module parses them out of the document and recomputes each one with the
+ledger's own code, so the contract and the implementation cannot drift apart
+silently: a changed encoding, context string, key id or note layout fails here.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ledger import canonical, ed25519, errors, merkle
+from ledger.note import (
+    SIG_TYPE_COSIGNATURE_V1,
+    SIG_TYPE_ED25519,
+    Checkpoint,
+    Note,
+    NoteSigner,
+    Verifier,
+    cosign,
+    parse_note,
+    sign_note,
+)
+from ledger.schema import (
+    KINDS,
+    REGISTERED_FIELDS,
+    ROLES,
+    TALLY_FIELDS,
+    arithmetic_flags,
+    tally_flags,
+)
+from ledger.statement import (
+    MAX_ENVELOPE_SIZE,
+    STATEMENT_CONTEXT,
+    Envelope,
+    Statement,
+    event_hash,
+    key_id,
+    sign_statement,
+)
+from ledger.tlog import ConsistencyProof, InclusionProof, Receipt
+from ledger.trust import TrustRoots, trust_to_json
+from ledger.witness import STATE_FORMAT, WitnessState, verify_cosigned
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "format.md"
+_FENCE = re.compile(r"^```([A-Za-z0-9-]+)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
+def _blocks(tag: str) -> list[str]:
+    """The contents of every fenced block tagged ``tag`` (with their final newline)."""
+    return [body for name, body in _FENCE.findall(DOC.read_text("utf-8")) if name == tag]
+
+
+def _one(tag: str) -> str:
+    found = _blocks(tag)
+    assert len(found) == 1, f"docs/format.md should have exactly one ```{tag} block"
+    return found[0]
+
+
+def _fields(block: str) -> dict[str, str]:
+    """``name: value`` lines of a block, as a dict (values stripped)."""
+    fields: dict[str, str] = {}
+    for line in block.splitlines():
+        if line.strip():
+            name, sep, value = line.partition(":")
+            assert sep, f"malformed example line {line!r}"
+            assert name.strip() not in fields, f"field {name!r} given twice"
+            fields[name.strip()] = value.strip()
+    return fields
+
+
+# --- section 2: canonical msgpack -------------------------------------------------------
+
+
+def _canonical_examples() -> list[tuple[Any, str]]:
+    examples = []
+    for block in _blocks("example-canonical"):
+        fields = _fields(block)
+        examples.append((ast.literal_eval(fields["value"]), fields["hex"]))
+    return examples
+
+
+def _noncanonical_examples() -> list[tuple[str, str]]:
+    rows = []
+    for line in _one("example-noncanonical").splitlines():
+        if line.strip():
+            hex_text, error, _ = line.split(" ", 2)
+            rows.append((hex_text, error))
+    return rows
+
+
+def test_doc_has_canonical_examples() -> None:
+    assert len(_canonical_examples()) >= 4
+    assert len(_noncanonical_examples()) >= 10
+
+
+@pytest.mark.parametrize(("value", "hex_text"), _canonical_examples())
+def test_canonical_example_encodes_to_documented_bytes(value: Any, hex_text: str) -> None:
+    assert canonical.encode(value).hex() == hex_text
+
+
+@pytest.mark.parametrize(("value", "hex_text"), _canonical_examples())
+def test_canonical_example_decodes_to_documented_value(value: Any, hex_text: str) -> None:
+    assert canonical.decode(bytes.fromhex(hex_text)) == value
+
+
+@pytest.mark.parametrize(("hex_text", "error"), _noncanonical_examples())
+def test_noncanonical_example_is_rejected_with_documented_class(hex_text: str, error: str) -> None:
+    expected = getattr(errors, error)
+    with pytest.raises(errors.FormatError) as caught:
+        canonical.decode(bytes.fromhex(hex_text))
+    assert type(caught.value) is expected
+
+
+# --- section 3 and 8.11: statement, envelope, leaf --------------------------------------
+
+
+def test_context_string_bytes_are_documented() -> None:
+    text = DOC.read_text("utf-8")
+    assert STATEMENT_CONTEXT == b"pilkada-ledger/v1/statement\x00"
+    assert STATEMENT_CONTEXT[:-1].hex(" ") in text
+
+
+def _statement_example() -> dict[str, str]:
+    return _fields(_one("example-statement"))
+
+
+def test_statement_example() -> None:
+    ex = _statement_example()
+    key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(ex["secret-key"]))
+    public = ed25519.public_bytes(key)
+    assert public.hex() == ex["public-key"]
+    assert key_id(public).hex() == ex["signer"]
+    statement = Statement(
+        election=ex["election"],
+        stream=ex["stream"],
+        seq=int(ex["seq"]),
+        prev=bytes.fromhex(ex["prev"]),
+        kind=ex["kind"],
+        body=ast.literal_eval(ex["body"]),
+        signer=bytes.fromhex(ex["signer"]),
+        time=int(ex["time"]),
+    )
+    assert statement.to_bytes().hex() == ex["statement"]
+    envelope = sign_statement(statement, key)
+    assert envelope.signature.hex() == ex["signature"]
+    assert envelope.raw.hex() == ex["envelope"]
+    assert envelope.hash.hex() == ex["event-hash"] == event_hash(envelope.raw).hex()
+    assert merkle.leaf_hash(envelope.raw).hex() == ex["leaf-hash"]
+    # The documented signed message: context string, NUL, statement bytes.
+    ed25519.verify(
+        public,
+        bytes.fromhex(ex["signature"]),
+        b"pilkada-ledger/v1/statement\x00" + bytes.fromhex(ex["statement"]),
+    )
+    parsed = Envelope.parse(bytes.fromhex(ex["envelope"]))
+    assert parsed.statement == statement
+
+
+# --- section 8: transparency log ----------------------------------------------------------
+
+
+def test_merkle_example() -> None:
+    ex = _fields(_one("example-merkle"))
+    leaves = [bytes.fromhex(h) for h in ast.literal_eval(ex["leaves"])]
+    hashes = [merkle.leaf_hash(leaf) for leaf in leaves]
+    assert [h.hex() for h in hashes] == ast.literal_eval(ex["leaf-hashes"])
+    store = merkle.MemoryNodeStore()
+    store.append_leaf_hashes(hashes)
+    roots = {n: merkle.root(n, store) for n in (2, 3)}
+    assert roots[2].hex() == ex["root-2"]
+    assert roots[3].hex() == ex["root-3"]
+    assert merkle.EMPTY_ROOT.hex() == ex["empty-root"] == merkle.root(0, store).hex()
+    path = [bytes.fromhex(h) for h in ast.literal_eval(ex["inclusion-0-3"])]
+    assert merkle.inclusion_proof(0, 3, store) == path
+    merkle.verify_inclusion(hashes[0], 0, 3, path, roots[3])
+    for old in (1, 2):
+        proof = [bytes.fromhex(h) for h in ast.literal_eval(ex[f"consistency-{old}-3"])]
+        assert merkle.consistency_proof(old, 3, store) == proof
+        old_root = merkle.root(old, store)
+        merkle.verify_consistency(old, 3, proof, old_root, roots[3])
+
+
+def _keys() -> tuple[dict[str, str], NoteSigner, NoteSigner]:
+    ex = _fields(_one("example-keys"))
+    log = NoteSigner.from_seed(bytes.fromhex(ex["log-seed"]), ex["log-name"], SIG_TYPE_ED25519)
+    witness = NoteSigner.from_seed(
+        bytes.fromhex(ex["witness-seed"]), ex["witness-name"], SIG_TYPE_COSIGNATURE_V1
+    )
+    return ex, log, witness
+
+
+def _envelope() -> bytes:
+    return bytes.fromhex(_statement_example()["envelope"])
+
+
+def test_note_keys_example() -> None:
+    ex, log, witness = _keys()
+    assert log.verifier.vkey == ex["log-vkey"]
+    assert witness.verifier.vkey == ex["witness-vkey"]
+    for signer, sig_type in ((log, 0x01), (witness, 0x04)):
+        verifier = Verifier.parse(signer.verifier.vkey)
+        # key ID = SHA-256(name || 0x0A || sig type || public key)[:4], as documented
+        message = signer.name.encode() + b"\n" + bytes([sig_type]) + verifier.public_key
+        assert verifier.key_id == hashlib.sha256(message).digest()[:4]
+
+
+def test_checkpoint_example() -> None:
+    _, log, _ = _keys()
+    root = merkle.leaf_hash(_envelope())
+    text = Checkpoint(log.name, 1, root).to_text()
+    documented = _one("example-checkpoint").encode("utf-8")
+    assert sign_note(text, [log]) == documented
+    assert parse_note(documented).text == text
+
+
+def test_cosigned_checkpoint_example() -> None:
+    ex, log, witness = _keys()
+    checkpoint = _one("example-checkpoint").encode("utf-8")
+    note = parse_note(checkpoint)
+    cosignature = cosign(note.text, int(ex["cosignature-time"]), witness)
+    cosigned = Note(note.text, (*note.signatures, cosignature)).to_bytes()
+    documented = _one("example-cosigned-checkpoint").encode("utf-8")
+    assert cosigned == documented
+    verified = verify_cosigned(documented, log.verifier, [witness.verifier], quorum=1)
+    assert verified.size == 1
+    # The documented cosigned message: header, time line, checkpoint text.
+    blob = cosignature.signature
+    assert int.from_bytes(blob[:8], "big") == int(ex["cosignature-time"])
+    message = (
+        b"cosignature/v1\ntime " + ex["cosignature-time"].encode() + b"\n" + note.text.encode()
+    )
+    ed25519.verify(witness.verifier.public_key, blob[8:], message)
+
+
+def test_receipt_example() -> None:
+    _, log, _ = _keys()
+    envelope = _envelope()
+    documented = _one("example-receipt").encode("utf-8")
+    receipt = Receipt.sign(log, 0, event_hash(envelope))
+    assert receipt.note == documented
+    opened = Receipt.open(documented, log.verifier)
+    assert (opened.origin, opened.leaf_index, opened.event_hash) == (
+        log.name,
+        0,
+        event_hash(envelope),
+    )
+    lines = parse_note(documented).text.split("\n")
+    assert lines[0] == "pilkada-ledger receipt v1"
+    assert base64.b64decode(lines[3]) == event_hash(envelope)
+
+
+def test_inclusion_proof_example() -> None:
+    _, log, _ = _keys()
+    documented = _one("example-inclusion-proof")
+    checkpoint = _one("example-checkpoint").encode("utf-8")
+    proof = InclusionProof(_envelope(), 0, checkpoint, [])
+    assert json.loads(proof.to_json()) == json.loads(documented)
+    parsed = InclusionProof.from_json(documented)
+    assert parsed.verify(log.verifier).raw == _envelope()
+
+
+# --- tables that must list exactly what the code uses -----------------------------------
+
+
+def _section(number: str) -> str:
+    """The section headed ``number`` (``5.``, ``8.7``), subsections included."""
+    text = DOC.read_text("utf-8")
+    head = re.search(rf"^(#+) {re.escape(number)} ", text, re.MULTILINE)
+    assert head, f"docs/format.md has no section {number}"
+    level = len(head.group(1))
+    end = re.compile(rf"^#{{1,{level}}} ", re.MULTILINE).search(text, head.end())
+    return text[head.start() : end.start() if end else len(text)]
+
+
+def _table_keys(number: str) -> set[str]:
+    """The backquoted names in the first column of the tables of a section."""
+    return set(re.findall(r"^\| `([a-z_]+)` \|", _section(number), re.MULTILINE))
+
+
+def test_json_field_tables_match_the_code() -> None:
+    ex, log, _ = _keys()
+    checkpoint = _one("example-checkpoint").encode("utf-8")
+    inclusion = json.loads(InclusionProof(_envelope(), 0, checkpoint, []).to_json())
+    assert _table_keys("8.7") == set(inclusion)
+    consistency = json.loads(ConsistencyProof(checkpoint, checkpoint, []).to_json())
+    assert _table_keys("8.8") == set(consistency)
+    ConsistencyProof.from_json(json.dumps(consistency)).verify(log.verifier)
+    state = WitnessState(log.name, 1, merkle.leaf_hash(_envelope()), 0, checkpoint)
+    assert _table_keys("8.9") == set(json.loads(state.to_json()))
+    assert STATE_FORMAT in _section("8.9")
+    trust = TrustRoots(
+        election="pilkada2024",
+        kpu_root=bytes(32),
+        bawaslu_root=bytes(32),
+        log_vkey=ex["log-vkey"],
+        origin=ex["log-name"],
+    )
+    assert _table_keys("8.10") == set(json.loads(trust_to_json(trust)))
+
+
+def test_statement_and_envelope_tables_match_the_code() -> None:
+    statement = canonical.decode(bytes.fromhex(_statement_example()["statement"]))
+    assert _table_keys("3.") == set(statement)
+    envelope = canonical.decode(_envelope())
+    assert _table_keys("4.1") == set(envelope)
+    assert MAX_ENVELOPE_SIZE == 2**20
+    assert "MUST NOT exceed 1 048 576 bytes (2^20)" in _section("4.1")
+
+
+def test_kinds_roles_and_tally_fields_are_all_documented() -> None:
+    section5 = _section("5.")
+    for kind in KINDS:
+        assert f"`{kind}`" in section5, kind
+    assert f"one of `{' '.join(ROLES)}`" in _section("5.3")
+    tally_text = _section("5.9")
+    for name in TALLY_FIELDS:
+        assert f"`{name}`" in tally_text, name
+    assert len(TALLY_FIELDS) == 22
+
+
+def test_error_classes_named_in_acceptance_exist() -> None:
+    names = set(re.findall(r"`([A-Z][A-Za-z]+(?:Error|Signature))`", _section("7.")))
+    assert len(names) >= 10
+    for name in names:
+        assert issubclass(getattr(errors, name), errors.LedgerError), name
+
+
+def test_arithmetic_rules_count_matches_the_code() -> None:
+    """5.10 lists one flag per rule; a tally breaking every rule gets them all."""
+    tally = {name: 0 for name in TALLY_FIELDS if name not in ("votes", "photo_sha256")}
+    tally.update({f"voted_{n}": 1 for n in REGISTERED_FIELDS}, disabled_voted=1)
+    tally.update(valid=5, invalid=1, ballots_used=2, ballots_received=100)
+    tally["votes"] = {"1": 1}
+    flags = tally_flags(tally)
+    # rules 1-4, six of rule 5, rule 6, each with its documented class
+    assert [rule for rule, _ in flags] == ["arithmetic"] * 4 + ["over-registered"] * 7
+    assert len(arithmetic_flags(tally)) == 4 + len(REGISTERED_FIELDS) + 1
+
+
+def test_every_example_block_is_checked() -> None:
+    """A new ``example-*`` tag needs a test here; a typo in a tag must not hide a block."""
+    tags = {
+        name for name, _ in _FENCE.findall(DOC.read_text("utf-8")) if name.startswith("example")
+    }
+    assert tags == {
+        "example-canonical",
+        "example-noncanonical",
+        "example-statement",
+        "example-merkle",
+        "example-keys",
+        "example-checkpoint",
+        "example-cosigned-checkpoint",
+        "example-receipt",
+        "example-inclusion-proof",
+    }
