@@ -5,16 +5,19 @@ unless every step passes (docs/format.md, "Acceptance"):
 
 1. decode the envelope and statement, rejecting non-canonical bytes;
 2. check the statement is for this ledger's election;
-3. if this exact envelope is already in its stream, return its position (idempotent);
-4. resolve the signer (a trust root, or a key granted by a chain to one);
-5. verify the Ed25519 signature;
+3. verify the Ed25519 signature, with the signer's public key found as a root, in a
+   grant earlier in the batch, or in the ledger (before the lock: it is the costly
+   step, and a key id is the hash of its key, so any copy found is the key);
+4. if this exact envelope is already in its stream, return its position (idempotent);
+5. resolve the signer (a trust root, or a key granted by a chain to one) and verify
+   the signature if step 3 could not;
 6. check the body against the schema of its kind;
 7. check the signer's role and scope allow this statement, and that it is not revoked;
 8. check the chain: seq is the stream's next, prev is the head's hash;
 9. check references: attested and corrected events are in the stream, recap heads exist;
 10. store the event (one eventsourcing transaction), then sequence it into the log.
 
-Steps 3-10 run under an append lock, so what is checked is what is stored on.
+Steps 4-10 run under an append lock, so what is checked is what is stored on.
 """
 
 from __future__ import annotations
@@ -110,11 +113,16 @@ class _Batch:
         self.signers[signer_id] = signer
         return signer
 
-    def add(self, envelope: Envelope) -> None:
-        """Check ``envelope`` (steps 4-9) against the batch's state, and stage it."""
+    def add(self, envelope: Envelope, *, signature_verified: bool) -> None:
+        """Check ``envelope`` (steps 4-9) against the batch's state, and stage it.
+
+        ``signature_verified`` says step 5 already ran before the lock, with a
+        public key whose SHA-256 is the signer's key id (so with the signer's key).
+        """
         statement = envelope.statement
-        signer = self.signer(statement.signer)  # (4)
-        envelope.verify_signature(signer.public_key)  # (5)
+        signer = self.signer(statement.signer)  # (5)
+        if not signature_verified:
+            envelope.verify_signature(signer.public_key)
         check_body(  # (6)
             statement.kind, statement.body, lambda: self.contest(stream_contest(statement.stream))
         )
@@ -267,16 +275,17 @@ class Ledger(Application[uuid.UUID]):
                         f"this ledger holds {self.trust.election!r}"
                     )
             envelopes.append(envelope)
+        verified = self._verify_signatures(envelopes)
         with self.log_store.append_lock():
             batch = _Batch(self)
             duplicate: list[bool] = []
             for i, envelope in enumerate(envelopes):
                 with _at(i, len(raws)):
                     stream = batch.stream(envelope.statement.stream)
-                    found = stream is not None and stream.find(envelope.hash) is not None  # (3)
+                    found = stream is not None and stream.find(envelope.hash) is not None  # (4)
                     duplicate.append(found)
                     if not found:
-                        batch.add(envelope)
+                        batch.add(envelope, signature_verified=verified[i])
             if batch.events:
                 try:
                     self.save(*batch.events)  # (10)
@@ -287,6 +296,37 @@ class Ledger(Application[uuid.UUID]):
                     ) from e
             self.sequence()
         return [self._accepted(e, d) for e, d in zip(envelopes, duplicate, strict=True)]
+
+    def _verify_signatures(self, envelopes: Sequence[Envelope]) -> list[bool]:
+        """Step 5 before the lock, where the signer's key can be found without it.
+
+        A key id is the SHA-256 of its public key, so any copy of the key found
+        here (a root, a grant earlier in this batch, a grant in the ledger) is
+        the signer's key; whether the signer may sign is decided under the lock.
+        Returns, per envelope, whether its signature was verified here.
+        """
+        trust = self.trust
+        known = {
+            key_id(trust.kpu_root): trust.kpu_root,
+            key_id(trust.bawaslu_root): trust.bawaslu_root,
+        }
+        verified = []
+        for i, envelope in enumerate(envelopes):
+            statement = envelope.statement
+            public = known.get(statement.signer)
+            if public is None:
+                stream = self._load(key_stream(statement.signer))
+                if stream is not None:
+                    public = stream.envelopes[0].statement.body.get("key")
+            if isinstance(public, bytes) and key_id(public) == statement.signer:
+                with _at(i, len(envelopes)):
+                    envelope.verify_signature(public)  # (3)
+                verified.append(True)
+            else:
+                verified.append(False)
+            if statement.kind == "grant" and isinstance(statement.body.get("key"), bytes):
+                known[key_id(statement.body["key"])] = statement.body["key"]
+        return verified
 
     def _accepted(self, envelope: Envelope, duplicate: bool) -> Accepted:
         leaf = self.log_store.leaf_by_hash(envelope.hash)

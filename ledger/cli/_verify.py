@@ -9,7 +9,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ledger.cli._common import Commands, add_json_arg, add_ledger_arg, open_ledger, print_json, table
+from ledger.cli._common import (
+    Commands,
+    add_json_arg,
+    add_ledger_arg,
+    open_ledger,
+    print_json,
+    table,
+)
 from ledger.errors import FormatError
 from ledger.exportfile import export_ledger
 from ledger.note import Verifier
@@ -26,13 +33,24 @@ def register(commands: Commands) -> None:
     p.add_argument("file", metavar="FILE", help="output file ('-' for stdout)")
     p.set_defaults(handler=cmd_export)
 
-    p = commands.add_parser("verify", help="replay an export from zero and check everything, offline")
+    p = commands.add_parser(
+        "verify", help="replay an export from zero and check everything, offline"
+    )
     p.add_argument("file", metavar="FILE", help="an export file ('-' for stdin)")
     p.add_argument("--trust", required=True, metavar="ROOTS", help="trust roots file (trust.json)")
-    p.add_argument("--witness", action="append", default=[], metavar="VKEY",
-                   help="also count cosignatures by this witness (in addition to the trust file's)")
-    p.add_argument("--as-of", type=int, metavar="CHECKPOINT_SIZE",
-                   help="report the totals as they stood at the checkpoint of this size")
+    p.add_argument(
+        "--witness",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="also count cosignatures by this witness (in addition to the trust file's)",
+    )
+    p.add_argument(
+        "--as-of",
+        type=int,
+        metavar="CHECKPOINT_SIZE",
+        help="report the totals as they stood at the checkpoint of this size",
+    )
     add_json_arg(p)
     p.set_defaults(handler=cmd_verify)
 
@@ -51,7 +69,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         size = ledger.log_store.log_size()
         with Progress("exporting", size) as progress:
             if args.file == "-":
-                events, checkpoints = export_ledger(ledger, sys.stdout.buffer, progress=progress.advance)
+                events, checkpoints = export_ledger(
+                    ledger, sys.stdout.buffer, progress=progress.advance
+                )
             else:
                 # Write beside the target and rename, so a failed export never
                 # leaves a file that looks complete.
@@ -64,7 +84,9 @@ def cmd_export(args: argparse.Namespace) -> int:
                 except BaseException:
                     Path(tmp).unlink(missing_ok=True)
                     raise
-    print(f"exported {events:,} events and {checkpoints} checkpoints to {args.file}", file=sys.stderr)
+    print(
+        f"exported {events:,} events and {checkpoints} checkpoints to {args.file}", file=sys.stderr
+    )
     return 0
 
 
@@ -85,12 +107,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def print_report(report: VerifyReport) -> None:
     kinds = ", ".join(f"{n:,} {k}" for k, n in sorted(report.events.items()))
-    print(f"events: {report.leaves:,} in the log; verified {sum(report.events.values()):,} ({kinds})")
+    print(
+        f"events: {report.leaves:,} in the log; verified {sum(report.events.values()):,} ({kinds})"
+    )
     if report.checkpoints:
         latest = report.checkpoints[-1]
         cosigners = ", ".join(latest["cosigned_by"]) or "no trusted witness"
         sizes = ", ".join(str(c["size"]) for c in report.checkpoints)
-        print(f"checkpoints: {len(report.checkpoints)} (sizes {sizes}); latest cosigned by {cosigners}")
+        print(
+            f"checkpoints: {len(report.checkpoints)} (sizes {sizes}); latest cosigned by {cosigners}"
+        )
     else:
         print("checkpoints: none")
     if report.ok:
@@ -104,8 +130,11 @@ def print_report(report: VerifyReport) -> None:
             if report.failure_counts[name] > 20:
                 print(f"    ... and {report.failure_counts[name] - 20:,} more (see --json)")
     print_totals(report.totals, report.as_of)
-    print("VERDICT: OK - every signature, grant, chain and checkpoint holds" if report.ok
-          else "VERDICT: FAILED - the ledger does not verify against these trust roots")
+    print(
+        "VERDICT: OK - every signature, grant, chain and checkpoint holds"
+        if report.ok
+        else "VERDICT: FAILED - the ledger does not verify against these trust roots"
+    )
 
 
 def print_totals(totals: dict[str, dict[str, Any]], as_of: int | None) -> None:
@@ -113,7 +142,10 @@ def print_totals(totals: dict[str, dict[str, Any]], as_of: int | None) -> None:
     for contest_id, contest in sorted(totals.items()):
         total = contest["total"]
         numbers = sorted(total["votes"], key=int)
-        rows = [[f"pair {n}", f"{total['votes'][n]:,}", _share(total["votes"][n], total["valid"])] for n in numbers]
+        rows = [
+            [f"pair {n}", f"{total['votes'][n]:,}", _share(total["votes"][n], total["valid"])]
+            for n in numbers
+        ]
         rows.append(["valid", f"{total['valid']:,}", ""])
         rows.append(["invalid", f"{total['invalid']:,}", ""])
         print(f"\n{contest_id}{when}: {total['sheets']:,} sheets")
