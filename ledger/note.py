@@ -35,7 +35,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
@@ -47,6 +46,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
+from ledger import ed25519
 from ledger.errors import (
     CheckpointError,
     FormatError,
@@ -235,7 +235,6 @@ class Verifier:
         cosignature/v1 message built from the timestamp and ``message``, which must
         be a checkpoint. Raises :class:`~ledger.errors.InvalidSignature`.
         """
-        key = self._public_key_object()
         if self.sig_type == SIG_TYPE_ED25519:
             if len(signature) != _ED25519_SIG_SIZE:
                 raise InvalidSignature(f"signature by {self.name} is not 64 bytes")
@@ -255,8 +254,8 @@ class Verifier:
                 ) from e
             raw_sig = signature[_TIMESTAMP_SIZE:]
         try:
-            key.verify(raw_sig, signed)
-        except _CryptoInvalidSignature as e:
+            ed25519.verify(self.public_key, raw_sig, signed)
+        except InvalidSignature as e:
             raise InvalidSignature(f"signature by {self.name} does not verify") from e
 
 
