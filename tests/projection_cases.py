@@ -88,6 +88,17 @@ class History:
     signers: list[str] = field(default_factory=list)  # key ids (hex) whose trails we keep
 
     @property
+    def live_store(self) -> Store:
+        """The live projection's state, as of its last catch-up."""
+        assert self.projections is not None, "built without a live projection"
+        return self.projections.store()
+
+    @property
+    def recorder(self) -> Any:
+        assert self.projections is not None, "built without a live projection"
+        return self.projections.recorder
+
+    @property
     def s(self) -> Scenario:
         return self.world.scenario
 

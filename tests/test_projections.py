@@ -185,7 +185,7 @@ class ProjectionContract:
     # --- totals, sheets, recaps --------------------------------------------------------
 
     def test_totals_are_hand_computed_sums_of_effective_tallies(self, history: History) -> None:
-        store = history.projections.store()  # type: ignore[union-attr]
+        store = history.live_store
         for contest in (BUPATI, GUBERNUR):
             for level in views.REGION_LEVELS:
                 assert views.totals(store, contest, level) == EXPECTED_TOTALS[contest][level], (
@@ -194,7 +194,7 @@ class ProjectionContract:
                 )
 
     def test_totals_within_a_region(self, history: History) -> None:
-        store = history.projections.store()  # type: ignore[union-attr]
+        store = history.live_store
         assert views.totals(store, BUPATI, DESA, KECAMATAN) == EXPECTED_TOTALS[BUPATI][DESA][1:]
         assert views.totals(store, GUBERNUR, KAB, "33.74") == EXPECTED_TOTALS[GUBERNUR][KAB][1:]
         # A region wider than the contest's is the contest's area.
@@ -209,7 +209,7 @@ class ProjectionContract:
         reason="BUG: views.totals with a region outside the contest's returns the whole contest",
     )
     def test_totals_within_a_region_outside_the_contest_are_empty(self, history: History) -> None:
-        store = history.projections.store()  # type: ignore[union-attr]
+        store = history.live_store
         assert views.totals(store, BUPATI, KEC, "33.74") == []
 
     def test_a_correction_replaces_the_count_in_totals(self, history: History) -> None:
@@ -223,7 +223,7 @@ class ProjectionContract:
 
     def test_sheet_status(self, history: History) -> None:
         h = history
-        status = views.sheet_status(h.projections.store(), BUPATI)  # type: ignore[union-attr]
+        status = views.sheet_status(h.live_store, BUPATI)
 
         def sheet(tps: str, effective: str, **fields: Any) -> dict[str, Any]:
             return {
@@ -264,8 +264,8 @@ class ProjectionContract:
                 flags=["disabled voted 4 > registered 3"],
             ),
         ]
-        assert views.sheet_status(h.projections.store(), BUPATI, TPS3) == [status[3]]  # type: ignore[union-attr]
-        gubernur = views.sheet_status(h.projections.store(), GUBERNUR)  # type: ignore[union-attr]
+        assert views.sheet_status(h.live_store, BUPATI, TPS3) == [status[3]]
+        gubernur = views.sheet_status(h.live_store, GUBERNUR)
         assert [(s["tps"], s["effective"]) for s in gubernur] == [
             (TPS, h.hash("G1")),
             (TPS_SEMARANG, h.hash("G2")),
@@ -273,7 +273,7 @@ class ProjectionContract:
 
     def test_recap_checks_show_stated_computed_and_difference(self, history: History) -> None:
         h = history
-        checks = views.recap_checks(h.projections.store(), BUPATI)  # type: ignore[union-attr]
+        checks = views.recap_checks(h.live_store, BUPATI)
         kec_totals = {"votes": {"1": 270, "2": 223}, "valid": 493, "invalid": 13, "voted": 506}
         assert checks == [
             {
@@ -313,14 +313,14 @@ class ProjectionContract:
                 "unknown": [],
             },
         ]
-        assert views.recap_checks(h.projections.store(), BUPATI, KECAMATAN) == checks[1:]  # type: ignore[union-attr]
-        assert views.recap_checks(h.projections.store(), GUBERNUR) == []  # type: ignore[union-attr]
+        assert views.recap_checks(h.live_store, BUPATI, KECAMATAN) == checks[1:]
+        assert views.recap_checks(h.live_store, GUBERNUR) == []
 
     # --- trails ------------------------------------------------------------------------
 
     def test_trail_of_a_sheet_is_every_event_in_order(self, history: History) -> None:
         h, k = history, history.k
-        store = h.projections.store()  # type: ignore[union-attr]
+        store = h.live_store
         stream = sheet_stream(BUPATI, TPS)
         rows = views.trail(store, stream=stream)
         labels = ["A", "A-saksi1", "A-object", "A-ptps", "A-fix", "A-fix-saksi1", "A-fix-saksi2"]
@@ -367,7 +367,7 @@ class ProjectionContract:
 
     def test_a_corrections_detail_lists_every_changed_field(self, history: History) -> None:
         h = history
-        rows = views.trail(h.projections.store(), stream=sheet_stream(BUPATI, TPS2))  # type: ignore[union-attr]
+        rows = views.trail(h.live_store, stream=sheet_stream(BUPATI, TPS2))
         assert [r["kind"] for r in rows] == ["count", "count", "correct"]
         assert rows[2]["detail"] == {
             "corrects": h.hash("B2"),
@@ -383,7 +383,7 @@ class ProjectionContract:
 
     def test_trail_of_a_region(self, history: History) -> None:
         h = history
-        store = h.projections.store()  # type: ignore[union-attr]
+        store = h.live_store
         rows = views.trail(store, within=KECAMATAN)
         assert Counter(r["kind"] for r in rows) == {
             "grant": 9,  # ppk, panwas, kpps x4, ptps, saksi x2
@@ -409,7 +409,7 @@ class ProjectionContract:
 
     def test_trail_of_a_signer(self, history: History) -> None:
         h, k = history, history.k
-        store = h.projections.store()  # type: ignore[union-attr]
+        store = h.live_store
 
         def hashes(key: str) -> list[str]:
             return [r["hash"] for r in views.trail(store, signer=hex_id(k[key]))]
@@ -431,7 +431,7 @@ class ProjectionContract:
 
     def test_findings_name_the_right_streams_and_events(self, history: History) -> None:
         h, k = history, history.k
-        found = views.findings(h.projections.store())  # type: ignore[union-attr]
+        found = views.findings(h.live_store)
         grants = {
             tps: h.world.ledger.stream(f"key:{hex_id(k[key])}")[0].hash.hex()
             for key, tps in (
@@ -478,7 +478,7 @@ class ProjectionContract:
         # Every kind the ledger lets through is here; the other two need an imported history.
         assert set(views.FINDING_KINDS) - set(by_kind) == {"unknown-input", "out-of-scope"}
         # Within a region: only what lies there.
-        within = views.findings(h.projections.store(), within="33.16.01")  # type: ignore[union-attr]
+        within = views.findings(h.live_store, within="33.16.01")
         assert [(f["kind"], f["stream"]) for f in within] == [
             ("arithmetic", sheet_stream(BUPATI, TPS_ELSEWHERE)),
             ("arithmetic", sheet_stream(BUPATI, TPS_ELSEWHERE)),
@@ -525,7 +525,7 @@ class ProjectionContract:
         h = history
         ledger = h.world.ledger
         live = h.live[ledger.log_store.log_size()]
-        assert live == dump(outputs(h.projections.store(), h.signers))  # type: ignore[union-attr]
+        assert live == dump(outputs(h.live_store, h.signers))
         # One catch-up at the end, on a copy of the log that was never projected.
         other = Ledger.create(other_url, h.s.trust())
         try:
@@ -593,7 +593,7 @@ class ProjectionContract:
         h = history
         ledger = h.world.ledger
         live = h.live[ledger.log_store.log_size()]
-        recorder = h.projections.recorder  # type: ignore[union-attr]
+        recorder = h.recorder
         with recorder.datastore.transaction(commit=True) as c:
             c.execute(recorder._sql("DROP TABLE {s}proj_state"))
             c.execute(recorder._sql("DROP TABLE {s}proj_events"))
@@ -613,7 +613,7 @@ class ProjectionContract:
     def test_replay_to_any_position_is_the_live_state_then(self, history: History) -> None:
         h = history
         ledger = h.world.ledger
-        recorder = h.projections.recorder  # type: ignore[union-attr]
+        recorder = h.recorder
         before = table_rows(recorder)
         assert len(before["proj_events"]) == ledger.log_store.log_size()
         assert len(before["tracking"]) == 1 and before["proj_state"]
@@ -637,6 +637,19 @@ class ProjectionContract:
         assert replay(ledger, size + 5).position == size
         assert table_rows(recorder) == before
         assert Projections(ledger).store().position == size
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="BUG: the tables' events(within='') match no place (LIKE '.%'), "
+        "MemoryStore's match every placed event",
+    )
+    def test_events_within_the_empty_region_agree(self, world: World) -> None:
+        projections = Projections(world.ledger)
+        projections.catch_up()
+        live = projections.store().events(within="")
+        assert [r["leaf"] for r in live] == [
+            r["leaf"] for r in replay(world.ledger).events(within="")
+        ]
 
     def test_an_empty_replay_has_no_contests(self, world: World) -> None:
         store = replay(world.ledger, 0)

@@ -1,0 +1,243 @@
+"""``python -m bench``: the ledger's throughput against the speed of Ed25519.
+
+Measures, in one run on this machine, side by side:
+
+* ``bound_verify_per_s``: raw Ed25519 verifications per second of the chosen
+  backend on all cores (the physical floor: every event is verified once on
+  ingest and once by every auditor);
+* ``ingest_per_s``: events through the ledger on SQLite (decode, verify,
+  authorize, chain, store, sequence) and the live projection;
+* ``verify_per_s`` and ``verify_peak_rss_mib``: the offline verifier on an export
+  of that ledger (in a child process, so its peak memory is its own);
+* ``proof_ms_p99``: inclusion and consistency proofs from the stored tree;
+* ``peer_store_per_s``: a plain eventsourcing application storing the same
+  payloads with its default JSON transcoder and no cryptography (the peer);
+* ``append_latency_ms_p99``: one submission's append on SQLite, one at a time.
+
+The events are the first ``--events`` statements of the national simulation
+(real Pilkada 2024 data, kecamatan by kecamatan). It prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import platform
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+
+from ledger import merkle
+from ledger.application import Ledger
+from ledger.exportfile import export_ledger
+from ledger.progress import Progress
+from ledger.simulate import Simulation
+from ledger.statement import Envelope
+from ledger.tlog import TransparencyLog
+from projections.recorder import Projections
+
+DEFAULT_EVENTS = 20_000
+BATCH = 1000
+
+
+def _verify_loop(seconds: float) -> int:
+    """Verify one signature over and over for ``seconds``; return how many."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ledger import ed25519
+
+    key = Ed25519PrivateKey.generate()
+    message = os.urandom(600)
+    signature = key.sign(message)
+    public = ed25519.public_bytes(key)
+    count = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        for _ in range(200):
+            ed25519.verify(public, signature, message)
+        count += 200
+    return count
+
+
+def bound(seconds: float = 3.0) -> dict[str, float]:
+    """Ed25519 verifications per second: one core, and all cores at once."""
+    one = _verify_loop(seconds) / seconds
+    cores = os.cpu_count() or 1
+    with ProcessPoolExecutor(cores) as pool:
+        counts = list(pool.map(_verify_loop, [seconds] * cores))
+    return {"one_core": one, "all_cores": sum(counts) / seconds, "cores": cores}
+
+
+def generate(n: int) -> tuple[Simulation, list[bytes]]:
+    simulation = Simulation("", seed=2024)
+    with Progress("generating", n) as progress:
+        raws = []
+        for envelope in islice(simulation.envelopes(), n):
+            raws.append(envelope.raw)
+            progress.advance()
+    return simulation, raws
+
+
+def ingest(url: str, simulation: Simulation, raws: list[bytes]) -> tuple[Ledger, float]:
+    ledger = Ledger.create(url, simulation.trust())
+    started = time.perf_counter()
+    with Progress("ingesting", len(raws)) as progress:
+        for i in range(0, len(raws), BATCH):
+            chunk = raws[i : i + BATCH]
+            ledger.append_batch(chunk)
+            progress.advance(len(chunk))
+        Projections(ledger).catch_up()
+    return ledger, time.perf_counter() - started
+
+
+def verify_in_child(export: Path, trust: Path) -> tuple[float, float]:
+    """Run the verifier in a child process; return (seconds, peak RSS MiB)."""
+    code = (
+        "import sys, time, json\n"
+        "from ledger.cli._verify import load_policy\n"
+        "from ledger.verify import verify_export\n"
+        "policy = load_policy(sys.argv[2], [])\n"
+        "t = time.perf_counter()\n"
+        "with open(sys.argv[1], 'rb') as f: report = verify_export(f, policy)\n"
+        "print(json.dumps({'seconds': time.perf_counter() - t, 'ok': report.ok}))\n"
+    )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(export), str(trust)], capture_output=True, text=True, check=True
+    )
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    result = json.loads(out.stdout)
+    if not result["ok"]:
+        raise SystemExit("bench: the verifier rejected the export")
+    return result["seconds"], max(peak_kib, before) / 1024
+
+
+def proofs(ledger: Ledger, samples: int = 1000) -> float:
+    """p99 milliseconds of inclusion and consistency proofs from the stored tree."""
+    store = ledger.log_store
+    size = store.log_size()
+    rng = random.Random(7)
+    timings = []
+    for _ in range(samples):
+        index = rng.randrange(size)
+        old = rng.randrange(1, size + 1)
+        started = time.perf_counter()
+        merkle.inclusion_proof(index, size, store)
+        if old < size:
+            merkle.consistency_proof(old, size, store)
+        timings.append((time.perf_counter() - started) * 1000)
+    return statistics.quantiles(timings, n=100)[98]
+
+
+class _PeerStream(Aggregate):
+    """The peer baseline's aggregate: one per stream, storing a JSON payload."""
+
+    @event("Started")
+    def __init__(self, payload: dict[str, Any]) -> None:
+        self.payloads = [payload]
+
+    @event("Appended")
+    def append(self, payload: dict[str, Any]) -> None:
+        self.payloads.append(payload)
+
+
+def peer(raws: list[bytes], directory: Path) -> float:
+    """Events per second for plain eventsourcing + JSON + SQLite, no cryptography."""
+    app: Application[uuid.UUID] = Application(
+        env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(directory / "peer.db")}
+    )
+    payloads = []
+    for raw in raws:
+        statement = Envelope.parse(raw).statement
+        payloads.append((statement.stream, {"kind": statement.kind, "seq": statement.seq,
+                                           "envelope": base64.b64encode(raw).decode()}))
+    streams: dict[str, _PeerStream] = {}
+    started = time.perf_counter()
+    for i in range(0, len(payloads), BATCH):
+        pending = []
+        for stream_id, payload in payloads[i : i + BATCH]:
+            aggregate = streams.get(stream_id)
+            if aggregate is None:
+                aggregate = streams[stream_id] = _PeerStream(payload)
+            else:
+                aggregate.append(payload)
+            pending.append(aggregate)
+        app.save(*{id(a): a for a in pending}.values())
+    return len(payloads) / (time.perf_counter() - started)
+
+
+def append_latency(ledger: Ledger, simulation: Simulation, raws: list[bytes], n: int) -> float:
+    timings = []
+    for raw in raws[:n]:
+        started = time.perf_counter()
+        ledger.append(raw)
+        timings.append((time.perf_counter() - started) * 1000)
+    return statistics.quantiles(timings, n=100)[98] if len(timings) > 1 else timings[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=DEFAULT_EVENTS, help=f"events to ingest (default {DEFAULT_EVENTS})")
+    parser.add_argument("--latency-samples", type=int, default=300)
+    parser.add_argument("--workdir", help="keep the databases and export here (default: a temp dir)")
+    args = parser.parse_args(argv)
+
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="ledger-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    limits = bound()
+    simulation, raws = generate(args.events + args.latency_samples)
+    bulk, singles = raws[: args.events], raws[args.events :]
+
+    ledger, ingest_seconds = ingest(f"sqlite:{workdir / 'ledger.db'}", simulation, bulk)
+    TransparencyLog(ledger).issue_checkpoint(simulation.scenario.log_signer)
+    export = workdir / "ledger.export"
+    with open(export, "wb") as out:
+        export_ledger(ledger, out)
+    trust = workdir / "trust.json"
+    from ledger.trust import trust_to_json
+
+    trust.write_text(trust_to_json(ledger.trust))
+    verify_seconds, verify_rss = verify_in_child(export, trust)
+    proof_p99 = proofs(ledger)
+    latency_p99 = append_latency(ledger, simulation, singles, args.latency_samples)
+    ledger.close()
+    peer_rate = peer(bulk, workdir)
+
+    ingest_rate = len(bulk) / ingest_seconds
+    verify_rate = len(bulk) / verify_seconds
+    result = {
+        "events": len(bulk),
+        "bound_verify_per_s": round(limits["all_cores"]),
+        "bound_verify_per_s_one_core": round(limits["one_core"]),
+        "cores": limits["cores"],
+        "ingest_per_s": round(ingest_rate),
+        "verify_per_s": round(verify_rate),
+        "peer_store_per_s": round(peer_rate),
+        "ingest_ratio": round(ingest_rate / limits["all_cores"], 3),
+        "verify_ratio": round(verify_rate / limits["all_cores"], 3),
+        "verify_peak_rss_mib": round(verify_rss, 1),
+        "proof_ms_p99": round(proof_p99, 3),
+        "append_latency_ms_p99": round(latency_p99, 3),
+        "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores, Python {platform.python_version()}".strip(),
+        "workdir": str(workdir),
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
