@@ -58,7 +58,8 @@ class Scenario:
         self._keys: dict[str, Ed25519PrivateKey] = {}
         self.kpu = self.key("kpu-root")
         self.bawaslu = self.key("bawaslu-root")
-        self.log_signer = NoteSigner(self._seed_key("log"), origin, SIG_TYPE_ED25519)
+        self.log_key = self._seed_key("log")
+        self.log_signer = NoteSigner(self.log_key, origin, SIG_TYPE_ED25519)
         self.witness_signer = NoteSigner(
             self._seed_key("witness"), "bawaslu.example/witness", SIG_TYPE_COSIGNATURE_V1
         )

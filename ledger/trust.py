@@ -57,20 +57,18 @@ class TrustRoots:
             raise ConfigurationError(f"trust roots lack field {e}") from e
 
 
-def trust_to_json(trust: TrustRoots) -> str:
-    return (
-        json.dumps(
-            {
-                "election": trust.election,
-                "origin": trust.origin,
-                "kpu_root": base64.b64encode(trust.kpu_root).decode(),
-                "bawaslu_root": base64.b64encode(trust.bawaslu_root).decode(),
-                "log_vkey": trust.log_vkey,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+def trust_to_json(trust: TrustRoots, *, witnesses: list[str] | None = None) -> str:
+    """The trust roots file; ``witnesses`` lists the witness verifier keys to count."""
+    value: dict[str, Any] = {
+        "election": trust.election,
+        "origin": trust.origin,
+        "kpu_root": base64.b64encode(trust.kpu_root).decode(),
+        "bawaslu_root": base64.b64encode(trust.bawaslu_root).decode(),
+        "log_vkey": trust.log_vkey,
+    }
+    if witnesses:
+        value["witnesses"] = list(witnesses)
+    return json.dumps(value, indent=2) + "\n"
 
 
 def trust_from_json(text: str) -> TrustRoots:

@@ -67,6 +67,18 @@ def diff_tallies(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any
     return changes
 
 
+def _place_of(st: Statement) -> str:
+    """Where a statement happens: its TPS or region, a grant's scope, else ''."""
+    try:
+        parts = parse_stream_id(st.stream)
+    except LedgerError:
+        return ""
+    if parts[0] in ("sheet", "recap"):
+        return parts[2]
+    scope = st.body.get("scope") if st.kind == "grant" else None
+    return scope if isinstance(scope, str) else ""
+
+
 class Projector:
     """Applies log entries to a Store (see the module docstring)."""
 
@@ -172,6 +184,7 @@ class Projector:
                     "signer": st.signer.hex(),
                     "message": str(e),
                 },
+                place=_place_of(st),
             )
 
     def _apply_election(self, st: Statement, envelope: Envelope, leaf: int, row: EventRow) -> None:

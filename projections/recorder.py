@@ -89,8 +89,10 @@ class _ProjectionSQL(SQLDialect):
             where += " AND stream=?"
             params.append(stream)
         if within is not None:
-            where += " AND place <> '' AND " + _WITHIN
-            params.extend(_within_params(within))
+            where += " AND place <> ''"
+            if within:
+                where += " AND " + _WITHIN
+                params.extend(_within_params(within))
         if signer is not None:
             where += " AND signer=?"
             params.append(signer)

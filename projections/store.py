@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from ledger import canonical
 from ledger.regions import covers
 
 __all__ = ["Entity", "EventRow", "MemoryStore", "Store"]
@@ -78,7 +79,9 @@ class MemoryStore:
     def put(
         self, kind: str, key: str, value: Entity, *, contest: str = "", place: str = ""
     ) -> None:
-        self._entities[(kind, key)] = (contest, place, value)
+        # Normalised as the database store normalises (a canonical msgpack round
+        # trip), so replayed views are byte-identical to live ones.
+        self._entities[(kind, key)] = (contest, place, canonical.decode(canonical.encode(value)))
 
     def scan(self, kind: str, *, contest: str | None = None, within: str = "") -> list[Entity]:
         return [
@@ -88,7 +91,7 @@ class MemoryStore:
         ]
 
     def add_event(self, row: EventRow) -> None:
-        self._events.append(row)
+        self._events.append(canonical.decode(canonical.encode(row)))
         self._position = row["leaf"] + 1
 
     def events(
@@ -98,7 +101,10 @@ class MemoryStore:
             row
             for row in self._events
             if (stream is None or row["stream"] == stream)
-            and (within is None or (row["place"] != "" and covers(within, row["place"])))
+            and (
+                within is None
+                or (row["place"] != "" and (not within or covers(within, row["place"])))
+            )
             and (signer is None or row["signer"] == signer)
         ]
 

@@ -81,6 +81,8 @@ def totals(
     if level not in REGION_LEVELS:
         raise UnknownEventError(f"level must be one of {', '.join(REGION_LEVELS)}")
     contest = _contest(store, contest_id)
+    if within and not (covers(contest["region"], within) or covers(within, contest["region"])):
+        return []
     scope = within if within and covers(contest["region"], within) else contest["region"]
     rows: dict[str, dict[str, Any]] = {}
 
@@ -251,7 +253,7 @@ def findings(store: Store, *, within: str = "") -> list[dict[str, Any]]:
                     input=item["stream"],
                 )
             )
-    for violation in store.scan("violation"):
+    for violation in store.scan("violation", within=within):
         out.append(
             _finding(
                 "out-of-scope",
@@ -273,7 +275,7 @@ def _sheet_findings(sheet: Entity) -> list[dict[str, Any]]:
         for rule, message in tally_flags(entry["tally"]):
             out.append(_finding(rule, message, [entry["hash"]], stream))
     for correction in (t for t in sheet["tallies"] if t["kind"] == "correct"):
-        if not any(a["leaf"] > correction["leaf"] for a in sheet["attestations"]):
+        if not any(a["event"] == correction["hash"] for a in sheet["attestations"]):
             out.append(
                 _finding(
                     "unattested-correction",

@@ -204,10 +204,6 @@ class ProjectionContract:
         with pytest.raises(UnknownEventError, match=r"walikota-33\.74 is not defined"):
             views.totals(store, "walikota-33.74")
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: views.totals with a region outside the contest's returns the whole contest",
-    )
     def test_totals_within_a_region_outside_the_contest_are_empty(self, history: History) -> None:
         store = history.live_store
         assert views.totals(store, BUPATI, KEC, "33.74") == []
@@ -545,11 +541,6 @@ class ProjectionContract:
         # Replay in memory: the same values.
         assert sorted_dump(outputs(replay(ledger), h.signers)) == resorted(live)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: MemoryStore keeps values in construction key order, the tables in "
-        "canonical (sorted) order: replayed trails and recap checks dump differently",
-    )
     def test_replay_output_is_byte_identical_to_live(self, history: History) -> None:
         h = history
         live = h.live[h.world.ledger.log_store.log_size()]
@@ -638,11 +629,6 @@ class ProjectionContract:
         assert table_rows(recorder) == before
         assert Projections(ledger).store().position == size
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: the tables' events(within='') match no place (LIKE '.%'), "
-        "MemoryStore's match every placed event",
-    )
     def test_events_within_the_empty_region_agree(self, world: World) -> None:
         projections = Projections(world.ledger)
         projections.catch_up()
@@ -734,10 +720,6 @@ def test_an_imported_history_shows_out_of_scope_statements_and_unknown_inputs() 
     assert own.hash.hex() == views.sheet_status(store, BUPATI)[1]["effective"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: views.findings(within=...) reports out-of-scope violations from everywhere",
-)
 def test_findings_within_a_region_leave_out_violations_elsewhere() -> None:
     s = Scenario()
     store = fold(imported_history(s), s.trust())

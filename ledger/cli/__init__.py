@@ -37,7 +37,7 @@ def _register_optional(commands: argparse._SubParsersAction[argparse.ArgumentPar
     """Command groups that arrive with later layers (projections, verifier, demo)."""
     import importlib
 
-    for name in ("_views", "_verify", "_demo"):
+    for name in ("_views", "_verify", "_demo", "_dossier", "_report"):
         try:
             module = importlib.import_module(f"ledger.cli.{name}")
         except ModuleNotFoundError as e:

@@ -1,0 +1,539 @@
+"""Dispute dossiers: one sheet or one contest, self-contained and checkable offline.
+
+A dossier (docs/format.md, "Dossier") is a JSON document holding everything a
+court, a Bawaslu office or a candidate's lawyer needs to check one sheet
+(``sheet:<contest>:<TPS>``) or one whole contest (``<office>-<region>``) with
+nothing but the trust roots:
+
+* the events of the election stream (the election and every contest definition);
+* the events of the sheet, or of every sheet and recap stream of the contest;
+* the key streams (grant, and revoke if any) of every signer of those events,
+  and recursively of their granters, up to the trust roots;
+* for each event: its leaf index and an RFC 9162 inclusion proof to ONE signed
+  checkpoint, which the dossier carries (with its witness cosignatures);
+* the trust roots the ledger pinned.
+
+Every stream is included whole, from seq 1 up to the checkpoint, so the
+verifier replays it exactly as an export verifier would (ledger.verify).
+
+:func:`build_dossier` reads a ledger; :func:`verify_dossier` is a pure function
+of the dossier's bytes and a :class:`~ledger.verify.TrustPolicy`.
+
+What a dossier cannot prove: that no event is missing from it. An event of an
+included stream left out at the end (after its last included seq, before the
+checkpoint), or a revocation of a signer left out, is invisible without the rest
+of the log; the export verifier (``ledger verify``) is what proves completeness.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ledger import merkle
+from ledger.authority import Signer
+from ledger.errors import (
+    CheckpointError,
+    FormatError,
+    InclusionProofError,
+    LedgerError,
+    ProofError,
+    SchemaError,
+    UnknownEventError,
+    UnverifiedNoteError,
+)
+from ledger.margin import MarginResult, check_margin
+from ledger.note import Checkpoint, Verifier, open_note, parse_note
+from ledger.regions import key_stream, parse_contest_id, parse_stream_id
+from ledger.schema import Contest, tally_flags, voted_total
+from ledger.statement import Envelope, key_id
+from ledger.tlog import open_checkpoint
+from ledger.trust import trust_from_json, trust_to_json
+from ledger.verify import TrustPolicy, VerifyReport, _Replay
+
+if TYPE_CHECKING:  # building reads a ledger; verifying never does
+    from ledger.application import Ledger
+
+__all__ = ["DOSSIER_FORMAT", "DossierReport", "build_dossier", "parse_subject", "verify_dossier"]
+
+DOSSIER_FORMAT = "pilkada-ledger-dossier/v1"
+_DOC_FIELDS = ("format", "subject", "trust", "checkpoint", "events")
+_EVENT_FIELDS = ("leaf", "stream", "seq", "event_hash", "envelope", "proof")
+_PAGE = 5000
+
+
+def parse_subject(subject: str) -> tuple[str, str]:
+    """``("sheet", contest)`` for a sheet stream id, ``("contest", contest)`` for a contest id.
+
+    Raises SchemaError for anything else.
+    """
+    if subject.startswith("sheet:"):
+        parts = parse_stream_id(subject)
+        return "sheet", parts[1]
+    try:
+        parse_contest_id(subject)
+    except SchemaError as e:
+        raise SchemaError(
+            f"{subject!r} is neither a sheet stream id (sheet:<contest>:<TPS>) nor a contest id"
+        ) from e
+    return "contest", subject
+
+
+def _in_subject(stream: str, subject: str) -> bool:
+    """Whether a sheet/recap stream belongs to the dossier's subject."""
+    kind, contest = parse_subject(subject)
+    if kind == "sheet":
+        return stream == subject
+    return stream.startswith((f"sheet:{contest}:", f"recap:{contest}:"))
+
+
+# --- building --------------------------------------------------------------------------
+
+
+def _choose_checkpoint(
+    ledger: Ledger, log: Verifier, witnesses: list[Verifier] | None
+) -> tuple[bytes, Checkpoint]:
+    """The latest stored checkpoint (cosigned by one of ``witnesses``, if given)."""
+    for _, note in reversed(ledger.log_store.checkpoints()):
+        try:
+            checkpoint = open_checkpoint(note, log)
+            if witnesses:
+                open_note(note, witnesses)
+        except LedgerError:
+            continue
+        return note, checkpoint
+    if witnesses:
+        names = ", ".join(w.name for w in witnesses)
+        raise CheckpointError(f"no stored checkpoint is cosigned by a trusted witness ({names})")
+    raise CheckpointError("the log has no checkpoint yet (run `ledger checkpoint issue`)")
+
+
+def _subject_streams(ledger: Ledger, subject: str, size: int) -> list[str]:
+    kind, contest = parse_subject(subject)
+    if kind == "sheet":
+        return [subject]
+    prefixes = (f"sheet:{contest}:", f"recap:{contest}:")
+    found: set[str] = set()
+    start = 0
+    while start < size:  # the leaves table only (no envelopes), page by page
+        rows = ledger.log_store.leaves(start, min(size, start + _PAGE))
+        if not rows:
+            break
+        found.update(row.stream for row in rows if row.stream.startswith(prefixes))
+        start = rows[-1].leaf_index + 1
+    return sorted(found)
+
+
+def build_dossier(
+    ledger: Ledger, subject: str, *, witnesses: list[Verifier] | None = None
+) -> bytes:
+    """The dossier of ``subject`` (a sheet stream id or a contest id), as JSON bytes.
+
+    Every event is proved against one checkpoint: the latest stored one that a
+    witness in ``witnesses`` cosigned, or the latest if no witnesses are given.
+    Raises CheckpointError if there is none, SchemaError for a malformed subject
+    and UnknownEventError for a contest or sheet the checkpoint does not cover.
+    """
+    trust = ledger.trust
+    log = Verifier.parse(trust.log_vkey)
+    kind, contest = parse_subject(subject)
+    note, checkpoint = _choose_checkpoint(ledger, log, witnesses)
+    size = checkpoint.size
+    roots = {key_id(trust.kpu_root), key_id(trust.bawaslu_root)}
+    events: dict[int, Envelope] = {}
+
+    def add_stream(stream: str) -> list[Envelope]:
+        added = []
+        for envelope in ledger.stream(stream):
+            leaf = ledger.log_store.leaf_by_stream(stream, envelope.statement.seq)
+            if leaf is None or leaf.leaf_index >= size:
+                break  # a stream's seq order is its log order: the rest is newer
+            events[leaf.leaf_index] = envelope
+            added.append(envelope)
+        return added
+
+    election = add_stream("election")
+    if not any(
+        e.statement.kind == "contest" and e.statement.body.get("contest") == contest
+        for e in election
+    ):
+        raise UnknownEventError(
+            f"contest {contest} is not defined in the checkpoint of size {size}"
+        )
+    subject_events: list[Envelope] = []
+    for stream in _subject_streams(ledger, subject, size):
+        subject_events.extend(add_stream(stream))
+    if kind == "sheet" and not subject_events:
+        raise UnknownEventError(f"{subject} has no event in the checkpoint of size {size}")
+
+    pending = {e.statement.signer for e in (*election, *subject_events)}
+    done: set[bytes] = set()
+    while pending:  # every signer's key stream, then its granters', up to the roots
+        signer = pending.pop()
+        if signer in roots or signer in done:
+            continue
+        done.add(signer)
+        pending.update(e.statement.signer for e in add_stream(key_stream(signer)))
+
+    items = []
+    for leaf in sorted(events):
+        envelope = events[leaf]
+        proof = merkle.inclusion_proof(leaf, size, ledger.log_store)
+        items.append(
+            {
+                "leaf": leaf,
+                "stream": envelope.statement.stream,
+                "seq": envelope.statement.seq,
+                "event_hash": envelope.hash.hex(),
+                "envelope": base64.b64encode(envelope.raw).decode(),
+                "proof": [h.hex() for h in proof],
+            }
+        )
+    doc = {
+        "format": DOSSIER_FORMAT,
+        "subject": subject,
+        "trust": json.loads(trust_to_json(trust)),
+        "checkpoint": note.decode("utf-8"),
+        "events": items,
+    }
+    return (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+# --- verifying -------------------------------------------------------------------------
+
+
+@dataclass
+class DossierReport(VerifyReport):
+    """What a dossier proves (see :func:`verify_dossier`), and what failed, exactly where."""
+
+    subject: str = ""
+    checkpoint_size: int | None = None
+    checkpoint_root: str = ""
+    cosigned_by: list[str] = field(default_factory=list)
+    sheets: list[dict[str, Any]] = field(default_factory=list)
+    recaps: list[dict[str, Any]] = field(default_factory=list)
+    margin: MarginResult | None = None
+    margin_error: str = ""
+    # The replayed state, for callers that check more against it (ledger.report).
+    signers: dict[bytes, Signer] = field(default_factory=dict, repr=False, compare=False)
+    contests: dict[str, Contest] = field(default_factory=dict, repr=False, compare=False)
+    leaf_of: dict[bytes, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        out = super().to_json()
+        out.update(
+            subject=self.subject,
+            checkpoint={
+                "size": self.checkpoint_size,
+                "root": self.checkpoint_root,
+                "cosigned_by": self.cosigned_by,
+            },
+            sheets=self.sheets,
+            recaps=self.recaps,
+            margin=None if self.margin is None else self.margin.to_json(),
+        )
+        if self.margin_error:
+            out["margin_error"] = self.margin_error
+        return out
+
+
+@dataclass
+class _Item:
+    leaf: int
+    raw: bytes
+    proof: list[bytes]
+    envelope: Envelope | None
+
+
+def _where(envelope: Envelope, leaf: int) -> dict[str, Any]:
+    st = envelope.statement
+    return {"leaf": leaf, "stream": st.stream, "seq": st.seq, "event_hash": envelope.hash.hex()}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _parse(data: bytes, policy: TrustPolicy, report: DossierReport) -> tuple[str, list[_Item]]:
+    """Step (1). Returns the checkpoint note text and the events (FormatError if unusable)."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise FormatError(f"not a dossier: not UTF-8 JSON ({e})") from e
+    if not isinstance(doc, dict) or doc.get("format") != DOSSIER_FORMAT:
+        raise FormatError(f'not a dossier (its "format" must be {DOSSIER_FORMAT!r})')
+    if sorted(doc) != sorted(_DOC_FIELDS):
+        raise FormatError(f"a dossier has exactly the fields {', '.join(_DOC_FIELDS)}")
+    subject, note, events = doc["subject"], doc["checkpoint"], doc["events"]
+    if not isinstance(subject, str) or not isinstance(note, str) or not isinstance(events, list):
+        raise FormatError("dossier subject and checkpoint must be strings, events a list")
+    try:
+        parse_subject(subject)
+    except SchemaError as e:
+        raise FormatError(f"dossier subject: {e}") from e
+    report.subject = subject
+    try:
+        trust = trust_from_json(json.dumps(doc["trust"]))
+    except LedgerError as e:
+        raise FormatError(f"dossier trust roots: {e}") from e
+    if trust != policy.roots:
+        report.fail(FormatError("the dossier's trust roots are not the ones given with --trust"))
+    items: list[_Item] = []
+    previous = -1
+    for n, item in enumerate(events):
+        if not isinstance(item, dict) or sorted(item) != sorted(_EVENT_FIELDS):
+            report.fail(FormatError(f"events[{n}] must have exactly {', '.join(_EVENT_FIELDS)}"))
+            continue
+        leaf = item["leaf"]
+        if not _is_int(leaf) or leaf <= previous:
+            report.fail(
+                FormatError(f"events[{n}]: leaf {leaf!r} does not follow leaf {previous}"),
+                leaf=leaf if _is_int(leaf) else None,
+            )
+            continue
+        previous = leaf
+        try:
+            text = item["envelope"]
+            raw = base64.b64decode(text, validate=True)
+            if base64.b64encode(raw).decode() != text:
+                raise FormatError("the envelope is not canonical base64")
+            proof = [bytes.fromhex(h) for h in item["proof"]]
+        except (TypeError, ValueError, binascii.Error) as e:
+            report.fail(FormatError(f"events[{n}]: bad envelope or proof encoding: {e}"), leaf=leaf)
+            continue
+        except FormatError as e:
+            report.fail(e, leaf=leaf)
+            continue
+        try:
+            envelope: Envelope | None = Envelope.parse(raw)
+        except LedgerError as e:
+            report.fail(e, leaf=leaf)
+            envelope = None
+        if envelope is not None:
+            st = envelope.statement
+            copies = (item["stream"], item["seq"], item["event_hash"])
+            if copies != (st.stream, st.seq, envelope.hash.hex()):
+                report.fail(
+                    FormatError(f"stream/seq/event_hash {copies} are not those of the envelope"),
+                    **_where(envelope, leaf),
+                )
+        items.append(_Item(leaf, raw, proof, envelope))
+    return note, items
+
+
+def _check_checkpoint(
+    note_text: str, policy: TrustPolicy, report: DossierReport
+) -> Checkpoint | None:
+    """Step (2): the log signature, the origin, and the trusted witnesses' cosignatures."""
+    note = note_text.encode("utf-8")
+    try:
+        unverified = Checkpoint.parse(parse_note(note).text)
+    except LedgerError as e:
+        report.fail(e, checkpoint=None)
+        return None
+    size = unverified.size
+    report.checkpoint_size = size
+    report.checkpoint_root = unverified.root_hash.hex()
+    try:
+        open_checkpoint(note, Verifier.parse(policy.roots.log_vkey))
+    except LedgerError as e:
+        report.fail(e, checkpoint=size)
+    signatures = parse_note(note).signatures
+    for witness in policy.witnesses:
+        if not any((s.name, s.key_id) == (witness.name, witness.key_id) for s in signatures):
+            continue
+        try:
+            open_note(note, [witness])
+        except LedgerError as e:
+            report.fail(e, checkpoint=size)
+            continue
+        if witness.name not in report.cosigned_by:
+            report.cosigned_by.append(witness.name)
+    if policy.witnesses and not report.cosigned_by:
+        report.fail(
+            UnverifiedNoteError("the checkpoint carries no cosignature by a trusted witness"),
+            checkpoint=size,
+        )
+    report.checkpoints.append({"size": size, "cosigned_by": list(report.cosigned_by)})
+    return unverified
+
+
+class _SheetView:
+    """What step (5) reports of one sheet, from its accepted events."""
+
+    def __init__(self, stream: str) -> None:
+        _, self.contest, self.tps = parse_stream_id(stream)
+        self.stream = stream
+        self.events = 0
+        self.effective: dict[str, Any] | None = None
+        self.corrected = False
+        self.attestations: list[dict[str, Any]] = []
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stream": self.stream,
+            "contest": self.contest,
+            "tps": self.tps,
+            "events": self.events,
+            "effective": self.effective,
+            "corrected": self.corrected,
+            "attestations": self.attestations,
+        }
+
+
+def _observe(
+    envelope: Envelope,
+    leaf: int,
+    replay: _Replay,
+    sheets: dict[str, _SheetView],
+    recaps: dict[str, dict[str, Any]],
+) -> None:
+    """Record an accepted event for step (5)."""
+    st = envelope.statement
+    if st.kind in ("count", "correct", "attest"):
+        sheet = sheets.setdefault(st.stream, _SheetView(st.stream))
+        sheet.events += 1
+        if st.kind == "attest":
+            signer = replay.signers[st.signer]
+            sheet.attestations.append(
+                {
+                    "leaf": leaf,
+                    "hash": envelope.hash.hex(),
+                    "signer": st.signer.hex(),
+                    "role": signer.role,
+                    "pair": signer.pair,
+                    "label": signer.label,
+                    "verdict": st.body["verdict"],
+                    "event": st.body["event"].hex(),
+                    "reason": st.body.get("reason", ""),
+                }
+            )
+            return
+        tally = st.body["tally"]
+        sheet.corrected = sheet.corrected or st.kind == "correct"
+        sheet.effective = {
+            "leaf": leaf,
+            "hash": envelope.hash.hex(),
+            "kind": st.kind,
+            "signer": replay.signers[st.signer].describe(),
+            "votes": dict(sorted(tally["votes"].items(), key=lambda kv: int(kv[0]))),
+            "valid": tally["valid"],
+            "invalid": tally["invalid"],
+            "voted": voted_total(tally),
+            "flags": [message for _, message in tally_flags(tally)],
+        }
+    elif st.kind == "recap":
+        _, contest, region = parse_stream_id(st.stream)
+        recaps[st.stream] = {
+            "stream": st.stream,
+            "contest": contest,
+            "region": region,
+            "leaf": leaf,
+            "hash": envelope.hash.hex(),
+            "signer": replay.signers[st.signer].describe(),
+            "totals": st.body["totals"],
+        }
+
+
+def verify_dossier(
+    data: bytes, policy: TrustPolicy, *, population: int | None = None
+) -> DossierReport:
+    """Verify a dossier against ``policy``, trusting nothing else. Pure.
+
+    Steps (labelled ``# (n)`` below); each failure names its event (leaf, stream,
+    seq, hash) or the checkpoint, and verification goes on, so one report lists
+    everything. ``ok`` only if every step holds:
+
+    1. parse: UTF-8 JSON of the documented shape; the trust roots in the file
+       equal the policy's; leaves strictly ascending; envelopes canonical base64
+       of canonical envelopes; each event's stream/seq/event_hash copies match;
+       the subject is a sheet stream id or a contest id;
+    2. the checkpoint carries a valid signature by the log key, its origin is the
+       log's; cosignatures by the policy's witnesses are verified and counted,
+       and if the policy names witnesses at least one of them must have cosigned;
+    3. every event's leaf hash with its inclusion proof reaches the checkpoint's
+       root at the checkpoint's size (RFC 9162), else InclusionProofError;
+    4. the events are replayed in leaf order with the export verifier's rules
+       (ledger.verify): canonical decoding, election, signer resolved by a grant
+       chain from the roots, Ed25519 signature, body schema, authority
+       (ledger.authority.authorize) with revocations in log order, stream chains
+       from seq 1 (seq and prev), references; every sheet/recap stream belongs to
+       the subject, and the subject's sheet (or contest definition) is present;
+    5. the effective tally of each sheet (its latest count or correction), and for
+       a contest the totals and, given ``population``, the Article 158 margin
+       (ledger.margin).
+    """
+    report = DossierReport()
+    try:
+        note, items = _parse(data, policy, report)  # (1)
+    except FormatError as e:
+        report.fail(e)
+        return report
+    checkpoint = _check_checkpoint(note, policy, report)  # (2)
+    report.leaves = len(items)
+    if checkpoint is not None:
+        for item in items:  # (3)
+            try:
+                merkle.verify_inclusion(
+                    merkle.leaf_hash(item.raw),
+                    item.leaf,
+                    checkpoint.size,
+                    item.proof,
+                    checkpoint.root_hash,
+                )
+            except ProofError as e:
+                where = _where(item.envelope, item.leaf) if item.envelope else {"leaf": item.leaf}
+                report.fail(
+                    InclusionProofError(
+                        f"leaf {item.leaf} does not reach the checkpoint root of size "
+                        f"{checkpoint.size}: {e}"
+                    ),
+                    **where,
+                )
+
+    replay = _Replay(policy, report)  # (4)
+    sheets: dict[str, _SheetView] = {}
+    recaps: dict[str, dict[str, Any]] = {}
+    for item in items:
+        envelope = item.envelope
+        if envelope is None:
+            continue  # already reported in (1)
+        st = envelope.statement
+        if st.stream.startswith(("sheet:", "recap:")) and not _in_subject(
+            st.stream, report.subject
+        ):
+            report.fail(
+                FormatError(f"stream {st.stream} is not part of {report.subject}"),
+                **_where(envelope, item.leaf),
+            )
+        replay.apply(item.leaf, item.raw)
+        if replay.heads.get(st.stream) == (st.seq, envelope.hash):  # accepted
+            report.leaf_of[envelope.hash] = item.leaf
+            _observe(envelope, item.leaf, replay, sheets, recaps)
+    report.signers = dict(replay.signers)
+    report.contests = dict(replay.contests)
+    kind, contest_id = parse_subject(report.subject)
+    if contest_id not in replay.contests:
+        report.fail(UnknownEventError(f"the dossier does not define contest {contest_id}"))
+    if kind == "sheet" and report.subject not in sheets:
+        report.fail(UnknownEventError(f"the dossier holds no verified event of {report.subject}"))
+
+    report.sheets = [sheets[s].to_json() for s in sorted(sheets)]  # (5)
+    report.recaps = [recaps[s] for s in sorted(recaps)]
+    report.totals = replay.totals()
+    if kind == "contest" and population is not None:
+        contest = replay.contests.get(contest_id)
+        total = report.totals.get(contest_id, {}).get("total")
+        if contest is None or total is None:
+            report.margin_error = f"no verified sheet of {contest_id}: no margin"
+        else:
+            try:
+                report.margin = check_margin(
+                    contest.office, total["votes"], population, valid=total["valid"]
+                )
+            except SchemaError as e:
+                report.margin_error = str(e)
+    return report
