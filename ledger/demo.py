@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from keys import KeyDir, save_private_key, save_public_key
+from ledger import pilkada
 from ledger.errors import ConfigurationError
 from ledger.exportfile import export_ledger
 from ledger.home import LedgerHome
-from ledger import pilkada
 from ledger.note import SIG_TYPE_COSIGNATURE_V1
-from ledger.regions import covers
 from ledger.progress import Progress
+from ledger.regions import covers
 from ledger.simulate import Simulation
 from ledger.tlog import TransparencyLog
 from ledger.trust import trust_to_json

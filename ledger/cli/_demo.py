@@ -1,0 +1,164 @@
+"""`ledger demo` and `ledger simulate`: a whole election in a fresh ledger."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ledger import pilkada
+from ledger.cli._common import Commands, print_json, table
+from ledger.cli._verify import print_report
+from ledger.demo import DemoResult, build, passphrase_for_demo
+from ledger.errors import FormatError
+from ledger.simulate import FAULT_KINDS, Faults, Simulation
+
+DEMO_FAULTS = Faults(objections_answered=1, objections_unanswered=1, arithmetic=1)
+
+
+def register(commands: Commands) -> None:
+    p = commands.add_parser(
+        "demo", help="build a ledger of the real Blora 2024 election and check it"
+    )
+    p.add_argument(
+        "directory",
+        nargs="?",
+        default="pilkada-demo",
+        metavar="DIR",
+        help="a new directory for the ledger (default: ./pilkada-demo)",
+    )
+    p.add_argument("--seed", type=int, default=2024)
+    p.set_defaults(handler=cmd_demo)
+
+    p = commands.add_parser("simulate", help="simulate any region's election (or the national one)")
+    p.add_argument("directory", metavar="DIR", help="a new directory for the ledger")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--region", help="province, regency/city or kecamatan code, e.g. 33.16")
+    where.add_argument("--national", action="store_true", help="all 545 contests")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--faults",
+        default="",
+        metavar="KIND=N,...",
+        help=f"faults to inject; kinds: {', '.join(FAULT_KINDS)}; or all=N",
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_simulate)
+
+
+def parse_faults(text: str) -> Faults:
+    counts: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        kind, _, number = item.partition("=")
+        if not number.isdigit():
+            raise FormatError(f"fault {item!r} is not KIND=N")
+        if kind == "all":
+            counts.update({k: int(number) for k in FAULT_KINDS})
+        elif kind in FAULT_KINDS:
+            counts[kind] = int(number)
+        else:
+            raise FormatError(f"unknown fault kind {kind!r} (known: {', '.join(FAULT_KINDS)}, all)")
+    return Faults(**counts)
+
+
+def _simulation(region: str, seed: int, faults: Faults) -> Simulation:
+    try:
+        return Simulation(region, seed=seed, faults=faults)
+    except ValueError as e:
+        raise FormatError(str(e)) from e
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    directory = Path(args.directory)
+    simulation = _simulation(pilkada.BLORA, args.seed, DEMO_FAULTS)
+    data = pilkada.load()
+    tps = sum(data.tps_total(k) for k in data.kecamatan_of_region(pilkada.BLORA))
+    print(
+        f"Pilkada 27 November 2024, Kabupaten Blora ({pilkada.BLORA}): {tps:,} TPS, "
+        f"{', '.join(c.name for c in simulation.contests)}"
+    )
+    print(f"building the ledger in {directory}/ ...")
+    result = build(simulation, directory, passphrase=passphrase_for_demo())
+    _print_result(result, simulation)
+    print("\nTry next:")
+    d = directory
+    sheet = f"sheet:bupati-33.16:{pilkada.RUTAN_BLORA_TPS}"
+    print(f"  ledger totals -L {d} --level kecamatan --contest bupati-33.16")
+    print(f"  ledger trail -L {d} --stream {sheet}      # the TPS Khusus at Rutan Blora")
+    print(f"  ledger findings -L {d}")
+    print(
+        f"  ledger dossier -L {d} {sheet} -o dossier.json && ledger verify-dossier dossier.json --trust {d}/trust.json"
+    )
+    print(f"  ledger verify {d}/ledger.export --trust {d}/trust.json")
+    return 0 if result.report.ok else 1
+
+
+def _print_result(result: DemoResult, simulation: Simulation) -> None:
+    print(
+        f"ingested {result.events:,} signed events; checkpoint signed by the log and cosigned by the Bawaslu witness"
+    )
+    expected = simulation.expected_totals()
+    contests = {c.id: c for c in simulation.contests}
+    for contest_id, rows in result.totals.items():
+        contest = contests[contest_id]
+        real = expected[contest_id].region if contest_id in expected else {}
+        print(
+            f"\n{contest.name}: totals in {simulation.region or 'Indonesia'} from the ledger's effective sheets"
+        )
+        body = []
+        for pair in contest.pairs:
+            number = str(pair.number)
+            votes = sum(r["votes"].get(number, 0) for r in rows)
+            valid = sum(r["valid"] for r in rows)
+            want = real.get(number)
+            check = "" if want is None else ("= real" if want == votes else f"!= real {want:,}")
+            body.append(
+                [
+                    number,
+                    pair.name[:48],
+                    f"{votes:,}",
+                    f"{100 * votes / valid:.2f}%" if valid else "-",
+                    check,
+                ]
+            )
+        print(
+            table(
+                ["pair", "candidates", "votes", "share", "KPU Sirekap figure"], body, right=[2, 3]
+            )
+        )
+    counts: dict[str, int] = {}
+    for finding in result.findings:
+        counts[finding["kind"]] = counts.get(finding["kind"], 0) + 1
+    print(
+        f"\nfindings: {len(result.findings)} ({', '.join(f'{n} {k}' for k, n in counts.items()) or 'none'})"
+    )
+    for finding in result.findings[:10]:
+        print(f"  {finding['kind']}: {finding['stream']}: {finding['message']}")
+    print("\nindependent verification of the export (ledger verify):")
+    print_report(result.report)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    faults = parse_faults(args.faults)
+    simulation = _simulation("" if args.national else args.region, args.seed, faults)
+    result = build(simulation, Path(args.directory), passphrase=passphrase_for_demo())
+    injected = [
+        {"kind": i.kind, "stream": i.stream, "events": [e.hex() for e in i.events], "note": i.note}
+        for i in simulation.injected
+    ]
+    if args.json:
+        print_json(
+            {
+                "events": result.events,
+                "injected": injected,
+                "findings": result.findings,
+                "verified": result.report.ok,
+            }
+        )
+        return 0 if result.report.ok else 1
+    _print_result(result, simulation)
+    if injected:
+        print(f"\ninjected faults: {len(injected)}")
+        rows: list[list[Any]] = [[i["kind"], i["stream"], i["note"]] for i in injected]
+        print(table(["kind", "stream", "note"], rows))
+    return 0 if result.report.ok else 1
