@@ -52,6 +52,7 @@ from ledger.errors import (
 from ledger.persistence import LeafRow, LogRecorder, StorageConfig
 from ledger.regions import key_stream, stream_contest
 from ledger.schema import Contest, check_body, contest_from_body
+from ledger.sequencer import sequence_pending
 from ledger.statement import Envelope, key_id
 from ledger.trust import TrustRoots
 
@@ -79,6 +80,8 @@ class _Batch:
         self.streams: dict[str, Stream | None] = {}
         self.signers: dict[bytes, Signer] = {}
         self.events: list[Any] = []
+        self.contests: dict[str, Contest] | None = None
+        self.staged_contests: dict[str, Contest] = {}
 
     def stream(self, stream_id: str) -> Stream | None:
         if stream_id not in self.streams:
@@ -86,12 +89,14 @@ class _Batch:
         return self.streams[stream_id]
 
     def contest(self, contest: str) -> Contest:
-        election = self.stream("election")
-        if election is not None:
-            for envelope in election.envelopes[1:]:
-                if envelope.statement.body["contest"] == contest:
-                    return contest_from_body(envelope.statement.body)
-        raise UnknownEventError(f"contest {contest} is not defined in this election")
+        if contest in self.staged_contests:
+            return self.staged_contests[contest]
+        if self.contests is None:
+            self.contests = self.ledger.contests()
+        found = self.contests.get(contest)
+        if found is None:
+            raise UnknownEventError(f"contest {contest} is not defined in this election")
+        return found
 
     def signer(self, signer_id: bytes) -> Signer:
         if signer_id in self.signers:
@@ -148,6 +153,9 @@ class _Batch:
         else:
             stream.append(envelope)
         self.events.extend(stream.collect_events())
+        if statement.kind == "contest":
+            defined = contest_from_body(statement.body)
+            self.staged_contests[defined.id] = defined
         if statement.kind in ("grant", "revoke"):
             self.signers.pop(
                 key_id(statement.body["key"])
@@ -187,6 +195,8 @@ class Ledger(Application[uuid.UUID]):
             raise ConfigurationError("the ledger's tracking recorder is not a LogRecorder")
         self.log_store: LogRecorder = recorder
         self._trust: TrustRoots | None = None
+        self._contests: dict[str, Contest] = {}
+        self._contests_seen = 0
 
     @classmethod
     def create(cls, database_url: str, trust: TrustRoots) -> Ledger:
@@ -294,8 +304,9 @@ class Ledger(Application[uuid.UUID]):
                         "another statement was stored for one of these streams first; "
                         "fetch the head and sign again"
                     ) from e
-            self.sequence()
-        return [self._accepted(e, d) for e, d in zip(envelopes, duplicate, strict=True)]
+            _, sequenced = sequence_pending(self)
+        leaves = {leaf.event_hash: leaf.leaf_index for leaf in sequenced}
+        return [self._accepted(e, d, leaves) for e, d in zip(envelopes, duplicate, strict=True)]
 
     def _verify_signatures(self, envelopes: Sequence[Envelope]) -> list[bool]:
         """Step 5 before the lock, where the signer's key can be found without it.
@@ -328,15 +339,18 @@ class Ledger(Application[uuid.UUID]):
                 known[key_id(statement.body["key"])] = statement.body["key"]
         return verified
 
-    def _accepted(self, envelope: Envelope, duplicate: bool) -> Accepted:
-        leaf = self.log_store.leaf_by_hash(envelope.hash)
-        if leaf is None:  # pragma: no cover - sequence() ran under the same lock
-            raise UnknownEventError(f"event {envelope.hash.hex()[:16]} was not sequenced")
+    def _accepted(self, envelope: Envelope, duplicate: bool, leaves: dict[bytes, int]) -> Accepted:
+        leaf_index = leaves.get(envelope.hash)
+        if leaf_index is None:  # sequenced by an earlier call (a duplicate)
+            leaf = self.log_store.leaf_by_hash(envelope.hash)
+            if leaf is None:  # pragma: no cover - sequencing ran under the same lock
+                raise UnknownEventError(f"event {envelope.hash.hex()[:16]} was not sequenced")
+            leaf_index = leaf.leaf_index
         return Accepted(
             event_hash=envelope.hash,
             stream=envelope.statement.stream,
             seq=envelope.statement.seq,
-            leaf_index=leaf.leaf_index,
+            leaf_index=leaf_index,
             duplicate=duplicate,
         )
 
@@ -347,9 +361,20 @@ class Ledger(Application[uuid.UUID]):
         notification order (= commit order, see ledger.persistence), so leaf
         indexes are contiguous even where notification ids have gaps.
         """
-        from ledger.sequencer import sequence_pending
+        return sequence_pending(self)[0]
 
-        return sequence_pending(self)
+    def contests(self) -> dict[str, Contest]:
+        """The contests defined so far (kept up to date incrementally, not reparsed)."""
+        stored = self.events.get(
+            stream_uuid(self.trust.election, "election"), gt=self._contests_seen
+        )
+        for event in stored:
+            envelope = Envelope.parse(event.envelope)  # type: ignore[attr-defined]
+            if envelope.statement.kind == "contest":
+                contest = contest_from_body(envelope.statement.body)
+                self._contests[contest.id] = contest
+            self._contests_seen = event.originator_version
+        return dict(self._contests)
 
 
 @contextmanager

@@ -99,9 +99,14 @@ def _check_types(value: object, depth: int) -> None:
             _check_types(item, depth + 1)
         return
     if isinstance(value, dict):
+        previous = None
         for key, item in value.items():
             if not isinstance(key, str):
                 raise NonCanonicalError(f"map key {key!r} is not a string")
+            encoded = key.encode("utf-8")
+            if previous is not None and encoded <= previous:
+                raise NonCanonicalError(f"map key {key!r} is out of canonical order")
+            previous = encoded
             _check_types(item, depth + 1)
         return
     raise NonCanonicalError(f"unexpected decoded type {type(value).__name__}")
@@ -130,8 +135,11 @@ def decode(data: bytes) -> Any:
     except (ValueError, TypeError, msgpack.UnpackException) as e:
         # UnicodeDecodeError is a ValueError: invalid UTF-8 in a str lands here.
         raise FormatError(f"not valid msgpack: {e}") from e
-    _check_types(value, 0)
-    if encode(value) != data:
+    _check_types(value, 0)  # also: map keys in the input's order are sorted
+    # Maps keep the input's key order, now known to be canonical, so a plain
+    # re-encode reproduces the input exactly when every header was minimal and
+    # no key was repeated (a repeat collapses and shortens the re-encoding).
+    if msgpack.packb(value, use_bin_type=True) != data:
         raise NonCanonicalError(
             "bytes are not the canonical encoding of their value "
             "(unsorted or duplicate map keys, or a header longer than needed)"

@@ -300,6 +300,8 @@ def _parse(data: bytes, policy: TrustPolicy, report: DossierReport) -> tuple[str
             raw = base64.b64decode(text, validate=True)
             if base64.b64encode(raw).decode() != text:
                 raise FormatError("the envelope is not canonical base64")
+            if not isinstance(item["proof"], list):
+                raise TypeError("proof must be a list of hex hashes")
             proof = [bytes.fromhex(h) for h in item["proof"]]
         except (TypeError, ValueError, binascii.Error) as e:
             report.fail(FormatError(f"events[{n}]: bad envelope or proof encoding: {e}"), leaf=leaf)

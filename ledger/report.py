@@ -58,15 +58,20 @@ __all__ = [
     "verify_statement",
 ]
 
-# Entity kinds whose place says whether they lie in the region; the rest
-# (election, contests, signers) every region needs, for authority and labels.
+# Entity kinds whose place says whether they lie in the region; the election and
+# the contests every region needs.
 _PLACED = ("sheet", "recap", "objection", "tps")
 
 
 class RegionStore(MemoryStore):
-    """A MemoryStore that keeps event rows, sheets, recaps, objections, TPS and
-    violations only for places within ``region``: memory grows with the region
-    (plus one row per key and contest), not with the country."""
+    """A MemoryStore that keeps only what a region's report needs.
+
+    Event rows, sheets, recaps, objections, TPS and violations are kept only for
+    places within ``region``; signers only when their scope overlaps the region
+    (a key can act only within its scope, so one whose scope is disjoint from the
+    region never signs there in a verified export, nor grants a key that does).
+    Memory grows with the region, plus the keys above it, not with the country.
+    """
 
     def __init__(self, region: str) -> None:
         super().__init__()
@@ -75,10 +80,15 @@ class RegionStore(MemoryStore):
     def _within(self, place: str) -> bool:
         return place != "" and covers(self.region, place)
 
+    def _overlaps(self, scope: str) -> bool:
+        return covers(scope, self.region) or covers(self.region, scope)
+
     def put(
         self, kind: str, key: str, value: Entity, *, contest: str = "", place: str = ""
     ) -> None:
         if kind in _PLACED and not self._within(place):
+            return
+        if kind == "signer" and not self._overlaps(place):
             return
         if kind == "violation" and not self._within(_stream_place(value.get("stream", ""))):
             return

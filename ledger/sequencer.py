@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ledger import merkle
+from ledger.errors import ConfigurationError
 from ledger.persistence import LeafRow
 from ledger.statement import Envelope
 
@@ -26,8 +27,8 @@ SEQUENCER_NAME = "sequencer"
 PAGE = 2000
 
 
-def sequence_pending(ledger: Ledger) -> int:
-    """Sequence every stored event not yet in the log; return the log size.
+def sequence_pending(ledger: Ledger) -> tuple[int, list[LeafRow]]:
+    """Sequence every stored event not yet in the log; return the log size and new leaves.
 
     Precondition: the caller holds the ledger's append lock, so no other
     sequencer runs at the same time.
@@ -35,13 +36,19 @@ def sequence_pending(ledger: Ledger) -> int:
     log = ledger.log_store
     tracked = log.max_tracking_id(SEQUENCER_NAME) or 0
     size = log.log_size()
-    tree = merkle.CompactRange.from_reader(size, log)
+    tree: merkle.CompactRange | None = None  # read only when there is work to do
+    created: list[LeafRow] = []
     while True:
         notifications = ledger.recorder.select_notifications(
             start=tracked, limit=PAGE, inclusive_of_start=False
         )
         if not notifications:
-            return size
+            return size, created
+        if tree is None:
+            try:
+                tree = merkle.CompactRange.from_reader(size, log)
+            except LookupError as e:
+                raise ConfigurationError(f"the stored Merkle tree is damaged: {e}") from e
         leaves: list[LeafRow] = []
         nodes: list[tuple[int, int, bytes]] = []
         for notification in notifications:
@@ -61,3 +68,4 @@ def sequence_pending(ledger: Ledger) -> int:
             size += 1
         tracked = notifications[-1].id
         log.record_leaves(SEQUENCER_NAME, leaves, nodes, tracked)
+        created.extend(leaves)

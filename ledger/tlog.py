@@ -317,13 +317,21 @@ class TransparencyLog:
         with self.store.append_lock():
             self.ledger.sequence()
             size = self.size()
-            root = merkle.root(size, self.store)
-            latest = self.latest_checkpoint()
-            if latest is not None:
-                previous = open_checkpoint(latest, self.log_verifier)
-                self._check_extends(previous, size, root)
-                if previous.size == size:
-                    return latest
+            stored = self.store.leaf_count()
+            if stored != size:
+                raise LogShrankError(
+                    f"the log holds {stored} leaf rows for a tree of {size}: leaves were lost"
+                )
+            try:
+                root = merkle.root(size, self.store)
+                latest = self.latest_checkpoint()
+                if latest is not None:
+                    previous = open_checkpoint(latest, self.log_verifier)
+                    self._check_extends(previous, size, root)
+                    if previous.size == size:
+                        return latest
+            except LookupError as e:
+                raise InconsistentCheckpointError(f"the stored tree is damaged: {e}") from e
             text = Checkpoint(self.ledger.trust.origin, size, root).to_text()
             note = sign_note(text, [signer])
             self.store.store_checkpoint(size, note)

@@ -58,9 +58,10 @@ class Cli:
             with redirect_stdout(out), redirect_stderr(err):
                 code = main(list(argv))
             return code, out.getvalue(), err.getvalue()
-        self.capsys.readouterr()
+        capsys = self.capsys
+        capsys.readouterr()
         code = main(list(argv))
-        out_text, err_text = self.capsys.readouterr()
+        out_text, err_text = capsys.readouterr()
         return code, out_text, err_text
 
     def ok(self, *argv: str) -> str:
@@ -79,6 +80,7 @@ class Cli:
         return err
 
     def usage_error(self, *argv: str) -> str:
+        assert self.capsys is not None
         self.capsys.readouterr()
         with pytest.raises(SystemExit) as info:
             main(list(argv))

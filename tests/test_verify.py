@@ -1,0 +1,854 @@
+"""The offline verifier, dossiers and Bawaslu's reports, and the tamper suite.
+
+One world (tests/world.py) with counts, attestations, an objection answered by a
+correction and one left standing, a revoked key, recaps, three checkpoints (the
+first two cosigned by a witness) is exported once. The export verifies; then
+every tamper case must make verification fail while naming the exact event
+(leaf, stream, seq, hash) or checkpoint it concerns.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import sqlite3
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ledger import canonical, merkle
+from ledger.application import Ledger
+from ledger.cli import main
+from ledger.domain import stream_uuid
+from ledger.dossier import build_dossier, verify_dossier
+from ledger.errors import CheckpointError, LedgerError, SchemaError, UnknownEventError
+from ledger.exportfile import MAGIC, export_ledger, read_records
+from ledger.note import Checkpoint, Note, NoteSigner, Signature, Verifier, parse_note, sign_note
+from ledger.regions import KECAMATAN as KECAMATAN_LEVEL
+from ledger.regions import sheet_stream
+from ledger.report import RegionStore, bawaslu_report, verify_receipt_text, verify_statement
+from ledger.scenario import Scenario
+from ledger.statement import Envelope
+from ledger.tlog import Receipt, TransparencyLog
+from ledger.trust import TrustRoots, trust_to_json
+from ledger.verify import Failure, TrustPolicy, VerifyReport, verify_export
+from ledger.witness import Witness
+from projections import views
+from projections.fold import Projector
+from projections.recorder import replay
+from tests.world import (
+    BUPATI,
+    GUBERNUR,
+    KECAMATAN,
+    TPS,
+    TPS2,
+    TPS_ELSEWHERE,
+    World,
+    build_world,
+    tally,
+)
+
+TPS3 = "33.16.09.2001/003"
+NOW = 1_732_700_000
+SHEET = sheet_stream(BUPATI, TPS)
+
+
+# --- the world -------------------------------------------------------------------------
+
+
+@dataclass
+class Scene:
+    world: World
+    url: str
+    export: bytes
+    policy: TrustPolicy
+    witness: Verifier
+    sizes: list[int]  # checkpoint sizes, in order (the last one not cosigned)
+    marks: dict[str, Envelope]  # named events
+    receipt: Receipt
+
+    @property
+    def s(self) -> Scenario:
+        return self.world.scenario
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.world.ledger
+
+    def leaf(self, name: str) -> int:
+        row = self.ledger.log_store.leaf_by_hash(self.marks[name].hash)
+        assert row is not None
+        return row.leaf_index
+
+
+def _populate(w: World, witness_dir: Path) -> tuple[list[int], dict[str, Envelope], Receipt]:
+    s, k = w.scenario, w.keys
+    log = TransparencyLog(w.ledger)
+    vkey = log.log_verifier
+    witness = Witness(s.witness_signer, witness_dir, {s.origin: vkey})
+    wkey = s.witness_signer.verifier
+    marks: dict[str, Envelope] = {}
+
+    def add(name: str, envelope: Envelope) -> Envelope:
+        marks[name] = envelope
+        w.append(envelope)
+        return envelope
+
+    def checkpoint(cosign: bool) -> int:
+        previous = log.latest_checkpoint()
+        note = log.issue_checkpoint(s.log_signer)
+        size = Checkpoint.parse(parse_note(note).text).size
+        if cosign:
+            old = 0 if previous is None else Checkpoint.parse(parse_note(previous).text).size
+            proof = log.consistency_proof(old, size).hashes if old else []
+            witness.cosign(note, proof, now=NOW + size)
+            state = witness.state(s.origin)
+            assert state is not None
+            log.add_cosignatures(state.note, [wkey])
+        return size
+
+    sizes = []
+    a = add("A", s.count(k["kpps"], BUPATI, TPS, tally((120, 60), invalid=5)))
+    add("A-saksi1", s.attest(k["saksi1"], BUPATI, TPS, a.hash))
+    add("A-object", s.attest(k["saksi2"], BUPATI, TPS, a.hash, "object", "C1 photo: 58 for 2"))
+    add("A-ptps", s.attest(k["ptps"], BUPATI, TPS, a.hash))
+    sizes.append(checkpoint(cosign=True))
+    fix = add(
+        "A-fix", s.correct(k["ppk"], BUPATI, TPS, a.hash, "recount at PPK", tally((120, 58), 7))
+    )
+    add("A-fix-saksi1", s.attest(k["saksi1"], BUPATI, TPS, fix.hash))
+    add("A-fix-saksi2", s.attest(k["saksi2"], BUPATI, TPS, fix.hash))
+    b = add("B", s.count(k["kpps2"], BUPATI, TPS2, tally((100, 90), invalid=4)))
+    add("B-object", s.attest(k["panwas"], BUPATI, TPS2, b.hash, "object", "seal broken"))
+    add("D", s.count(k["kpps_elsewhere"], BUPATI, TPS_ELSEWHERE, tally((30, 40), invalid=1)))
+    add("G", s.count(k["kpps"], GUBERNUR, TPS, tally((150, 100), invalid=3)))
+    k["kpps3"], grant = s.grant(k["kab"], "kpps3", "kpps", TPS3)
+    add("grant-kpps3", grant)
+    c = add("C", s.count(k["kpps3"], BUPATI, TPS3, tally((50, 70), invalid=2)))
+    add("revoke-kpps3", s.revoke(k["kab"], k["kpps3"], "device lost"))
+    streams = [sheet_stream(BUPATI, t) for t in (TPS, TPS2, TPS3)]
+    add(
+        "R-kec",
+        s.recap(
+            k["ppk"],
+            BUPATI,
+            KECAMATAN,
+            [(st, s.head(st)) for st in streams],
+            {"1": 270, "2": 218},
+            488,
+            13,
+            501,
+        ),
+    )
+    rkec = "recap:bupati-33.16:33.16.09"
+    add(
+        "R-kab",
+        s.recap(
+            k["kab"], BUPATI, "33.16", [(rkec, s.head(rkec))], {"1": 270, "2": 218}, 488, 13, 501
+        ),
+    )
+    sizes.append(checkpoint(cosign=True))
+    last = add("A-ptps-again", s.attest(k["ptps"], BUPATI, TPS, fix.hash))
+    sizes.append(checkpoint(cosign=False))
+    accepted = w.ledger.append(c.raw)  # a duplicate: returns its leaf
+    receipt = log.receipt(accepted, s.log_signer)
+    assert last.hash
+    return sizes, marks, receipt
+
+
+def _export(ledger: Ledger) -> bytes:
+    out = io.BytesIO()
+    export_ledger(ledger, out)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
+    base = tmp_path_factory.mktemp("verify")
+    url = f"sqlite:{base / 'ledger.db'}"
+    world = build_world(url)
+    (base / "witness").mkdir()
+    sizes, marks, receipt = _populate(world, base / "witness")
+    wkey = world.scenario.witness_signer.verifier
+    policy = TrustPolicy(world.ledger.trust, (wkey,))
+    yield Scene(world, url, _export(world.ledger), policy, wkey, sizes, marks, receipt)
+    world.ledger.close()
+
+
+# --- export surgery ----------------------------------------------------------------------
+
+
+def records(data: bytes) -> list[dict[str, Any]]:
+    return list(read_records(io.BytesIO(data)))
+
+
+def encode(recs: list[dict[str, Any]]) -> bytes:
+    out = bytearray(MAGIC)
+    for record in recs:
+        data = canonical.encode(record)
+        out += struct.pack(">I", len(data)) + data
+    return bytes(out)
+
+
+def _size(note: bytes) -> int:
+    return Checkpoint.parse(parse_note(note).text).size
+
+
+def rebuild(recs: list[dict[str, Any]], *, resign: NoteSigner | None = None) -> bytes:
+    """A self-consistent export of ``recs``' events: leaves renumbered, counts fixed.
+
+    Without ``resign`` the original checkpoint notes are kept and placed where
+    their size says (after the event completing it; any larger ones at the end).
+    With it, each checkpoint keeps its place among the records and is signed
+    afresh over the events before it.
+    """
+    header = recs[0]
+    body = [r for r in recs[1:] if r["type"] != "end"]
+    out: list[dict[str, Any]] = [header]
+    tree = merkle.CompactRange()
+    events = 0
+    if resign is not None:
+        for record in body:
+            if record["type"] == "event":
+                out.append({"type": "event", "leaf": events, "envelope": record["envelope"]})
+                tree.append(merkle.leaf_hash(record["envelope"]))
+                events += 1
+            else:
+                text = Checkpoint(resign.name, tree.size, tree.root()).to_text()
+                out.append({"type": "checkpoint", "note": sign_note(text, [resign])})
+    else:
+        envelopes = [r["envelope"] for r in body if r["type"] == "event"]
+        notes = sorted((r["note"] for r in body if r["type"] == "checkpoint"), key=_size)
+        pending = list(notes)
+        while pending and _size(pending[0]) == 0:
+            out.append({"type": "checkpoint", "note": pending.pop(0)})
+        for raw in envelopes:
+            out.append({"type": "event", "leaf": events, "envelope": raw})
+            events += 1
+            while pending and _size(pending[0]) == events:
+                out.append({"type": "checkpoint", "note": pending.pop(0)})
+        out.extend({"type": "checkpoint", "note": note} for note in pending)
+    checkpoints = sum(1 for r in out if r["type"] == "checkpoint")
+    out.append({"type": "end", "events": events, "checkpoints": checkpoints})
+    return encode(out)
+
+
+def event_index(recs: list[dict[str, Any]], leaf: int) -> int:
+    return next(i for i, r in enumerate(recs) if r["type"] == "event" and r["leaf"] == leaf)
+
+
+def change_vote(raw: bytes) -> bytes:
+    """The envelope with pair 1's 120 votes made 121 (still canonical; signature now wrong)."""
+    assert raw.count(b"\xa11\x78") == 1
+    return raw.replace(b"\xa11\x78", b"\xa11\x79")
+
+
+def verify(data: bytes, policy: TrustPolicy) -> VerifyReport:
+    return verify_export(io.BytesIO(data), policy)
+
+
+def failure(report: VerifyReport, error: str, **where: Any) -> Failure:
+    """The one listed failure of class ``error`` at ``where`` (asserts it exists)."""
+    assert not report.ok
+    listed = report.failures.get(error, [])
+    found = [f for f in listed if all(getattr(f, k) == v for k, v in where.items())]
+    assert found, f"no {error} at {where}; failures: {_summary(report)}"
+    return found[0]
+
+
+def _summary(report: VerifyReport) -> list[str]:
+    return [
+        f"{f.error} {f.where()}: {f.message}" for items in report.failures.values() for f in items
+    ]
+
+
+def at(scene: Scene, name: str, raw: bytes | None = None) -> dict[str, Any]:
+    """The exact location of a named event (with ``raw``'s hash if it was changed)."""
+    envelope = scene.marks[name]
+    return {
+        "leaf": scene.leaf(name),
+        "stream": envelope.statement.stream,
+        "seq": envelope.statement.seq,
+        "event_hash": hashlib.sha256(raw or envelope.raw).hexdigest(),
+    }
+
+
+def head_before(recs: list[dict[str, Any]], stream: str, index: int) -> tuple[int, bytes]:
+    """The (seq, hash) of ``stream``'s last event among ``recs[:index]``."""
+    head = (0, bytes(32))
+    for record in recs[:index]:
+        if record["type"] == "event":
+            envelope = Envelope.parse(record["envelope"])
+            if envelope.statement.stream == stream:
+                head = (envelope.statement.seq, envelope.hash)
+    return head
+
+
+def forged(recs: list[dict[str, Any]], index: int, key: Ed25519PrivateKey, tps: str) -> Envelope:
+    """A bupati count at ``tps`` signed by ``key``, chained onto its sheet as it stands
+    before ``recs[index]`` (a fresh Scenario: the same keys, its own chain heads)."""
+    s = Scenario()
+    stream = sheet_stream(BUPATI, tps)
+    s.chain.follow(stream, *head_before(recs, stream, index))
+    return s.count(key, BUPATI, tps, tally((1, 2)))
+
+
+# --- the verdict on an honest export -----------------------------------------------------
+
+
+def test_an_honest_export_verifies_and_its_totals_are_the_projections(scene: Scene) -> None:
+    report = verify(scene.export, scene.policy)
+    assert report.ok, _summary(report)
+    assert report.leaves == scene.ledger.log_store.log_size()
+    assert [c["size"] for c in report.checkpoints] == scene.sizes
+    witness = scene.witness.name
+    assert [c["cosigned_by"] for c in report.checkpoints] == [[witness], [witness], []]
+    store = replay(scene.ledger)
+    for contest in (BUPATI, GUBERNUR):
+        rows = views.totals(store, contest, KECAMATAN_LEVEL)
+        verified = report.totals[contest]
+        for row in rows:
+            if not row["sheets_reported"]:
+                continue
+            ours = verified["kecamatan"][row["region"]]
+            assert ours["votes"] == row["votes"]
+            assert (ours["valid"], ours["invalid"], ours["voted"], ours["sheets"]) == (
+                row["valid"],
+                row["invalid"],
+                row["voted"],
+                row["sheets_reported"],
+            )
+        total = verified["total"]
+        assert total["sheets"] == sum(r["sheets_reported"] for r in rows)
+        for number in total["votes"]:
+            assert total["votes"][number] == sum(r["votes"][number] for r in rows)
+    # The effective tally of the corrected sheet is the correction's.
+    assert report.totals[BUPATI]["kecamatan"][KECAMATAN]["votes"] == {"1": 270, "2": 218}
+
+
+def test_an_export_verifies_only_against_its_own_trust_roots(scene: Scene) -> None:
+    other = Scenario(seed="another election")
+    report = verify(scene.export, TrustPolicy(other.trust()))
+    failure(report, "FormatError", leaf=None)
+    failure(report, "UnknownSignerError", leaf=0, stream="election", seq=1)
+
+
+# --- the tamper suite --------------------------------------------------------------------
+
+
+def test_1_a_changed_byte_in_an_exported_event_is_named(scene: Scene) -> None:
+    recs = records(scene.export)
+    i = event_index(recs, scene.leaf("A"))
+    changed = change_vote(recs[i]["envelope"])
+    recs[i]["envelope"] = changed
+    report = verify(encode(recs), scene.policy)
+    f = failure(report, "InvalidSignature", **at(scene, "A", changed))
+    assert f.where().startswith(f"leaf {scene.leaf('A')} ({SHEET} seq 1,")
+    # The rest of that sheet no longer chains; the signed root is not the exported one.
+    failure(report, "StaleHeadError", **at(scene, "A-saksi1"))
+    failure(report, "RootMismatchError", checkpoint=scene.sizes[0])
+
+
+def _copy_sqlite(url: str, target: Path) -> str:
+    source = sqlite3.connect(url.removeprefix("sqlite:"))
+    copy = sqlite3.connect(target)
+    with copy:
+        source.backup(copy)
+    source.close()
+    copy.close()
+    return f"sqlite:{target}"
+
+
+def test_2_a_changed_byte_in_a_stored_event_is_named(scene: Scene, tmp_path: Path) -> None:
+    ledger = Ledger(_copy_sqlite(scene.url, tmp_path / "copy.db"))
+    try:
+        store: Any = ledger.log_store
+        a = scene.marks["A"]
+        key = (stream_uuid(a.statement.election, SHEET).hex, a.statement.seq)
+        with store.datastore.transaction(commit=True) as cursor:
+            cursor.execute(
+                "SELECT state FROM stored_events WHERE originator_id=? AND originator_version=?",
+                key,
+            )
+            (state,) = cursor.fetchone()
+            assert bytes(state).count(b"\xa11\x78") == 1
+            cursor.execute(
+                "UPDATE stored_events SET state=? WHERE originator_id=? AND originator_version=?",
+                (bytes(state).replace(b"\xa11\x78", b"\xa11\x79"), *key),
+            )
+        data = _export(ledger)
+    finally:
+        ledger.close()
+    report = verify(data, scene.policy)
+    failure(report, "InvalidSignature", **at(scene, "A", change_vote(a.raw)))
+    failure(report, "RootMismatchError", checkpoint=scene.sizes[0])
+    failure(report, "RootMismatchError", checkpoint=scene.sizes[-1])
+
+
+def test_3_a_deleted_event_breaks_its_stream_and_the_signed_root(scene: Scene) -> None:
+    recs = records(scene.export)
+    del recs[event_index(recs, scene.leaf("A-saksi1"))]
+    report = verify(rebuild(recs), scene.policy)
+    # The next event of the sheet now sits one leaf earlier and does not chain.
+    next_event = {**at(scene, "A-object"), "leaf": scene.leaf("A-object") - 1}
+    f = failure(report, "StaleHeadError", **next_event)
+    assert "is at seq 1, statement is for seq 3" in f.message
+    failure(report, "RootMismatchError", checkpoint=scene.sizes[0])
+
+
+def test_4_two_swapped_events_are_named(scene: Scene) -> None:
+    recs = records(scene.export)
+    i, j = (event_index(recs, scene.leaf(n)) for n in ("A-saksi1", "A-object"))
+    assert j == i + 1
+    recs[i]["envelope"], recs[j]["envelope"] = recs[j]["envelope"], recs[i]["envelope"]
+    report = verify(encode(recs), scene.policy)
+    failure(report, "StaleHeadError", **{**at(scene, "A-object"), "leaf": scene.leaf("A-saksi1")})
+    failure(report, "RootMismatchError", checkpoint=scene.sizes[0])
+
+
+def test_5_a_log_cut_short_is_named(scene: Scene) -> None:
+    recs = records(scene.export)
+    # The last events (after the second checkpoint) dropped, the file made consistent.
+    cut = [r for r in recs if not (r["type"] == "event" and r["leaf"] >= scene.sizes[1])]
+    report = verify(rebuild(cut), scene.policy)
+    f = failure(report, "CheckpointError", checkpoint=scene.sizes[2])
+    assert f"stands after {scene.sizes[1]} events" in f.message
+    assert set(report.failure_counts) == {"CheckpointError"}
+    # The file itself cut short: no end record.
+    data = scene.export
+    last = event_index(recs, scene.sizes[1])
+    short = encode(recs[:last])
+    assert data.startswith(short)
+    report = verify(short, scene.policy)
+    assert "cut short" in failure(report, "FormatError", leaf=None).message
+
+
+def test_6_revoked_and_out_of_scope_signers_are_caught_by_authority_alone(scene: Scene) -> None:
+    k = scene.world.keys
+    for key, tps, after, error in (
+        (k["kpps3"], TPS3, "revoke-kpps3", "RevokedKeyError"),
+        (k["kpps_elsewhere"], TPS2, "B-object", "OutOfScopeError"),
+    ):
+        recs = records(scene.export)
+        index = event_index(recs, scene.leaf(after)) + 1
+        bad = forged(recs, index, key, tps)
+        recs.insert(index, {"type": "event", "leaf": -1, "envelope": bad.raw})
+        report = verify(rebuild(recs, resign=scene.s.log_signer), scene.policy)
+        assert dict(report.failure_counts) == {error: 1}, _summary(report)
+        failure(
+            report,
+            error,
+            leaf=scene.leaf(after) + 1,
+            stream=sheet_stream(BUPATI, tps),
+            seq=bad.statement.seq,
+            event_hash=bad.hash.hex(),
+        )
+
+
+def _checkpoint_index(recs: list[dict[str, Any]], size: int) -> int:
+    return next(
+        i for i, r in enumerate(recs) if r["type"] == "checkpoint" and _size(r["note"]) == size
+    )
+
+
+def test_7_forged_and_resigned_checkpoints_are_named(scene: Scene) -> None:
+    size = scene.sizes[0]
+    recs = records(scene.export)
+    i = _checkpoint_index(recs, size)
+    note = parse_note(recs[i]["note"])
+    log_sig = note.signatures[0]
+    blob = bytearray(log_sig.blob)
+    blob[10] ^= 1
+    bad = Signature(log_sig.name, log_sig.key_id, bytes(blob))
+    recs[i]["note"] = Note(note.text, (bad, *note.signatures[1:])).to_bytes()
+    report = verify(encode(recs), scene.policy)
+    failure(report, "NoteError", checkpoint=size)
+
+    recs = records(scene.export)
+    impostor = NoteSigner(Ed25519PrivateKey.generate(), scene.s.origin)
+    recs[i]["note"] = sign_note(note.text, [impostor])
+    report = verify(encode(recs), scene.policy)
+    failure(report, "UnverifiedNoteError", checkpoint=size)
+
+
+def test_8_a_log_that_shrank_between_checkpoints_is_named(scene: Scene) -> None:
+    recs = records(scene.export)
+    smaller = scene.sizes[0] - 2
+    leaves = [r["envelope"] for r in recs if r["type"] == "event"][:smaller]
+    tree = merkle.CompactRange()
+    tree.extend(merkle.leaf_hash(raw) for raw in leaves)
+    text = Checkpoint(scene.s.origin, smaller, tree.root()).to_text()
+    recs.insert(
+        len(recs) - 1, {"type": "checkpoint", "note": sign_note(text, [scene.s.log_signer])}
+    )
+    recs[-1]["checkpoints"] += 1
+    report = verify(encode(recs), scene.policy)
+    f = failure(report, "LogShrankError", checkpoint=smaller)
+    assert f"from {scene.sizes[-1]} to {smaller}" in f.message
+
+
+# --- dossiers ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sheet_dossier(scene: Scene) -> bytes:
+    return build_dossier(scene.ledger, SHEET, witnesses=[scene.witness])
+
+
+def test_a_sheet_dossier_is_proved_against_the_latest_cosigned_checkpoint(
+    scene: Scene, sheet_dossier: bytes
+) -> None:
+    doc = json.loads(sheet_dossier)
+    assert doc["subject"] == SHEET
+    assert _size(doc["checkpoint"].encode()) == scene.sizes[1]  # not the uncosigned latest
+    streams = {e["stream"] for e in doc["events"]}
+    k = scene.world.keys
+    signers = ("kpps", "saksi1", "saksi2", "paslon1", "paslon2", "ptps", "ppk", "kab")
+    assert streams == {"election", SHEET} | {
+        f"key:{hashlib.sha256(k[n].public_key().public_bytes_raw()).hexdigest()}" for n in signers
+    }
+    report = verify_dossier(sheet_dossier, scene.policy)
+    assert report.ok, _summary(report)
+    assert report.cosigned_by == [scene.witness.name]
+    (sheet,) = report.sheets
+    assert sheet["effective"]["votes"] == {"1": 120, "2": 58}
+    assert sheet["effective"]["hash"] == scene.marks["A-fix"].hash.hex()
+    assert sheet["corrected"]
+    assert [a["verdict"] for a in sheet["attestations"]] == ["agree", "object"] + ["agree"] * 3
+    # The latest checkpoint when no witness is asked for.
+    plain = build_dossier(scene.ledger, SHEET, witnesses=None)
+    assert _size(json.loads(plain)["checkpoint"].encode()) == scene.sizes[2]
+    assert verify_dossier(plain, TrustPolicy(scene.policy.roots)).ok
+    # ... which a policy naming the witness does not accept.
+    report = verify_dossier(plain, scene.policy)
+    failure(report, "UnverifiedNoteError", checkpoint=scene.sizes[2])
+
+
+def test_a_contest_dossier_gives_totals_and_the_article_158_margin(scene: Scene) -> None:
+    data = build_dossier(scene.ledger, BUPATI, witnesses=[scene.witness])
+    report = verify_dossier(data, scene.policy, population=800_000)
+    assert report.ok, _summary(report)
+    exported = verify(scene.export, scene.policy)
+    # The export's last event (after the cosigned checkpoint) only adds an attestation.
+    assert report.totals[BUPATI] == exported.totals[BUPATI]
+    assert {s["tps"] for s in report.sheets} == {TPS, TPS2, TPS3, TPS_ELSEWHERE}
+    assert [r["region"] for r in report.recaps] == ["33.16", KECAMATAN]
+    assert report.margin is not None
+    total = report.totals[BUPATI]["total"]
+    assert report.margin.first == ("1", total["votes"]["1"])
+    assert report.margin.valid == total["valid"]
+    assert not report.margin.within_threshold  # 1% of ~560 votes is ~5
+    assert "158(2)" in report.margin.describe()
+
+
+def test_no_dossier_without_a_cosigned_checkpoint_or_for_an_unknown_subject(scene: Scene) -> None:
+    stranger = NoteSigner.generate("stranger.example/w", 0x04).verifier
+    with pytest.raises(CheckpointError, match="cosigned by a trusted witness"):
+        build_dossier(scene.ledger, SHEET, witnesses=[stranger])
+    with pytest.raises(UnknownEventError):
+        build_dossier(scene.ledger, sheet_stream(BUPATI, "33.16.09.2001/099"))
+    with pytest.raises(SchemaError):
+        build_dossier(scene.ledger, "recap:bupati-33.16:33.16.09")
+
+
+def _edit(data: bytes, change: Callable[[dict[str, Any]], None]) -> bytes:
+    doc = json.loads(data)
+    change(doc)
+    return json.dumps(doc).encode()
+
+
+def _dossier_event(doc: dict[str, Any], envelope: Envelope) -> dict[str, Any]:
+    return next(e for e in doc["events"] if e["event_hash"] == envelope.hash.hex())
+
+
+def test_9_a_dossier_proof_that_misses_its_checkpoint_is_named(
+    scene: Scene, sheet_dossier: bytes
+) -> None:
+    def flip(doc: dict[str, Any]) -> None:
+        proof = _dossier_event(doc, scene.marks["A-ptps"])["proof"]
+        proof[1] = ("0" if proof[1][0] != "0" else "1") + proof[1][1:]
+
+    report = verify_dossier(_edit(sheet_dossier, flip), scene.policy)
+    assert set(report.failure_counts) == {"InclusionProofError"}
+    failure(report, "InclusionProofError", **at(scene, "A-ptps"))
+
+    def swap(doc: dict[str, Any]) -> None:  # the saksi's agreement replaced by the correction
+        item = _dossier_event(doc, scene.marks["A-saksi1"])
+        other = scene.marks["A-fix"]
+        item.update(
+            envelope=base64.b64encode(other.raw).decode(),
+            event_hash=other.hash.hex(),
+            seq=other.statement.seq,
+        )
+
+    report = verify_dossier(_edit(sheet_dossier, swap), scene.policy)
+    failure(
+        report,
+        "InclusionProofError",
+        leaf=scene.leaf("A-saksi1"),
+        stream=SHEET,
+        event_hash=scene.marks["A-fix"].hash.hex(),
+    )
+    assert "StaleHeadError" in report.failure_counts
+
+
+def test_a_dossier_with_a_foreign_stream_or_other_roots_fails(
+    scene: Scene, sheet_dossier: bytes
+) -> None:
+    contest = json.loads(build_dossier(scene.ledger, BUPATI, witnesses=[scene.witness]))
+    foreign = _dossier_event(contest, scene.marks["B"])  # proved against the same checkpoint
+
+    def smuggle(doc: dict[str, Any]) -> None:
+        doc["events"] = sorted([*doc["events"], foreign], key=lambda e: e["leaf"])
+
+    report = verify_dossier(_edit(sheet_dossier, smuggle), scene.policy)
+    f = failure(report, "FormatError", **at(scene, "B"))
+    assert f"is not part of {SHEET}" in f.message
+    assert "InclusionProofError" not in report.failure_counts
+
+    roots = scene.policy.roots
+    swapped = TrustRoots(
+        roots.election, roots.bawaslu_root, roots.kpu_root, roots.log_vkey, roots.origin
+    )
+    report = verify_dossier(sheet_dossier, TrustPolicy(swapped))
+    assert "trust roots" in failure(report, "FormatError", leaf=None).message
+    report = verify_dossier(b"{}", scene.policy)
+    assert not report.ok and report.failures["FormatError"][0].leaf is None
+
+
+# --- Bawaslu's report, statements, receipts ------------------------------------------------
+
+
+def test_the_bawaslu_report_of_a_kecamatan(scene: Scene) -> None:
+    report = bawaslu_report(io.BytesIO(scene.export), scene.policy, KECAMATAN)
+    assert report["verification"]["ok"]
+    assert report["verification"]["checkpoint"]["size"] == scene.sizes[-1]
+    bupati = [sheet_stream(BUPATI, t) for t in (TPS, TPS2, TPS3)]
+    gubernur = sheet_stream(GUBERNUR, TPS)
+    assert report["sheets"] == {"total": 4, "counted": 4}
+    assert [r["stream"] for r in report["without_ptps"]] == sorted([*bupati[1:], gubernur])
+    assert {r["stream"]: r["missing_pairs"] for r in report["without_saksi"]} == {
+        bupati[1]: [1, 2],  # only the panwas looked at it
+        bupati[2]: [1, 2],
+        gubernur: [1, 2],  # no paslon has saksi in the gubernur contest
+    }
+    assert {r["stream"]: r["missing_pairs"] for r in report["missing_pairs"]} == {
+        bupati[1]: [1, 2],
+        bupati[2]: [1, 2],
+        gubernur: [1, 2],
+    }
+    (objection,) = report["standing_objections"]  # the one at TPS was answered
+    assert objection["stream"] == bupati[1]
+    assert objection["objection"] == scene.marks["B-object"].hash.hex()
+    assert (objection["role"], objection["reason"]) == ("panwas", "seal broken")
+    by_label = {s["label"]: s for s in report["signers"]}
+    assert by_label["kpps"]["statements"] == {"count": 2}
+    assert by_label["kpps3"]["revoked"] and by_label["kpps3"]["statements"] == {"count": 1}
+    assert by_label["saksi2"]["statements"] == {"attest": 2}
+    assert "kpps_elsewhere" not in by_label  # its TPS is in another kecamatan
+    assert by_label["kpu-kab-blora"]["statements"] == {"grant": 4, "revoke": 1}
+    assert report["findings"] == {"missing-sheet": 2, "unanswered-objection": 1}
+
+
+def test_the_region_store_keeps_only_the_regions_rows(scene: Scene) -> None:
+    store = RegionStore(KECAMATAN)
+    projector = Projector(scene.policy.roots, store)
+    for leaf, raw in scene.ledger.log_entries():
+        projector.apply(leaf.leaf_index, raw)
+    assert store.position == scene.ledger.log_store.log_size()
+    rows = store.events()
+    assert rows and all(r["place"].startswith(KECAMATAN) for r in rows)
+    assert store.get("sheet", sheet_stream(BUPATI, TPS_ELSEWHERE)) is None
+    assert store.get("sheet", SHEET) is not None
+    keys = {s["label"] for s in store.scan("signer")}
+    assert "kpps_elsewhere" not in keys  # its scope lies outside the kecamatan
+    assert {"kpps", "ppk-blora", "kpu-kab-blora", "paslon1", "saksi1"} <= keys
+
+
+def test_verify_statement_raw_base64_and_with_a_chain(scene: Scene, sheet_dossier: bytes) -> None:
+    policy = TrustPolicy(scene.policy.roots)
+    a = scene.marks["A"]
+    # A root's statement needs no chain.
+    election = scene.ledger.stream("election")[0]
+    assert verify_statement(election.raw, policy).ok
+    # A kpps's needs its grant chain.
+    result = verify_statement(a.raw, policy)
+    assert not result.ok and result.failures[0][0] == "UnknownSignerError"
+    for data in (a.raw, base64.b64encode(a.raw), base64.urlsafe_b64encode(a.raw).rstrip(b"=")):
+        result = verify_statement(data, policy, chain=sheet_dossier)
+        assert result.ok, result.failures
+        assert result.leaf == scene.leaf("A") and result.chain == "dossier"
+    # A statement the ledger never saw: signature, schema, authority from the export's chain.
+    recs = records(scene.export)
+    fresh = forged(recs, len(recs), scene.world.keys["kpps2"], TPS2)
+    result = verify_statement(fresh.raw, policy, chain=scene.export)
+    assert result.ok and result.leaf is None and result.chain == "export"
+    assert result.unchecked
+    revoked = forged(recs, len(recs), scene.world.keys["kpps3"], TPS3)
+    result = verify_statement(revoked.raw, policy, chain=scene.export)
+    assert [name for name, _ in result.failures] == ["RevokedKeyError"]
+    result = verify_statement(change_vote(a.raw), policy, chain=scene.export)
+    assert [name for name, _ in result.failures] == ["InvalidSignature"]
+    result = verify_statement(b"not an envelope!", policy)
+    assert [name for name, _ in result.failures] == ["FormatError"]
+
+
+def test_verify_receipt_text(scene: Scene) -> None:
+    receipt = verify_receipt_text(scene.receipt.note.decode(), scene.policy)
+    assert receipt.event_hash == scene.marks["C"].hash
+    impostor = NoteSigner(Ed25519PrivateKey.generate(), scene.s.origin)
+    with pytest.raises(LedgerError):
+        verify_receipt_text(
+            sign_note(parse_note(scene.receipt.note).text, [impostor]), scene.policy
+        )
+
+
+# --- the command line --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def home(scene: Scene, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("home")
+    db = scene.url.removeprefix("sqlite:")
+    (path / "ledger.toml").write_text(
+        f'database = "sqlite:{db}"\nelection = "{scene.s.election}"\n'
+    )
+    (path / "trust.json").write_text(trust_to_json(scene.policy.roots))
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_export_and_verify(
+    scene: Scene, home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export = tmp_path / "ledger.export"
+    trust = str(home / "trust.json")
+    code, _, err = run(capsys, "export", "-L", str(home), str(export))
+    assert code == 0 and "exported" in err
+    code, out, _ = run(
+        capsys, "verify", str(export), "--trust", trust, "--witness", scene.witness.vkey
+    )
+    assert code == 0, out
+    assert "VERDICT: OK" in out and "latest cosigned by no trusted witness" in out
+    recs = records(export.read_bytes())
+    i = event_index(recs, scene.leaf("A"))
+    recs[i]["envelope"] = change_vote(recs[i]["envelope"])
+    export.write_bytes(encode(recs))
+    code, out, _ = run(capsys, "verify", str(export), "--trust", trust)
+    assert code == 1
+    assert "VERDICT: FAILED" in out
+    assert f"leaf {scene.leaf('A')} ({SHEET} seq 1" in out and "InvalidSignature" in out
+    assert f"checkpoint {scene.sizes[0]}: signed root" in out
+
+
+def test_cli_dossier_and_verify_dossier(
+    scene: Scene, home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trust = str(home / "trust.json")
+    sheet, contest = tmp_path / "sheet.json", tmp_path / "contest.json"
+    w = ["--witness", scene.witness.vkey]
+    assert run(capsys, "dossier", SHEET, "-o", str(sheet), "-L", str(home), *w)[0] == 0
+    code, out, _ = run(capsys, "verify-dossier", str(sheet), "--trust", trust, *w)
+    assert code == 0, out
+    assert f"checkpoint: size {scene.sizes[1]}" in out
+    assert "pair 1 120, pair 2 58; valid 178" in out and "VERDICT: OK" in out
+    assert run(capsys, "dossier", BUPATI, "-o", str(contest), "-L", str(home))[0] == 0
+    code, out, _ = run(
+        capsys, "verify-dossier", str(contest), "--trust", trust, "--population", "300000"
+    )
+    assert code == 0, out
+    assert "margin: bupati, population 300,000: pair 1" in out
+    code, out, _ = run(capsys, "verify-dossier", str(contest), "--trust", trust, "--json")
+    assert code == 0 and json.loads(out)["ok"]
+    assert json.loads(out)["checkpoint"]["size"] == scene.sizes[2]
+    sheet.write_bytes(
+        _edit(sheet.read_bytes(), lambda d: d["events"][-1]["proof"].__setitem__(0, "00" * 32))
+    )
+    code, out, _ = run(capsys, "verify-dossier", str(sheet), "--trust", trust)
+    assert code == 1 and "InclusionProofError" in out and "VERDICT: FAILED" in out
+    code, _, err = run(capsys, "dossier", "nonsense", "-o", str(sheet), "-L", str(home))
+    assert code == 1 and err.startswith("ledger: error: ")
+
+
+def test_cli_report_statement_and_receipt(
+    scene: Scene,
+    home: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    sheet_dossier: bytes,
+) -> None:
+    trust = str(home / "trust.json")
+    export = tmp_path / "ledger.export"
+    export.write_bytes(scene.export)
+    code, out, _ = run(capsys, "report", str(export), "--trust", trust, "--region", KECAMATAN)
+    assert code == 0, out
+    assert "sheets without a PTPS attestation: 3" in out
+    assert "standing objections (unanswered): 1" in out and "seal broken" in out
+    code, out, _ = run(
+        capsys, "report", str(export), "--trust", trust, "--region", "33.16.01", "--json"
+    )
+    assert code == 0 and json.loads(out)["sheets"]["total"] == 1
+
+    envelope = tmp_path / "count.bin"
+    envelope.write_bytes(scene.marks["A"].raw)
+    dossier = tmp_path / "sheet.json"
+    dossier.write_bytes(sheet_dossier)
+    code, out, _ = run(
+        capsys, "verify-statement", str(envelope), "--trust", trust, "--chain", str(dossier)
+    )
+    assert code == 0 and "VERDICT: OK" in out, out
+    qr = base64.b64encode(scene.marks["A"].raw) + b"\n"
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(qr)))
+    code, out, _ = run(capsys, "verify-statement", "-", "--trust", trust, "--chain", str(export))
+    assert code == 0 and f"at leaf {scene.leaf('A')}" in out
+    code, out, _ = run(capsys, "verify-statement", str(envelope), "--trust", trust)
+    assert code == 1 and "UnknownSignerError" in out
+
+    receipt = tmp_path / "receipt.txt"
+    receipt.write_bytes(scene.receipt.note)
+    code, out, _ = run(capsys, "verify-receipt", str(receipt), "--trust", trust)
+    assert code == 0 and scene.marks["C"].hash.hex() in out
+    receipt.write_bytes(scene.receipt.note.replace(b"receipt v1", b"receipt v2"))
+    code, _, err = run(capsys, "verify-receipt", str(receipt), "--trust", trust)
+    assert code == 1 and err.startswith("ledger: error: ")
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_a_postgresql_ledger_exports_and_verifies(postgres_url: str, tmp_path: Path) -> None:
+    world = build_world(postgres_url)
+    try:
+        s, k = world.scenario, world.keys
+        a = s.count(k["kpps"], BUPATI, TPS, tally((120, 60)))
+        world.append(a, s.attest(k["saksi1"], BUPATI, TPS, a.hash))
+        TransparencyLog(world.ledger).issue_checkpoint(s.log_signer)
+        world.append(s.count(k["kpps2"], BUPATI, TPS2, tally((10, 20))))
+        TransparencyLog(world.ledger).issue_checkpoint(s.log_signer)
+        data = _export(world.ledger)
+        report = verify(data, TrustPolicy(world.ledger.trust))
+        assert report.ok, _summary(report)
+        assert report.leaves == world.ledger.log_store.log_size()
+        store = replay(world.ledger)
+        (row,) = [r for r in views.totals(store, BUPATI, KECAMATAN_LEVEL) if r["sheets_reported"]]
+        total = report.totals[BUPATI]["total"]
+        assert total["votes"] == row["votes"] == {"1": 130, "2": 80}
+        assert total["sheets"] == row["sheets_reported"] == 2
+        dossier = build_dossier(world.ledger, BUPATI)
+        assert verify_dossier(dossier, TrustPolicy(world.ledger.trust)).ok
+    finally:
+        world.ledger.close()
