@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import EventSourcingError
 from eventsourcing.persistence import IntegrityError, RecordConflictError
 
 from ledger.authority import (
@@ -189,8 +190,11 @@ class Ledger(Application[uuid.UUID]):
 
     def __init__(self, database_url: str) -> None:
         self.config = StorageConfig.parse(database_url)
-        super().__init__(env=self.config.environment())
-        recorder = self.factory.tracking_recorder()
+        try:
+            super().__init__(env=self.config.environment())
+            recorder = self.factory.tracking_recorder()
+        except (EventSourcingError, OSError) as e:
+            raise ConfigurationError(f"cannot open the database {database_url}: {e}") from e
         if not isinstance(recorder, LogRecorder):
             raise ConfigurationError("the ledger's tracking recorder is not a LogRecorder")
         self.log_store: LogRecorder = recorder

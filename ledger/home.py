@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from keys import KeyDir, generate, save_private_key, save_public_key
 from ledger.application import Ledger
-from ledger.errors import ConfigurationError
+from ledger.errors import ConfigurationError, LedgerError
 from ledger.note import SIG_TYPE_ED25519, NoteSigner, is_valid_key_name
 from ledger.trust import TrustRoots, trust_to_json
 
@@ -52,7 +53,12 @@ class LedgerHome:
 
     @property
     def database_url(self) -> str:
-        url = os.environ.get("LEDGER_DATABASE") or str(self.config.get("database", ""))
+        return self._resolve(
+            os.environ.get("LEDGER_DATABASE") or str(self.config.get("database", ""))
+        )
+
+    def _resolve(self, url: str) -> str:
+        """A SQLite path relative to the ledger directory, made absolute."""
         if url.startswith("sqlite:") and not os.path.isabs(url.removeprefix("sqlite:")):
             url = f"sqlite:{self.path / url.removeprefix('sqlite:')}"
         return url
@@ -73,11 +79,7 @@ class LedgerHome:
             raise ConfigurationError(f"origin {origin!r} is not a valid C2SP key name")
         if (self.path / CONFIG).exists():
             raise ConfigurationError(f"{self.path} already holds a ledger")
-        self.path.mkdir(parents=True, exist_ok=True)
-        keydir = KeyDir(self.path)
         key = log_key or generate()
-        save_private_key(keydir.private_path(LOG_KEY), key, passphrase)
-        save_public_key(keydir.public_path(LOG_KEY), key.public_key())
         signer = NoteSigner(key, origin, SIG_TYPE_ED25519)
         trust = TrustRoots(
             election=election,
@@ -86,11 +88,23 @@ class LedgerHome:
             log_vkey=signer.verifier.vkey,
             origin=origin,
         )
+        # The database first: if it cannot be created, no file is left behind
+        # that would make a retry refuse ("already holds a ledger").
+        made = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            ledger = Ledger.create(self._resolve(database), trust)
+        except LedgerError:
+            if made:
+                shutil.rmtree(self.path, ignore_errors=True)
+            raise
+        keydir = KeyDir(self.path)
+        save_private_key(keydir.private_path(LOG_KEY), key, passphrase)
+        save_public_key(keydir.public_path(LOG_KEY), key.public_key())
+        (self.path / TRUST).write_text(trust_to_json(trust))
         (self.path / CONFIG).write_text(
             f"database = {json.dumps(database)}\nelection = {json.dumps(election)}\n"
         )
-        ledger = Ledger.create(self.database_url, trust)
-        (self.path / TRUST).write_text(trust_to_json(trust))
         return ledger
 
     def open(self) -> Ledger:
