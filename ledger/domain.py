@@ -14,6 +14,7 @@ what was signed.
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 from typing import Any
 
 from eventsourcing.domain import Aggregate
@@ -26,6 +27,7 @@ __all__ = ["Stream", "stream_uuid"]
 STREAM_NAMESPACE = uuid.UUID("0f9c4a52-6a39-5c44-9f51-1d3c7e5b2a10")
 
 
+@lru_cache(maxsize=65536)
 def stream_uuid(election: str, stream: str) -> uuid.UUID:
     """The aggregate id of ``stream`` in ``election`` (deterministic, collision-free)."""
     return uuid.uuid5(STREAM_NAMESPACE, f"{election}\n{stream}")

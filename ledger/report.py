@@ -40,11 +40,9 @@ from ledger.errors import (
     UnknownSignerError,
 )
 from ledger.exportfile import MAGIC, read_records
-from ledger.note import Verifier
 from ledger.regions import covers, level_of, parse_stream_id, stream_contest
 from ledger.schema import Contest, check_body, contest_from_body
 from ledger.statement import Envelope, key_id
-from ledger.tlog import Receipt
 from ledger.verify import TrustPolicy, VerifyReport, _Replay, verify_export
 from projections import views
 from projections.fold import Projector
@@ -54,7 +52,6 @@ __all__ = [
     "RegionStore",
     "StatementReport",
     "bawaslu_report",
-    "verify_receipt_text",
     "verify_statement",
 ]
 
@@ -463,9 +460,3 @@ def verify_statement(
         report.fail(e)
     report.unchecked.append("its stream position (seq and prev): only the log can tell")
     return report
-
-
-def verify_receipt_text(text: str | bytes, policy: TrustPolicy) -> Receipt:
-    """Open a receipt note with the trust roots' log key; raises a LedgerError if invalid."""
-    note = text.encode("utf-8") if isinstance(text, str) else text
-    return Receipt.open(note, Verifier.parse(policy.roots.log_vkey))

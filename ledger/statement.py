@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -147,7 +148,16 @@ class Envelope:
 
     @classmethod
     def parse(cls, raw: bytes) -> Envelope:
-        """Parse envelope bytes (canonical check included); does NOT verify the signature."""
+        """Parse envelope bytes (canonical check included); does NOT verify the signature.
+
+        Memoised on the exact bytes: an envelope is parsed on acceptance, again
+        when its aggregate is rebuilt, by the sequencer and by the projections,
+        and the answer cannot differ. Treat ``statement.body`` as read-only.
+        """
+        return _parse_envelope(raw)
+
+    @classmethod
+    def _parse(cls, raw: bytes) -> Envelope:
         if len(raw) > MAX_ENVELOPE_SIZE:
             raise FormatError(f"envelope of {len(raw)} bytes exceeds {MAX_ENVELOPE_SIZE}")
         value = canonical.decode(raw)
@@ -175,6 +185,11 @@ class Envelope:
     def verify_signature(self, public_key: bytes) -> None:
         """Raise InvalidSignature unless ``public_key`` signed this statement."""
         ed25519.verify(public_key, self.signature, STATEMENT_CONTEXT + self.statement_bytes)
+
+
+@lru_cache(maxsize=32768)
+def _parse_envelope(raw: bytes) -> Envelope:
+    return Envelope._parse(raw)
 
 
 def sign_statement(statement: Statement, private_key: Ed25519PrivateKey) -> Envelope:

@@ -59,7 +59,7 @@ from ledger.errors import (
 )
 from ledger.exportfile import read_records, trust_record
 from ledger.note import Checkpoint, Verifier, open_note, parse_note
-from ledger.regions import kecamatan_of, key_stream, parse_stream_id, stream_contest
+from ledger.regions import kecamatan_of, parse_stream_id, stream_contest
 from ledger.schema import Contest, check_body, contest_from_body, voted_total
 from ledger.statement import Envelope, key_id
 from ledger.trust import TrustRoots
@@ -214,7 +214,13 @@ class _Replay:
             )
         envelope.verify_signature(signer.public_key)
         check_body(st.kind, st.body, lambda: self.contest(stream_contest(st.stream)))  # (4)
-        subject = self.signers.get(st.body["key"]) if st.kind == "revoke" else None
+        subject = None
+        if st.kind == "revoke":
+            subject = self.signers.get(st.body["key"])
+            if subject is None:
+                raise UnknownSignerError(
+                    f"revoke names key {st.body['key'].hex()[:16]}, never granted"
+                )
         authorize(st, signer, contest=self.contest, subject=subject)
         seq, head = self.heads.get(st.stream, (0, bytes(32)))  # (5)
         if st.seq != seq + 1:
@@ -331,6 +337,8 @@ def _check_checkpoint(
         report.fail(e, checkpoint=replay.tree.size)
         return previous
     size = checkpoint.size
+    if report.checkpoints and size == previous:
+        report.fail(FormatError(f"a second checkpoint record of size {size}"), checkpoint=size)
     if checkpoint.origin != policy.roots.origin:
         report.fail(
             CheckpointError(f"origin {checkpoint.origin!r} is not {policy.roots.origin!r}"),
@@ -383,20 +391,26 @@ def verify_export(
     replay = _Replay(policy, report)
     expected_leaf = 0
     last_size = 0
+    checkpoint_records = 0
     ended = False
+    seen_header = False
     try:
         for record in read_records(stream):
             kind = record["type"]
             if ended:
                 report.fail(FormatError("records after the end record"))
                 break
+            if not seen_header and kind != "header":
+                report.fail(FormatError("the export does not start with its header record"))
+                seen_header = True
             if kind == "header":
-                if expected_leaf or report.checkpoints:
+                if seen_header or expected_leaf or checkpoint_records:
                     report.fail(FormatError("a second header record"))
                 elif record.get("trust") != trust_record(policy.roots):  # (1)
                     report.fail(
                         FormatError("the export's trust roots are not the ones given with --trust")
                     )
+                seen_header = True
             elif kind == "event":
                 leaf = record.get("leaf")
                 raw = record.get("envelope")
@@ -410,6 +424,7 @@ def verify_export(
                 if progress is not None:
                     progress(1)
             elif kind == "checkpoint":
+                checkpoint_records += 1
                 note = record.get("note")
                 last_size = _check_checkpoint(
                     note if isinstance(note, bytes) else b"", replay, policy, report, last_size
@@ -418,13 +433,12 @@ def verify_export(
                     report.totals = replay.totals()
             else:
                 ended = True
-                if record.get("events") != expected_leaf or record.get("checkpoints") != len(
-                    report.checkpoints
-                ):
+                counted = (record.get("events"), record.get("checkpoints"))
+                if counted != (expected_leaf, checkpoint_records):
                     report.fail(
                         FormatError(
-                            f"end record counts {record.get('events')} events and {record.get('checkpoints')} "
-                            f"checkpoints; the export holds {expected_leaf} and {len(report.checkpoints)}"
+                            f"end record counts {counted[0]} events and {counted[1]} checkpoints; "
+                            f"the export holds {expected_leaf} and {checkpoint_records}"
                         )
                     )
     except FormatError as e:
@@ -437,22 +451,3 @@ def verify_export(
     elif not report.totals:
         report.fail(CheckpointError(f"the export has no checkpoint of size {as_of}"))
     return report
-
-
-def _trust_value(roots: TrustRoots) -> dict[str, Any]:
-    return {
-        "election": roots.election,
-        "origin": roots.origin,
-        "kpu_root": roots.kpu_root,
-        "bawaslu_root": roots.bawaslu_root,
-        "log_vkey": roots.log_vkey,
-    }
-
-
-def _header_trust(record: dict[str, Any]) -> Any:
-    return record.get("trust")
-
-
-def key_stream_of(key: bytes) -> str:
-    """The stream a key's grant and revocation live in (for reports)."""
-    return key_stream(key_id(key))

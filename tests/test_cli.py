@@ -798,7 +798,7 @@ def test_a_database_that_cannot_be_opened_is_one_error_line(cli: Cli) -> None:
 
 def test_a_failed_create_leaves_no_half_made_ledger(cli: Cli) -> None:
     publics = generate_keys(cli)
-    # The bug above aside, what matters here is what a failed create leaves behind.
+    # Whatever the failure reports, what matters here is what it leaves behind.
     with suppress(Exception):
         main([
             "create", cli.ledger, "--election", ELECTION, "--origin", ORIGIN,

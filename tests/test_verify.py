@@ -33,7 +33,7 @@ from ledger.exportfile import MAGIC, export_ledger, read_records
 from ledger.note import Checkpoint, Note, NoteSigner, Signature, Verifier, parse_note, sign_note
 from ledger.regions import KECAMATAN as KECAMATAN_LEVEL
 from ledger.regions import sheet_stream
-from ledger.report import RegionStore, bawaslu_report, verify_receipt_text, verify_statement
+from ledger.report import RegionStore, bawaslu_report, verify_statement
 from ledger.scenario import Scenario
 from ledger.statement import Envelope
 from ledger.tlog import Receipt, TransparencyLog
@@ -700,14 +700,13 @@ def test_verify_statement_raw_base64_and_with_a_chain(scene: Scene, sheet_dossie
     assert [name for name, _ in result.failures] == ["FormatError"]
 
 
-def test_verify_receipt_text(scene: Scene) -> None:
-    receipt = verify_receipt_text(scene.receipt.note.decode(), scene.policy)
+def test_a_receipt_opens_with_the_trusted_log_key_only(scene: Scene) -> None:
+    log = Verifier.parse(scene.policy.roots.log_vkey)
+    receipt = Receipt.open(scene.receipt.note, log)
     assert receipt.event_hash == scene.marks["C"].hash
     impostor = NoteSigner(Ed25519PrivateKey.generate(), scene.s.origin)
     with pytest.raises(LedgerError):
-        verify_receipt_text(
-            sign_note(parse_note(scene.receipt.note).text, [impostor]), scene.policy
-        )
+        Receipt.open(sign_note(parse_note(scene.receipt.note).text, [impostor]), log)
 
 
 # --- the command line --------------------------------------------------------------------
@@ -819,10 +818,10 @@ def test_cli_report_statement_and_receipt(
 
     receipt = tmp_path / "receipt.txt"
     receipt.write_bytes(scene.receipt.note)
-    code, out, _ = run(capsys, "verify-receipt", str(receipt), "--trust", trust)
+    code, out, _ = run(capsys, "receipt", "verify", str(receipt), "--log", trust)
     assert code == 0 and scene.marks["C"].hash.hex() in out
     receipt.write_bytes(scene.receipt.note.replace(b"receipt v1", b"receipt v2"))
-    code, _, err = run(capsys, "verify-receipt", str(receipt), "--trust", trust)
+    code, _, err = run(capsys, "receipt", "verify", str(receipt), "--log", trust)
     assert code == 1 and err.startswith("ledger: error: ")
 
 
@@ -852,3 +851,36 @@ def test_a_postgresql_ledger_exports_and_verifies(postgres_url: str, tmp_path: P
         assert verify_dossier(dossier, TrustPolicy(world.ledger.trust)).ok
     finally:
         world.ledger.close()
+
+
+def test_an_export_without_its_header_is_named(scene: Scene) -> None:
+    recs = records(scene.export)
+    report = verify(encode(recs[1:]), scene.policy)
+    assert not report.ok
+    assert any(
+        "does not start with its header" in f.message for f in report.failures["FormatError"]
+    )
+
+
+def test_a_repeated_header_is_named(scene: Scene) -> None:
+    recs = records(scene.export)
+    report = verify(encode([recs[0], *recs]), scene.policy)
+    assert any("second header" in f.message for f in report.failures["FormatError"])
+
+
+def test_a_repeated_checkpoint_record_is_named(scene: Scene) -> None:
+    recs = records(scene.export)
+    index = next(i for i, r in enumerate(recs) if r["type"] == "checkpoint")
+    report = verify(encode([*recs[: index + 1], recs[index], *recs[index + 1 :]]), scene.policy)
+    assert any("second checkpoint record" in f.message for f in report.failures["FormatError"])
+
+
+def test_a_forged_checkpoint_is_one_failure_not_also_a_miscounted_end(scene: Scene) -> None:
+    recs = records(scene.export)
+    index = next(i for i, r in enumerate(recs) if r["type"] == "checkpoint")
+    note = bytearray(recs[index]["note"])
+    note[-10] ^= 1  # inside the log's signature line
+    recs[index] = {**recs[index], "note": bytes(note)}
+    report = verify(encode(recs), scene.policy)
+    assert not report.ok
+    assert all("end record" not in f.message for f in report.failures.get("FormatError", []))

@@ -20,31 +20,16 @@ EXIT_FAILURE = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ledger.cli import _core, _log
+    from ledger.cli import _core, _demo, _dossier, _log, _report, _verify, _views
 
     parser = argparse.ArgumentParser(
         prog="ledger",
         description="Signed, hash-chained, transparency-logged tallies of Indonesian elections.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (_core, _log):
+    for module in (_demo, _core, _log, _views, _verify, _dossier, _report):
         module.register(commands)
-    _register_optional(commands)
     return parser
-
-
-def _register_optional(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Command groups that arrive with later layers (projections, verifier, demo)."""
-    import importlib
-
-    for name in ("_views", "_verify", "_demo", "_dossier", "_report"):
-        try:
-            module = importlib.import_module(f"ledger.cli.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"ledger.cli.{name}":
-                raise
-            continue
-        module.register(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,7 @@ from typing import IO, Any
 from ledger.cli._common import Commands, add_json_arg, print_json, read_bytes, table
 from ledger.cli._verify import load_policy
 from ledger.errors import FormatError
-from ledger.report import bawaslu_report, verify_receipt_text, verify_statement
+from ledger.report import bawaslu_report, verify_statement
 
 EXIT_FAILED = 1
 
@@ -45,11 +45,6 @@ def register(commands: Commands) -> None:
     )
     add_json_arg(p)
     p.set_defaults(handler=cmd_verify_statement)
-
-    p = commands.add_parser("verify-receipt", help="verify a receipt the log signed")
-    p.add_argument("file", metavar="FILE", help="the receipt note ('-' for stdin)")
-    p.add_argument("--trust", required=True, metavar="ROOTS", help="trust roots file (trust.json)")
-    p.set_defaults(handler=cmd_verify_receipt)
 
 
 def _open_export(path: str) -> IO[bytes]:
@@ -147,13 +142,3 @@ def cmd_verify_statement(args: argparse.Namespace) -> int:
         print(f"FAILED: {name}: {message}")
     print("VERDICT: OK" if result.ok else "VERDICT: FAILED")
     return 0 if result.ok else EXIT_FAILED
-
-
-def cmd_verify_receipt(args: argparse.Namespace) -> int:
-    policy = load_policy(args.trust, [])
-    receipt = verify_receipt_text(read_bytes(args.file), policy)
-    print(
-        f"receipt OK: the log {receipt.origin} took event {receipt.event_hash.hex()} "
-        f"at leaf {receipt.leaf_index}"
-    )
-    return 0
