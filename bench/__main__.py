@@ -117,7 +117,10 @@ def verify_in_child(export: Path, trust: Path) -> tuple[float, float]:
     )
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     out = subprocess.run(
-        [sys.executable, "-c", code, str(export), str(trust)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code, str(export), str(trust)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     result = json.loads(out.stdout)
@@ -158,13 +161,24 @@ class _PeerStream(Aggregate):
 def peer(raws: list[bytes], directory: Path) -> float:
     """Events per second for plain eventsourcing + JSON + SQLite, no cryptography."""
     app: Application[uuid.UUID] = Application(
-        env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(directory / "peer.db")}
+        env={
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(directory / "peer.db"),
+        }
     )
     payloads = []
     for raw in raws:
         statement = Envelope.parse(raw).statement
-        payloads.append((statement.stream, {"kind": statement.kind, "seq": statement.seq,
-                                           "envelope": base64.b64encode(raw).decode()}))
+        payloads.append(
+            (
+                statement.stream,
+                {
+                    "kind": statement.kind,
+                    "seq": statement.seq,
+                    "envelope": base64.b64encode(raw).decode(),
+                },
+            )
+        )
     streams: dict[str, _PeerStream] = {}
     started = time.perf_counter()
     for i in range(0, len(payloads), BATCH):
@@ -191,9 +205,16 @@ def append_latency(ledger: Ledger, simulation: Simulation, raws: list[bytes], n:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=DEFAULT_EVENTS, help=f"events to ingest (default {DEFAULT_EVENTS})")
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=DEFAULT_EVENTS,
+        help=f"events to ingest (default {DEFAULT_EVENTS})",
+    )
     parser.add_argument("--latency-samples", type=int, default=300)
-    parser.add_argument("--workdir", help="keep the databases and export here (default: a temp dir)")
+    parser.add_argument(
+        "--workdir", help="keep the databases and export here (default: a temp dir)"
+    )
     args = parser.parse_args(argv)
 
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="ledger-bench-"))
