@@ -333,6 +333,8 @@ class Ledger(Application[uuid.UUID]):
                 stream = self._load(key_stream(statement.signer))
                 if stream is not None:
                     public = stream.envelopes[0].statement.body.get("key")
+                    if isinstance(public, bytes):
+                        known[statement.signer] = public
             if isinstance(public, bytes) and key_id(public) == statement.signer:
                 with _at(i, len(envelopes)):
                     envelope.verify_signature(public)  # (3)

@@ -396,7 +396,8 @@ class TransparencyLog:
                 f"leaf {leaf_index} is not in the checkpoint of size {checkpoint.size}"
             )
         leaf = self.store.leaf_by_index(leaf_index)
-        assert leaf is not None
+        if leaf is None:
+            raise InconsistentCheckpointError(f"leaf {leaf_index} is missing from the stored log")
         envelope = self._envelope(leaf.stream, leaf.seq)
         hashes = merkle.inclusion_proof(leaf_index, checkpoint.size, self.store)
         return InclusionProof(envelope, leaf_index, note, hashes)
@@ -426,4 +427,8 @@ class TransparencyLog:
         return ConsistencyProof(old_note, new_note, hashes)
 
     def receipt(self, accepted: Accepted, signer: NoteSigner) -> Receipt:
+        if signer.verifier.vkey != self.ledger.trust.log_vkey:
+            raise CheckpointError(
+                "receipts are signed with the log key the ledger pinned, not this key"
+            )
         return Receipt.sign(signer, accepted.leaf_index, accepted.event_hash)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ledger.cli._common import (
     Commands,
@@ -18,6 +19,7 @@ from ledger.cli._verify import load_policy, print_totals
 from ledger.dossier import DossierReport, build_dossier, verify_dossier
 from ledger.errors import FormatError
 from ledger.note import Verifier
+from ledger.trust import witnesses_from_json
 from ledger.verify import Failure
 
 EXIT_FAILED = 1
@@ -66,13 +68,20 @@ def register(commands: Commands) -> None:
 
 
 def cmd_dossier(args: argparse.Namespace) -> int:
-    witnesses = [Verifier.parse(v) for v in args.witness]
+    # By default, the witnesses the ledger directory's trust file lists: a
+    # dossier is proved against a checkpoint they cosigned.
+    witnesses = [Verifier.parse(v) for v in args.witness] or list(_directory_witnesses(args.ledger))
     with open_ledger(args) as ledger:
         data = build_dossier(ledger, args.subject, witnesses=witnesses or None)
     write_bytes(args.output, data)
     if args.output != "-":
         print(f"wrote the dossier of {args.subject} to {args.output}", file=sys.stderr)
     return 0
+
+
+def _directory_witnesses(directory: str) -> tuple[Verifier, ...]:
+    path = Path(directory) / "trust.json"
+    return witnesses_from_json(path.read_text()) if path.is_file() else ()
 
 
 def cmd_verify_dossier(args: argparse.Namespace) -> int:

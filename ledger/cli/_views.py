@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -244,7 +245,7 @@ def cmd_trail(args: argparse.Namespace) -> int:
                 r["kind"],
                 r["role"],
                 r["signer"][:12],
-                r["time"],
+                _utc(r["time"]),
                 r["hash"][:16],
                 _summary(r),
             ]
@@ -266,6 +267,11 @@ def cmd_trail(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _utc(unix: int) -> str:
+    """A signer's claimed time, readable (UTC; WIB is UTC+7)."""
+    return datetime.fromtimestamp(unix, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _summary(row: dict[str, Any]) -> str:
