@@ -21,12 +21,11 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
-from ledger import canonical
 from ledger.application import Ledger
 from ledger.persistence import PostgresDialect, SQLDialect, SQLiteDialect
 from ledger.regions import covers
 from projections.fold import Projector
-from projections.store import Entity, EventRow, MemoryStore
+from projections.store import Entity, EventRow, MemoryStore, pack, unpack
 
 __all__ = ["BufferedStore", "Projections", "replay"]
 
@@ -61,7 +60,7 @@ class _ProjectionSQL(SQLDialect):
                 self._sql("SELECT value FROM {s}proj_state WHERE kind=? AND key=?"), (kind, key)
             )
             row = c.fetchone()
-        return None if row is None else dict(canonical.decode(bytes(row["value"])))
+        return None if row is None else dict(unpack(bytes(row["value"])))
 
     def scan_entities(
         self, kind: str, contest: str | None, within: str
@@ -79,7 +78,7 @@ class _ProjectionSQL(SQLDialect):
                 params,
             )
             rows = c.fetchall()
-        return [(row["key"], dict(canonical.decode(bytes(row["value"])))) for row in rows]
+        return [(row["key"], dict(unpack(bytes(row["value"])))) for row in rows]
 
     def read_events(
         self, stream: str | None, within: str | None, signer: str | None
@@ -102,7 +101,7 @@ class _ProjectionSQL(SQLDialect):
                 params,
             )
             rows = c.fetchall()
-        return [dict(canonical.decode(bytes(row["value"]))) for row in rows]
+        return [dict(unpack(bytes(row["value"]))) for row in rows]
 
     def commit(
         self,
@@ -118,16 +117,13 @@ class _ProjectionSQL(SQLDialect):
                     " SET contest=excluded.contest, place=excluded.place, value=excluded.value"
                 ),
                 [
-                    (k, key, contest, place, canonical.encode(value))
+                    (k, key, contest, place, pack(value))
                     for (k, key), (contest, place, value) in sorted(entities.items())
                 ],
             )
             c.executemany(
                 self._sql("INSERT INTO {s}proj_events VALUES (?, ?, ?, ?, ?)"),
-                [
-                    (r["leaf"], r["stream"], r["signer"], r["place"], canonical.encode(r))
-                    for r in events
-                ],
+                [(r["leaf"], r["stream"], r["signer"], r["place"], pack(r)) for r in events],
             )
             self._insert_tracking(c, tracking)  # type: ignore[attr-defined]
 

@@ -28,13 +28,28 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from ledger import canonical
+import msgpack
+
 from ledger.regions import covers
 
-__all__ = ["Entity", "EventRow", "MemoryStore", "Store"]
+__all__ = ["Entity", "EventRow", "MemoryStore", "Store", "pack", "unpack"]
 
 Entity = dict[str, Any]
 EventRow = dict[str, Any]
+
+
+def pack(value: Any) -> bytes:
+    """How projection state is stored: msgpack, in the order the fold built it.
+
+    Not the signed format (nothing here is signed); every store round-trips
+    values through it, so live, rebuilt and replayed views are byte-identical.
+    """
+    packed: bytes = msgpack.packb(value, use_bin_type=True)
+    return packed
+
+
+def unpack(data: bytes) -> Any:
+    return msgpack.unpackb(data, raw=False)
 
 
 class Store(Protocol):
@@ -79,9 +94,7 @@ class MemoryStore:
     def put(
         self, kind: str, key: str, value: Entity, *, contest: str = "", place: str = ""
     ) -> None:
-        # Normalised as the database store normalises (a canonical msgpack round
-        # trip), so replayed views are byte-identical to live ones.
-        self._entities[(kind, key)] = (contest, place, canonical.decode(canonical.encode(value)))
+        self._entities[(kind, key)] = (contest, place, unpack(pack(value)))  # as the tables do
 
     def scan(self, kind: str, *, contest: str | None = None, within: str = "") -> list[Entity]:
         return [
@@ -91,7 +104,7 @@ class MemoryStore:
         ]
 
     def add_event(self, row: EventRow) -> None:
-        self._events.append(canonical.decode(canonical.encode(row)))
+        self._events.append(unpack(pack(row)))
         self._position = row["leaf"] + 1
 
     def events(
