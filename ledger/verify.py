@@ -38,17 +38,19 @@ totals.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from ledger import merkle
+from ledger import ed25519, merkle
 from ledger.authority import BAWASLU_ROOT, KPU_ROOT, Signer, authorize, root_signer
 from ledger.errors import (
     CheckpointError,
     ElectionMismatchError,
     FormatError,
+    InvalidSignature,
     LedgerError,
     LogShrankError,
     PrevMismatchError,
@@ -61,7 +63,7 @@ from ledger.exportfile import read_records, trust_record
 from ledger.note import Checkpoint, Verifier, open_note, parse_note
 from ledger.regions import kecamatan_of, parse_stream_id, stream_contest
 from ledger.schema import Contest, check_body, contest_from_body, voted_total
-from ledger.statement import Envelope, key_id
+from ledger.statement import STATEMENT_CONTEXT, Envelope, key_id
 from ledger.trust import TrustRoots
 
 __all__ = ["Failure", "TrustPolicy", "VerifyReport", "verify_export"]
@@ -181,7 +183,8 @@ class _Replay:
         except KeyError:
             raise UnknownEventError(f"contest {contest_id} is not defined") from None
 
-    def apply(self, leaf: int, raw: bytes) -> None:
+    def apply(self, leaf: int, raw: bytes, verdict: bool | None = None) -> None:
+        """Replay one event; ``verdict`` is its signature check if already run ahead."""
         self.tree.append(merkle.leaf_hash(raw))  # (6) the log committed to it, valid or not
         try:
             envelope = Envelope.parse(raw)  # (2)
@@ -196,14 +199,14 @@ class _Replay:
             "event_hash": envelope.hash.hex(),
         }
         try:
-            self._check(envelope)
+            self._check(envelope, verdict)
         except LedgerError as e:
             self.report.fail(e, **where)
             return
         self.report.events[st.kind] += 1
         self._record(envelope)
 
-    def _check(self, envelope: Envelope) -> None:
+    def _check(self, envelope: Envelope, verdict: bool | None = None) -> None:
         st = envelope.statement
         if st.election != self.election:  # (2)
             raise ElectionMismatchError(f"statement is for election {st.election!r}")
@@ -212,7 +215,10 @@ class _Replay:
             raise UnknownSignerError(
                 f"key {st.signer.hex()[:16]} is not a root and was never granted"
             )
-        envelope.verify_signature(signer.public_key)
+        if verdict is None:
+            envelope.verify_signature(signer.public_key)
+        elif not verdict:
+            raise InvalidSignature("Ed25519 signature does not verify")
         check_body(st.kind, st.body, lambda: self.contest(stream_contest(st.stream)))  # (4)
         subject = None
         if st.kind == "revoke":
@@ -325,6 +331,87 @@ def _zero(pairs: tuple[int, ...]) -> dict[str, Any]:
     return {"votes": {str(n): 0 for n in pairs}, "valid": 0, "invalid": 0, "voted": 0, "sheets": 0}
 
 
+class _SignaturesAhead:
+    """Checks signatures a chunk ahead, on a thread, while the replay runs.
+
+    libsodium releases the GIL, so one thread verifying chunk k+1 runs on the
+    second core while the main thread replays chunk k. The verdict only says
+    "this signature is valid under the key whose SHA-256 is the signer's key
+    id", which no later state can change; whether that signer may sign is
+    decided by the replay, in order. A public key is looked up among the
+    signers replayed so far, or the grants read ahead (bounded).
+    """
+
+    CHUNK = 1024
+
+    def __init__(self, replay: _Replay) -> None:
+        self.replay = replay
+        self.recent: OrderedDict[bytes, bytes] = OrderedDict()
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="verify-signatures")
+
+    def records(
+        self, records: Iterator[dict[str, Any]]
+    ) -> Iterator[tuple[dict[str, Any], bool | None]]:
+        in_flight: deque[tuple[list[dict[str, Any]], Future[list[bool | None]]]] = deque()
+        chunk: list[dict[str, Any]] = []
+        try:
+            for record in records:
+                chunk.append(record)
+                if len(chunk) >= self.CHUNK:
+                    in_flight.append((chunk, self.executor.submit(_verify_all, self._tasks(chunk))))
+                    chunk = []
+                    if len(in_flight) > 1:
+                        done, future = in_flight.popleft()
+                        yield from zip(done, future.result(), strict=True)
+            if chunk:
+                in_flight.append((chunk, self.executor.submit(_verify_all, self._tasks(chunk))))
+            while in_flight:
+                done, future = in_flight.popleft()
+                yield from zip(done, future.result(), strict=True)
+        finally:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def _tasks(self, chunk: list[dict[str, Any]]) -> list[tuple[bytes, bytes, bytes] | None]:
+        tasks: list[tuple[bytes, bytes, bytes] | None] = []
+        for record in chunk:
+            raw = record.get("envelope") if record.get("type") == "event" else None
+            try:
+                envelope = Envelope.parse(raw) if isinstance(raw, bytes) else None
+            except LedgerError:
+                envelope = None
+            if envelope is None:
+                tasks.append(None)
+                continue
+            st = envelope.statement
+            signer = self.replay.signers.get(st.signer)
+            public = signer.public_key if signer is not None else self.recent.get(st.signer)
+            tasks.append(
+                None
+                if public is None
+                else (public, envelope.signature, STATEMENT_CONTEXT + envelope.statement_bytes)
+            )
+            key = st.body.get("key") if st.kind == "grant" else None
+            if isinstance(key, bytes) and len(key) == 32:
+                self.recent[key_id(key)] = key
+                if len(self.recent) > 4 * self.CHUNK:
+                    self.recent.popitem(last=False)
+        return tasks
+
+
+def _verify_all(tasks: list[tuple[bytes, bytes, bytes] | None]) -> list[bool | None]:
+    verdicts: list[bool | None] = []
+    for task in tasks:
+        if task is None:
+            verdicts.append(None)
+            continue
+        try:
+            ed25519.verify(*task)
+            verdicts.append(True)
+        except LedgerError:
+            verdicts.append(False)
+    return verdicts
+
+
 def _check_checkpoint(
     note: bytes, replay: _Replay, policy: TrustPolicy, report: VerifyReport, previous: int
 ) -> int:
@@ -381,11 +468,14 @@ def verify_export(
     *,
     as_of: int | None = None,
     progress: Callable[[int], None] | None = None,
+    parallel: bool = True,
 ) -> VerifyReport:
     """Verify an export against ``policy`` (steps in the module docstring).
 
     ``as_of`` (a checkpoint size present in the export) makes the report's totals
     those that stood at that checkpoint; verification still covers everything.
+    ``parallel`` checks signatures a chunk ahead on a second core (the same
+    verdicts; see _SignaturesAhead).
     """
     report = VerifyReport(as_of=as_of)
     replay = _Replay(policy, report)
@@ -394,8 +484,11 @@ def verify_export(
     checkpoint_records = 0
     ended = False
     seen_header = False
+    ahead = _SignaturesAhead(replay) if parallel else None
+    records = read_records(stream)
+    checked = ahead.records(records) if ahead is not None else ((r, None) for r in records)
     try:
-        for record in read_records(stream):
+        for record, verdict in checked:
             kind = record["type"]
             if ended:
                 report.fail(FormatError("records after the end record"))
@@ -419,7 +512,7 @@ def verify_export(
                         FormatError(f"event record {leaf!r} where leaf {expected_leaf} was due"),
                         leaf=expected_leaf,
                     )
-                replay.apply(expected_leaf, raw if isinstance(raw, bytes) else b"")
+                replay.apply(expected_leaf, raw if isinstance(raw, bytes) else b"", verdict)
                 expected_leaf += 1
                 if progress is not None:
                     progress(1)

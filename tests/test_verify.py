@@ -884,3 +884,25 @@ def test_a_forged_checkpoint_is_one_failure_not_also_a_miscounted_end(scene: Sce
     report = verify(encode(recs), scene.policy)
     assert not report.ok
     assert all("end record" not in f.message for f in report.failures.get("FormatError", []))
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 1024])
+def test_checking_signatures_ahead_gives_the_same_report(
+    scene: Scene, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The thread that checks signatures a chunk ahead changes speed, not verdicts."""
+    from ledger import verify as verifier
+
+    monkeypatch.setattr(verifier._SignaturesAhead, "CHUNK", chunk)
+    recs = records(scene.export)
+    index = event_index(recs, 3)
+    raw = bytearray(recs[index]["envelope"])
+    raw[20] ^= 1  # inside the signature: the grant at leaf 3 no longer verifies
+    tampered = [*recs[:index], {**recs[index], "envelope": bytes(raw)}, *recs[index + 1 :]]
+    for data in (scene.export, encode(tampered)):
+        reports = [
+            verify_export(io.BytesIO(data), scene.policy, parallel=parallel).to_json()
+            for parallel in (False, True)
+        ]
+        assert reports[0] == reports[1]
+    assert not verify_export(io.BytesIO(encode(tampered)), scene.policy).ok
