@@ -91,11 +91,12 @@ class Failure:
     event_hash: str = ""
     checkpoint: int | None = None
 
-    def where(self) -> str:
+    def where(self, whole: str = "export") -> str:
+        """Where the failure is: a checkpoint, a leaf, or the ``whole`` file."""
         if self.checkpoint is not None:
             return f"checkpoint {self.checkpoint}"
         if self.leaf is None:
-            return "export"
+            return whole
         return f"leaf {self.leaf} ({self.stream} seq {self.seq}, {self.event_hash[:16]})"
 
 

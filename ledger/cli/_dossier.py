@@ -15,12 +15,11 @@ from ledger.cli._common import (
     read_bytes,
     write_bytes,
 )
-from ledger.cli._verify import load_policy, print_totals
+from ledger.cli._verify import add_trust_args, load_policy, print_failures, print_totals
 from ledger.dossier import DossierReport, build_dossier, verify_dossier
 from ledger.errors import FormatError
 from ledger.note import Verifier
 from ledger.trust import witnesses_from_json
-from ledger.verify import Failure
 
 EXIT_FAILED = 1
 
@@ -49,14 +48,7 @@ def register(commands: Commands) -> None:
 
     p = commands.add_parser("verify-dossier", help="verify a dossier offline against trust roots")
     p.add_argument("file", metavar="FILE", help="a dossier ('-' for stdin)")
-    p.add_argument("--trust", required=True, metavar="ROOTS", help="trust roots file (trust.json)")
-    p.add_argument(
-        "--witness",
-        action="append",
-        default=[],
-        metavar="VKEY",
-        help="require and count cosignatures by this witness (besides the trust file's)",
-    )
+    add_trust_args(p, "require and count cosignatures by this witness (besides the trust file's)")
     p.add_argument(
         "--population",
         type=int,
@@ -96,12 +88,6 @@ def cmd_verify_dossier(args: argparse.Namespace) -> int:
     return 0 if report.ok else EXIT_FAILED
 
 
-def _where(failure: Failure) -> str:
-    if failure.checkpoint is None and failure.leaf is None:
-        return "dossier"
-    return failure.where()
-
-
 def _votes(entry: dict[str, object]) -> str:
     votes = entry["votes"]
     assert isinstance(votes, dict)
@@ -124,16 +110,7 @@ def print_dossier_report(report: DossierReport) -> None:
         f"events: {report.leaves:,} in the dossier, each proved against the checkpoint; "
         f"verified {sum(report.events.values()):,} ({kinds})"
     )
-    if report.ok:
-        print("failures: none")
-    else:
-        print(f"failures: {sum(report.failure_counts.values()):,}")
-        for name, items in sorted(report.failures.items()):
-            print(f"  {name} ({report.failure_counts[name]:,}):")
-            for failure in items[:20]:
-                print(f"    {_where(failure)}: {failure.message}")
-            if report.failure_counts[name] > 20:
-                print(f"    ... and {report.failure_counts[name] - 20:,} more (see --json)")
+    print_failures(report, "dossier")
     for sheet in report.sheets:
         effective = sheet["effective"]
         print(f"\n{sheet['stream']}: {sheet['events']} events")

@@ -9,7 +9,7 @@ import tempfile
 from typing import IO, Any
 
 from ledger.cli._common import Commands, add_json_arg, print_json, read_bytes, table
-from ledger.cli._verify import load_policy
+from ledger.cli._verify import add_trust_args, load_policy
 from ledger.errors import FormatError
 from ledger.report import bawaslu_report, verify_statement
 
@@ -21,14 +21,7 @@ def register(commands: Commands) -> None:
         "report", help="Bawaslu's signature report of a region, from a verified export"
     )
     p.add_argument("file", metavar="EXPORT", help="an export file ('-' for stdin)")
-    p.add_argument("--trust", required=True, metavar="ROOTS", help="trust roots file (trust.json)")
-    p.add_argument(
-        "--witness",
-        action="append",
-        default=[],
-        metavar="VKEY",
-        help="also count cosignatures by this witness",
-    )
+    add_trust_args(p, "also count cosignatures by this witness")
     p.add_argument("--region", required=True, metavar="CODE", help="region code, e.g. 33.16.09")
     add_json_arg(p)
     p.set_defaults(handler=cmd_report)

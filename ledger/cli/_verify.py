@@ -37,14 +37,7 @@ def register(commands: Commands) -> None:
         "verify", help="replay an export from zero and check everything, offline"
     )
     p.add_argument("file", metavar="FILE", help="an export file ('-' for stdin)")
-    p.add_argument("--trust", required=True, metavar="ROOTS", help="trust roots file (trust.json)")
-    p.add_argument(
-        "--witness",
-        action="append",
-        default=[],
-        metavar="VKEY",
-        help="also count cosignatures by this witness (in addition to the trust file's)",
-    )
+    add_trust_args(p, "also count cosignatures by this witness (in addition to the trust file's)")
     p.add_argument(
         "--as-of",
         type=int,
@@ -119,22 +112,35 @@ def print_report(report: VerifyReport) -> None:
         )
     else:
         print("checkpoints: none")
-    if report.ok:
-        print("failures: none")
-    else:
-        print(f"failures: {sum(report.failure_counts.values()):,}")
-        for name, items in sorted(report.failures.items()):
-            print(f"  {name} ({report.failure_counts[name]:,}):")
-            for failure in items[:20]:
-                print(f"    {failure.where()}: {failure.message}")
-            if report.failure_counts[name] > 20:
-                print(f"    ... and {report.failure_counts[name] - 20:,} more (see --json)")
+    print_failures(report)
     print_totals(report.totals, report.as_of)
     print(
         "VERDICT: OK - every signature, grant, chain and checkpoint holds"
         if report.ok
         else "VERDICT: FAILED - the ledger does not verify against these trust roots"
     )
+
+
+def print_failures(report: VerifyReport, whole: str = "export", shown: int = 20) -> None:
+    """Each failure class with the exact events or checkpoints, the first ``shown`` of each."""
+    if report.ok:
+        print("failures: none")
+        return
+    print(f"failures: {sum(report.failure_counts.values()):,}")
+    for name, items in sorted(report.failures.items()):
+        print(f"  {name} ({report.failure_counts[name]:,}):")
+        for failure in items[:shown]:
+            print(f"    {failure.where(whole)}: {failure.message}")
+        if report.failure_counts[name] > shown:
+            print(f"    ... and {report.failure_counts[name] - shown:,} more (see --json)")
+
+
+def add_trust_args(parser: argparse.ArgumentParser, witness_help: str) -> None:
+    """--trust ROOTS and --witness VKEY..., as every offline check takes them."""
+    parser.add_argument(
+        "--trust", required=True, metavar="ROOTS", help="trust roots file (trust.json)"
+    )
+    parser.add_argument("--witness", action="append", default=[], metavar="VKEY", help=witness_help)
 
 
 def print_totals(totals: dict[str, dict[str, Any]], as_of: int | None) -> None:
