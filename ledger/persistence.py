@@ -27,16 +27,13 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from eventsourcing.persistence import Tracking
-from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
-from psycopg.sql import SQL
 
 from ledger.errors import ConfigurationError
 
 __all__ = [
     "LeafRow",
     "LogRecorder",
-    "PostgresDialect",
     "SQLDialect",
     "SQLiteDialect",
     "StorageConfig",
@@ -65,6 +62,12 @@ class StorageConfig:
                 raise ConfigurationError(f"{url!r}: a SQLite ledger needs a file path")
             return cls(url=url, backend="sqlite", sqlite_path=os.path.abspath(path))
         if url.startswith(("postgresql://", "postgres://")):
+            try:
+                import psycopg  # noqa: F401 - only to say clearly what is missing
+            except ImportError as e:
+                raise ConfigurationError(
+                    "a PostgreSQL ledger needs psycopg: pip install 'pilkada-ledger[postgres]'"
+                ) from e
             parsed = urlparse(url)
             dbname = parsed.path.lstrip("/")
             if not dbname or not parsed.hostname:
@@ -109,7 +112,7 @@ class StorageConfig:
                 # Never on: DB functions skip the table lock that makes
                 # notification order equal commit order (module docstring).
                 "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
-                "TRACKING_RECORDER_TOPIC": "ledger.persistence:PostgresLogRecorder",
+                "TRACKING_RECORDER_TOPIC": "ledger.postgres:PostgresLogRecorder",
             }
             if self.schema:
                 env["POSTGRES_SCHEMA"] = self.schema
@@ -234,19 +237,6 @@ class SQLiteDialect(SQLDialect):
 
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), *self._tables()]  # type: ignore[misc]
-
-
-class PostgresDialect(SQLDialect):
-    """Adds the dialect's tables, in the datastore's schema, to a PostgresTrackingRecorder's."""
-
-    placeholder = "%s"
-    blob = "BYTEA"
-
-    def __init__(self, datastore: Any, **kwargs: Any) -> None:
-        super().__init__(datastore, **kwargs)  # type: ignore[call-arg]
-        self.prefix = f'"{datastore.schema}".' if datastore.schema else ""
-        for statement in self._tables():
-            self.sql_create_statements.append(SQL(statement))  # type: ignore[attr-defined]
 
 
 class _LogSQL(SQLDialect):
@@ -379,19 +369,3 @@ class SQLiteLogRecorder(_LogSQL, SQLiteDialect, SQLiteTrackingRecorder, LogRecor
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-class PostgresLogRecorder(_LogSQL, PostgresDialect, PostgresTrackingRecorder, LogRecorder):
-    """LogRecorder on the ledger's PostgreSQL database (in its schema)."""
-
-    @contextmanager
-    def append_lock(self) -> Iterator[None]:
-        # A session-level advisory lock, held on its own connection while the
-        # append checks and stores, serialises appends across processes.
-        key = _lock_key(f"ledger-append:{self.datastore.schema}")
-        with self.datastore.get_connection() as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-            try:
-                yield
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))

@@ -15,14 +15,13 @@ position, without touching the live tables.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
-from eventsourcing.persistence import Tracking
-from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from ledger.application import Ledger
-from ledger.persistence import PostgresDialect, SQLDialect, SQLiteDialect
+from ledger.persistence import SQLDialect, SQLiteDialect
 from ledger.regions import covers
 from projections.fold import Projector
 from projections.store import Entity, EventRow, MemoryStore, pack, unpack
@@ -146,15 +145,7 @@ class SQLiteProjectionRecorder(_ProjectionSQL, SQLiteDialect, SQLiteTrackingReco
     """The projection's tables in the ledger's SQLite file."""
 
 
-class PostgresProjectionRecorder(_ProjectionSQL, PostgresDialect, PostgresTrackingRecorder):
-    """The projection's tables in the ledger's PostgreSQL schema."""
-
-    def __init__(self, datastore: Any, **kwargs: Any) -> None:
-        super().__init__(datastore, **kwargs)
-        self.tracking_table = self.tracking_table_name
-
-
-ProjectionRecorder = SQLiteProjectionRecorder | PostgresProjectionRecorder
+ProjectionRecorder = _ProjectionSQL  # SQLiteProjectionRecorder, or projections.postgres's
 
 
 class BufferedStore:
@@ -204,13 +195,13 @@ class Projections:
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
-        cls = (
-            SQLiteProjectionRecorder
-            if ledger.config.backend == "sqlite"
-            else PostgresProjectionRecorder
-        )
+        cls: type[Any] = SQLiteProjectionRecorder
+        if ledger.config.backend == "postgres":
+            from projections.postgres import PostgresProjectionRecorder
+
+            cls = PostgresProjectionRecorder
         recorder = ledger.factory.tracking_recorder(cls)
-        assert isinstance(recorder, SQLiteProjectionRecorder | PostgresProjectionRecorder)
+        assert isinstance(recorder, _ProjectionSQL)
         self.recorder: ProjectionRecorder = recorder
 
     def store(self) -> BufferedStore:
@@ -220,7 +211,7 @@ class Projections:
     def catch_up(self, *, page: int = PAGE, progress: Callable[[int], None] | None = None) -> int:
         """Apply every sequenced event not yet projected; return the position reached."""
         while True:
-            tracked = self.recorder.max_tracking_id(NAME) or 0
+            tracked = cast(TrackingRecorder, self.recorder).max_tracking_id(NAME) or 0
             leaves = self.ledger.log_store.leaves_after_notification(tracked, page)
             if not leaves:
                 return self.recorder.position()
