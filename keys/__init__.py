@@ -18,11 +18,13 @@ from keys._files import (
     save_private_key,
     save_public_key,
 )
+from keys.statements import grant, revoke
 
 __all__ = [
     "RAW_PUBLIC_KEY_SIZE",
     "KeyDir",
     "generate",
+    "grant",
     "key_id",
     "key_id_hex",
     "load_private_key",
@@ -30,6 +32,7 @@ __all__ = [
     "passphrase_from",
     "public_key_from_raw",
     "raw_public_key",
+    "revoke",
     "save_private_key",
     "save_public_key",
 ]

@@ -435,3 +435,25 @@ def test_keydir_names_ignores_other_files(tmp_path: Path) -> None:
 def test_errors_are_ledger_errors() -> None:
     assert issubclass(KeyFileError, LedgerError)
     assert issubclass(ConfigurationError, LedgerError)
+
+
+def test_grant_and_revoke_statements_are_accepted_by_a_ledger(tmp_path: Path) -> None:
+    from keys import generate, grant, key_id, raw_public_key, revoke
+    from ledger.application import Ledger
+    from ledger.scenario import Scenario
+
+    s = Scenario()
+    ledger = Ledger.create(f"sqlite:{tmp_path / 'l.db'}", s.trust())
+    try:
+        subject = raw_public_key(generate())
+        accepted = ledger.append(
+            grant(s.kpu, subject, "kpu-kab", "33.16", "KPU Blora", election=s.election, time=1).raw
+        )
+        assert accepted.stream == f"key:{key_id(subject).hex()}" and accepted.seq == 1
+        head = ledger.head(accepted.stream)
+        revoked = ledger.append(
+            revoke(s.kpu, subject, "handed over", election=s.election, time=2, head=head).raw
+        )
+        assert revoked.seq == 2
+    finally:
+        ledger.close()
