@@ -46,6 +46,7 @@ from ledger.errors import (
     ElectionMismatchError,
     LedgerError,
     PrevMismatchError,
+    SchemaError,
     StaleHeadError,
     UnknownEventError,
     UnknownSignerError,
@@ -99,6 +100,10 @@ class _Batch:
             raise UnknownEventError(f"contest {contest} is not defined in this election")
         return found
 
+    def root_ids(self) -> tuple[bytes, bytes]:
+        trust = self.ledger.trust
+        return key_id(trust.kpu_root), key_id(trust.bawaslu_root)
+
     def signer(self, signer_id: bytes) -> Signer:
         if signer_id in self.signers:
             return self.signers[signer_id]
@@ -132,6 +137,8 @@ class _Batch:
         check_body(  # (6)
             statement.kind, statement.body, lambda: self.contest(stream_contest(statement.stream))
         )
+        if statement.kind == "grant" and key_id(statement.body["key"]) in self.root_ids():
+            raise SchemaError("a trust root cannot be granted a role: roots are pinned")
         subject = None
         if statement.kind == "revoke":
             subject = self.signer(statement.body["key"])

@@ -55,6 +55,7 @@ from ledger.errors import (
     LogShrankError,
     PrevMismatchError,
     RootMismatchError,
+    SchemaError,
     StaleHeadError,
     UnknownEventError,
     UnknownSignerError,
@@ -172,6 +173,7 @@ class _Replay:
             key_id(roots.kpu_root): root_signer(roots.kpu_root, KPU_ROOT),
             key_id(roots.bawaslu_root): root_signer(roots.bawaslu_root, BAWASLU_ROOT),
         }
+        self.roots = frozenset(self.signers)
         self.heads: dict[str, tuple[int, bytes]] = {}
         self.sheets: dict[str, _Sheet] = {}
         self.recap_hashes: dict[str, set[bytes]] = {}
@@ -221,6 +223,8 @@ class _Replay:
         elif not verdict:
             raise InvalidSignature("Ed25519 signature does not verify")
         check_body(st.kind, st.body, lambda: self.contest(stream_contest(st.stream)))  # (4)
+        if st.kind == "grant" and key_id(st.body["key"]) in self.roots:
+            raise SchemaError("a trust root cannot be granted a role: roots are pinned")
         subject = None
         if st.kind == "revoke":
             subject = self.signers.get(st.body["key"])
@@ -525,6 +529,7 @@ def verify_export(
                 )
                 if as_of is not None and last_size == as_of and replay.tree.size == as_of:
                     report.totals = replay.totals()
+                    as_of_found = True
             else:
                 ended = True
                 counted = (record.get("events"), record.get("checkpoints"))
@@ -542,6 +547,6 @@ def verify_export(
     report.leaves = expected_leaf
     if as_of is None:
         report.totals = replay.totals()
-    elif not report.totals:
+    elif not as_of_found:
         report.fail(CheckpointError(f"the export has no checkpoint of size {as_of}"))
     return report

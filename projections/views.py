@@ -115,22 +115,20 @@ def sheet_status(store: Store, contest_id: str, within: str = "") -> list[dict[s
     for sheet in store.scan("sheet", contest=contest_id, within=within):
         entry = effective(sheet)
         objections = [a for a in sheet["attestations"] if a["verdict"] == "object"]
+        # Agreement counts for the sheet as it stands: with its effective tally.
+        agreed = [
+            a
+            for a in sheet["attestations"]
+            if a["verdict"] == "agree" and entry is not None and a["event"] == entry["hash"]
+        ]
         out.append(
             {
                 "stream": sheet["stream"],
                 "tps": sheet["tps"],
                 "counted": entry is not None,
                 "effective": entry["hash"] if entry else None,
-                "pairs_attested": sorted(
-                    {
-                        a["pair"]
-                        for a in sheet["attestations"]
-                        if a["role"] == "saksi" and a["verdict"] == "agree"
-                    }
-                ),
-                "ptps_attested": any(
-                    a["role"] == "ptps" and a["verdict"] == "agree" for a in sheet["attestations"]
-                ),
+                "pairs_attested": sorted({a["pair"] for a in agreed if a["role"] == "saksi"}),
+                "ptps_attested": any(a["role"] == "ptps" for a in agreed),
                 "objections": len(objections),
                 "open_objections": len([o for o in objections if not _answered(sheet, o)]),
                 "corrected": any(t["kind"] == "correct" for t in sheet["tallies"]),
@@ -279,7 +277,7 @@ def _sheet_findings(sheet: Entity) -> list[dict[str, Any]]:
             out.append(
                 _finding(
                     "unattested-correction",
-                    "no attestation after this correction",
+                    "no attestation names this correction",
                     [correction["hash"]],
                     stream,
                 )

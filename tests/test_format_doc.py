@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import canonical, ed25519, errors, merkle
+from ledger import authority, canonical, ed25519, errors, merkle
 from ledger.note import (
     SIG_TYPE_COSIGNATURE_V1,
     SIG_TYPE_ED25519,
@@ -53,6 +53,7 @@ from ledger.trust import TrustRoots, trust_to_json
 from ledger.witness import STATE_FORMAT, WitnessState, verify_cosigned
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "format.md"
+ARCHITECTURE = DOC.with_name("architecture.md")
 _FENCE = re.compile(r"^```([A-Za-z0-9-]+)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 
 
@@ -306,7 +307,9 @@ def test_json_field_tables_match_the_code() -> None:
         log_vkey=ex["log-vkey"],
         origin=ex["log-name"],
     )
-    assert _table_keys("8.10") == set(json.loads(trust_to_json(trust)))
+    written = json.loads(trust_to_json(trust, witnesses=[ex["witness-vkey"]]))
+    assert _table_keys("8.10") == set(written)
+    assert "witnesses" not in json.loads(trust_to_json(trust))  # only when there are any
 
 
 def test_statement_and_envelope_tables_match_the_code() -> None:
@@ -329,16 +332,62 @@ def test_kinds_roles_and_tally_fields_are_all_documented() -> None:
     assert len(TALLY_FIELDS) == 22
 
 
+def _error_names(text: str) -> set[str]:
+    return set(re.findall(r"`([A-Z][A-Za-z]+(?:Error|Signature))`", text))
+
+
 def test_error_classes_named_in_acceptance_exist() -> None:
-    names = set(re.findall(r"`([A-Z][A-Za-z]+(?:Error|Signature))`", _section("7.")))
+    names = _error_names(_section("7."))
     assert len(names) >= 10
     for name in names:
         assert issubclass(getattr(errors, name), errors.LedgerError), name
 
 
+def test_every_error_class_named_anywhere_exists() -> None:
+    for doc in (DOC, ARCHITECTURE):
+        for name in _error_names(doc.read_text("utf-8")):
+            assert issubclass(getattr(errors, name, type), errors.LedgerError), (doc.name, name)
+
+
+def test_recap_input_table_matches_authority() -> None:
+    """6.3's recap-input table is authority._RECAP_INPUTS, row for row."""
+    rows = re.findall(
+        r"^\| `([a-z]+)` \| `(sheet|recap):<c>:<[a-z]+>` \| `([a-z]+)` \|$",
+        _section("6.3"),
+        re.MULTILINE,
+    )
+    assert {level: (stream, place) for level, stream, place in rows} == dict(
+        authority._RECAP_INPUTS
+    )
+    assert len(rows) == len(authority._RECAP_INPUTS)
+
+
+def test_grant_table_matches_authority() -> None:
+    """6.2 lists exactly the roles each role may grant (authority.GRANTS)."""
+    documented: dict[str, set[str]] = {}
+    for granters, granted in re.findall(r"^\| ([^|]+) \| ([^|]+) \|", _section("6.2"), re.M):
+        for granter in re.findall(r"`([a-z-]+)`", granters):
+            documented.setdefault(granter, set()).update(re.findall(r"`([a-z-]+)`", granted))
+    assert documented == {role: set(roles) for role, roles in authority.GRANTS.items()}
+
+
+def test_receipt_command_is_documented_as_the_cli_parses_it() -> None:
+    """`ledger receipt verify FILE --log VKEY_OR_TRUST` is the one receipt command."""
+    from ledger.cli import build_parser
+
+    assert "`ledger receipt verify FILE --log VKEY_OR_TRUST`" in _section("8.6")
+    parser = build_parser()
+    args = parser.parse_args(["receipt", "verify", "r.txt", "--log", "trust.json"])
+    assert (args.file, args.log) == ("r.txt", "trust.json")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["verify-receipt", "r.txt", "--log", "trust.json"])
+
+
 def test_arithmetic_rules_count_matches_the_code() -> None:
     """5.10 lists one flag per rule; a tally breaking every rule gets them all."""
-    tally = {name: 0 for name in TALLY_FIELDS if name not in ("votes", "photo_sha256")}
+    tally: dict[str, Any] = {
+        name: 0 for name in TALLY_FIELDS if name not in ("votes", "photo_sha256")
+    }
     tally.update({f"voted_{n}": 1 for n in REGISTERED_FIELDS}, disabled_voted=1)
     tally.update(valid=5, invalid=1, ballots_used=2, ballots_received=100)
     tally["votes"] = {"1": 1}
@@ -364,3 +413,40 @@ def test_every_example_block_is_checked() -> None:
         "example-receipt",
         "example-inclusion-proof",
     }
+
+
+# --- docs/architecture.md: where each part lives ------------------------------------------
+
+ROOT = DOC.parents[1]
+
+
+def test_architecture_names_every_module_and_only_real_paths() -> None:
+    text = ARCHITECTURE.read_text("utf-8")
+    named = set(re.findall(r"`((?:ledger|projections|keys|bench)/[A-Za-z0-9_./]*)`", text))
+    for path in named:
+        assert (ROOT / path).exists(), path
+    for package in ("ledger", "ledger/cli", "projections"):
+        for module in sorted((ROOT / package).glob("*.py")):
+            relative = module.relative_to(ROOT).as_posix()
+            if module.name != "__init__.py" or package == "ledger/cli":
+                assert relative in named, f"docs/architecture.md does not place {relative}"
+    assert {"bench/", "keys/"} <= named
+
+
+def test_architecture_findings_table_matches_views() -> None:
+    from projections.views import FINDING_KINDS
+
+    section = ARCHITECTURE.read_text("utf-8").split("## Findings", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([a-z-]+)` \|", section, re.MULTILINE)
+    assert tuple(rows) == FINDING_KINDS
+
+
+def test_architecture_places_every_cli_command() -> None:
+    import argparse
+
+    from ledger.cli import build_parser
+
+    text = ARCHITECTURE.read_text("utf-8")
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name in commands.choices:
+        assert f"`{name}" in text, f"docs/architecture.md does not place `ledger {name}`"

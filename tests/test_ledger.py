@@ -370,3 +370,26 @@ class TestLedgerOnPostgres(LedgerContract):
     @pytest.fixture
     def url(self, postgres_url: str) -> str:
         return postgres_url
+
+
+def test_a_trust_root_cannot_be_granted_a_role(sqlite_url: str) -> None:
+    from tests.world import build_world
+
+    world = build_world(sqlite_url)
+    try:
+        s = world.scenario
+        from ledger import ed25519
+        from ledger.client import grant_body
+        from ledger.regions import key_stream
+        from ledger.statement import key_id
+
+        bawaslu = ed25519.public_bytes(s.bawaslu)
+        envelope = s.sign(
+            s.kpu,
+            key_stream(key_id(bawaslu)),
+            "grant",
+            grant_body(bawaslu, "kpu-kab", "33.16", "not a root any more"),
+        )
+        rejects(world, envelope.raw, errors.SchemaError, "trust root cannot be granted")
+    finally:
+        world.ledger.close()

@@ -242,14 +242,9 @@ class ProjectionContract:
                 "D",
                 flags=["sum of votes 70 != valid 75", "valid + invalid 76 != ballots used 71"],
             ),
-            sheet(
-                TPS,
-                "A-fix",
-                pairs_attested=[1, 2],
-                ptps_attested=True,
-                objections=1,
-                corrected=True,
-            ),
+            # The PTPS agreed with the count, not with the correction that
+            # replaced it: agreement counts for the effective tally only.
+            sheet(TPS, "A-fix", pairs_attested=[1, 2], objections=1, corrected=True),
             sheet(TPS2, "B-fix", corrected=True),
             sheet(TPS3, "C", objections=1),
             sheet(
@@ -902,7 +897,7 @@ def test_cli_views_print_aligned_tables(
         TPS3,
         TPS4,
     ]
-    assert cells(sheets[3], spans)[1:6] == ["yes", "1,2", "yes", "0/1", "yes"]
+    assert cells(sheets[3], spans)[1:6] == ["yes", "1,2", "no", "0/1", "yes"]
 
     for argv in (
         ("recaps", "--contest", BUPATI),

@@ -906,3 +906,40 @@ def test_checking_signatures_ahead_gives_the_same_report(
         ]
         assert reports[0] == reports[1]
     assert not verify_export(io.BytesIO(encode(tampered)), scene.policy).ok
+
+
+def test_as_of_a_checkpoint_before_any_sheet_is_not_missing(scene: Scene) -> None:
+    recs = records(scene.export)
+    first_count = next(
+        i
+        for i, r in enumerate(recs)
+        if r["type"] == "event" and Envelope.parse(r["envelope"]).statement.kind == "count"
+    )
+    first_checkpoint = next(r for r in recs if r["type"] == "checkpoint")
+    # An export whose only checkpoint stands before any sheet: its totals are empty.
+    head = [r for r in recs[:first_count] if r["type"] != "checkpoint"]
+    cut = rebuild([*head, first_checkpoint, {"type": "end"}], resign=scene.s.log_signer)
+    size = sum(1 for r in head if r["type"] == "event")
+    report = verify_export(io.BytesIO(cut), scene.policy, as_of=size)
+    assert report.ok, report.failures
+    assert report.totals == {}
+
+
+def test_a_grant_of_a_root_key_is_refused_by_the_verifier_too(scene: Scene) -> None:
+    from ledger import ed25519
+    from ledger.client import Chainer, grant_body
+    from ledger.regions import key_stream
+    from ledger.statement import key_id
+
+    s = scene.s
+    bawaslu = ed25519.public_bytes(s.bawaslu)
+    grant = Chainer(s.election).sign(
+        s.kpu, key_stream(key_id(bawaslu)), "grant",
+        grant_body(bawaslu, "kpu-kab", "33.16", "a root re-granted"), time=NOW,
+    )  # fmt: skip
+    recs = records(scene.export)
+    body = [r for r in recs if r["type"] != "end"]
+    report = verify(rebuild([*body, {"type": "event", "envelope": grant.raw}]), scene.policy)
+    (failure,) = report.failures["SchemaError"]
+    assert "trust root cannot be granted" in failure.message
+    assert failure.event_hash == grant.hash.hex()
