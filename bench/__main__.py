@@ -251,7 +251,10 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     limits = bound()
     simulation, raws = generate(args.events + args.latency_samples)
-    bulk, singles = raws[: args.events], raws[args.events :]
+    # The last envelopes are kept for the one-at-a-time latency test, even when
+    # --events asks for more than the simulation holds.
+    split = min(args.events, len(raws) - args.latency_samples)
+    bulk, singles = raws[:split], raws[split:]
 
     ledger, ingest_seconds = ingest(f"sqlite:{workdir / 'ledger.db'}", simulation, bulk)
     TransparencyLog(ledger).issue_checkpoint(simulation.scenario.log_signer)

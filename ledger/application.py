@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import EventSourcingError
 from eventsourcing.persistence import IntegrityError, RecordConflictError
 
+from ledger import ed25519
 from ledger.authority import (
     BAWASLU_ROOT,
     KPU_ROOT,
@@ -44,6 +46,7 @@ from ledger.domain import Stream, stream_uuid
 from ledger.errors import (
     ConfigurationError,
     ElectionMismatchError,
+    InvalidSignature,
     LedgerError,
     PrevMismatchError,
     SchemaError,
@@ -55,7 +58,7 @@ from ledger.persistence import LeafRow, LogRecorder, StorageConfig
 from ledger.regions import key_stream, stream_contest
 from ledger.schema import Contest, check_body, contest_from_body
 from ledger.sequencer import sequence_pending
-from ledger.statement import Envelope, key_id
+from ledger.statement import STATEMENT_CONTEXT, Envelope, key_id
 from ledger.trust import TrustRoots
 
 __all__ = ["Accepted", "Ledger", "TrustRoots"]
@@ -296,17 +299,27 @@ class Ledger(Application[uuid.UUID]):
                         f"this ledger holds {self.trust.election!r}"
                     )
             envelopes.append(envelope)
-        verified = self._verify_signatures(envelopes)
+        tasks = self._signature_tasks(envelopes)
+        # (3) on a second thread (libsodium releases the GIL), while this one checks.
+        signatures = _SIGNATURES.submit(ed25519.verify_many, tasks)
         with self.log_store.append_lock():
             batch = _Batch(self)
             duplicate: list[bool] = []
-            for i, envelope in enumerate(envelopes):
-                with _at(i, len(raws)):
-                    stream = batch.stream(envelope.statement.stream)
-                    found = stream is not None and stream.find(envelope.hash) is not None  # (4)
-                    duplicate.append(found)
-                    if not found:
-                        batch.add(envelope, signature_verified=verified[i])
+            position = 0
+            try:
+                for position, envelope in enumerate(envelopes):
+                    with _at(position, len(raws)):
+                        stream = batch.stream(envelope.statement.stream)
+                        found = stream is not None and stream.find(envelope.hash) is not None  # (4)
+                        duplicate.append(found)
+                        if not found:
+                            batch.add(envelope, signature_verified=tasks[position] is not None)
+            except LedgerError:
+                # A bad signature at or before the failing envelope is reported
+                # first, as if step 3 had run in line.
+                _raise_bad_signature(signatures.result(), position)
+                raise
+            _raise_bad_signature(signatures.result(), len(envelopes) - 1)
             if batch.events:
                 try:
                     self.save(*batch.events)  # (10)
@@ -319,21 +332,23 @@ class Ledger(Application[uuid.UUID]):
         leaves = {leaf.event_hash: leaf.leaf_index for leaf in sequenced}
         return [self._accepted(e, d, leaves) for e, d in zip(envelopes, duplicate, strict=True)]
 
-    def _verify_signatures(self, envelopes: Sequence[Envelope]) -> list[bool]:
-        """Step 5 before the lock, where the signer's key can be found without it.
+    def _signature_tasks(
+        self, envelopes: Sequence[Envelope]
+    ) -> list[tuple[bytes, bytes, bytes] | None]:
+        """Step 3's work list, where the signer's key can be found before the lock.
 
         A key id is the SHA-256 of its public key, so any copy of the key found
         here (a root, a grant earlier in this batch, a grant in the ledger) is
         the signer's key; whether the signer may sign is decided under the lock.
-        Returns, per envelope, whether its signature was verified here.
+        None where the key is not found here (step 5 then verifies in line).
         """
         trust = self.trust
         known = {
             key_id(trust.kpu_root): trust.kpu_root,
             key_id(trust.bawaslu_root): trust.bawaslu_root,
         }
-        verified = []
-        for i, envelope in enumerate(envelopes):
+        tasks: list[tuple[bytes, bytes, bytes] | None] = []
+        for envelope in envelopes:
             statement = envelope.statement
             public = known.get(statement.signer)
             if public is None:
@@ -343,14 +358,14 @@ class Ledger(Application[uuid.UUID]):
                     if isinstance(public, bytes):
                         known[statement.signer] = public
             if isinstance(public, bytes) and key_id(public) == statement.signer:
-                with _at(i, len(envelopes)):
-                    envelope.verify_signature(public)  # (3)
-                verified.append(True)
+                tasks.append(
+                    (public, envelope.signature, STATEMENT_CONTEXT + envelope.statement_bytes)
+                )
             else:
-                verified.append(False)
+                tasks.append(None)
             if statement.kind == "grant" and isinstance(statement.body.get("key"), bytes):
                 known[key_id(statement.body["key"])] = statement.body["key"]
-        return verified
+        return tasks
 
     def _accepted(self, envelope: Envelope, duplicate: bool, leaves: dict[bytes, int]) -> Accepted:
         leaf_index = leaves.get(envelope.hash)
@@ -388,6 +403,18 @@ class Ledger(Application[uuid.UUID]):
                 self._contests[contest.id] = contest
             self._contests_seen = event.originator_version
         return dict(self._contests)
+
+
+# One thread for signature checks, shared by every Ledger in the process.
+_SIGNATURES = ThreadPoolExecutor(1, thread_name_prefix="ledger-signatures")
+
+
+def _raise_bad_signature(verdicts: list[bool | None], upto: int) -> None:
+    """Raise InvalidSignature for the first bad verdict at an index up to ``upto``."""
+    for i, verdict in enumerate(verdicts[: upto + 1]):
+        if verdict is False:
+            with _at(i, len(verdicts)):
+                raise InvalidSignature("Ed25519 signature does not verify")
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from nacl.exceptions import BadSignatureError, CryptoError
 
 from ledger.errors import FormatError, InvalidSignature
 
-__all__ = ["PUBLIC_KEY_SIZE", "SIGNATURE_SIZE", "public_bytes", "sign", "verify"]
+__all__ = ["PUBLIC_KEY_SIZE", "SIGNATURE_SIZE", "public_bytes", "sign", "verify", "verify_many"]
 
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
@@ -42,6 +42,25 @@ def verify(public_key: bytes, signature: bytes, message: bytes) -> None:
         crypto_sign_open(signature + message, public_key)
     except (BadSignatureError, CryptoError, ValueError) as e:
         raise InvalidSignature("Ed25519 signature does not verify") from e
+
+
+def verify_many(tasks: list[tuple[bytes, bytes, bytes] | None]) -> list[bool | None]:
+    """Verify (public key, signature, message) triples; None stays None.
+
+    For running on a second thread: libsodium releases the GIL, so this runs
+    beside Python work on the main thread.
+    """
+    verdicts: list[bool | None] = []
+    for task in tasks:
+        if task is None:
+            verdicts.append(None)
+            continue
+        try:
+            verify(*task)
+            verdicts.append(True)
+        except (InvalidSignature, FormatError):
+            verdicts.append(False)
+    return verdicts
 
 
 def sign(private_key: Ed25519PrivateKey, message: bytes) -> bytes:

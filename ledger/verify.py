@@ -363,13 +363,17 @@ class _SignaturesAhead:
             for record in records:
                 chunk.append(record)
                 if len(chunk) >= self.CHUNK:
-                    in_flight.append((chunk, self.executor.submit(_verify_all, self._tasks(chunk))))
+                    in_flight.append(
+                        (chunk, self.executor.submit(ed25519.verify_many, self._tasks(chunk)))
+                    )
                     chunk = []
                     if len(in_flight) > 1:
                         done, future = in_flight.popleft()
                         yield from zip(done, future.result(), strict=True)
             if chunk:
-                in_flight.append((chunk, self.executor.submit(_verify_all, self._tasks(chunk))))
+                in_flight.append(
+                    (chunk, self.executor.submit(ed25519.verify_many, self._tasks(chunk)))
+                )
             while in_flight:
                 done, future = in_flight.popleft()
                 yield from zip(done, future.result(), strict=True)
@@ -401,20 +405,6 @@ class _SignaturesAhead:
                 if len(self.recent) > 4 * self.CHUNK:
                     self.recent.popitem(last=False)
         return tasks
-
-
-def _verify_all(tasks: list[tuple[bytes, bytes, bytes] | None]) -> list[bool | None]:
-    verdicts: list[bool | None] = []
-    for task in tasks:
-        if task is None:
-            verdicts.append(None)
-            continue
-        try:
-            ed25519.verify(*task)
-            verdicts.append(True)
-        except LedgerError:
-            verdicts.append(False)
-    return verdicts
 
 
 def _check_checkpoint(

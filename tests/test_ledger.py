@@ -306,6 +306,25 @@ class LedgerContract:
             world.ledger.append_batch([good.raw, bad.raw])
         assert world.ledger.head(sheet_stream(BUPATI, TPS)) == (0, bytes(32))
 
+    def test_in_a_batch_the_first_failing_envelope_is_reported(self, world: World) -> None:
+        """Signatures are checked on a second thread; errors still come in batch order."""
+        s, k = world.scenario, world.keys
+        good = s.count(k["kpps"], BUPATI, TPS, tally())
+        forged = Envelope.build(
+            s.count(k["kpps2"], BUPATI, TPS2, tally()).statement_bytes, bytes(64)
+        )
+        bad_schema = s.attest(k["ptps"], BUPATI, TPS, bytes(32))
+        with (
+            nothing_written(world.ledger),
+            pytest.raises(errors.InvalidSignature, match="envelope 2 of 3"),
+        ):
+            world.ledger.append_batch([good.raw, forged.raw, bad_schema.raw])
+        with (
+            nothing_written(world.ledger),
+            pytest.raises(errors.StaleHeadError, match="envelope 1 of 2"),
+        ):
+            world.ledger.append_batch([bad_schema.raw, forged.raw])
+
     def test_concurrent_appends_to_one_stream_one_wins(self, world: World, url: str) -> None:
         s, k = world.scenario, world.keys
         count = s.count(k["kpps"], BUPATI, TPS, tally())
