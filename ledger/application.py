@@ -5,9 +5,10 @@ unless every step passes (docs/format.md, "Acceptance"):
 
 1. decode the envelope and statement, rejecting non-canonical bytes;
 2. check the statement is for this ledger's election;
-3. verify the Ed25519 signature, with the signer's public key found as a root, in a
-   grant earlier in the batch, or in the ledger (before the lock: it is the costly
-   step, and a key id is the hash of its key, so any copy found is the key);
+3. verify the Ed25519 signature, with the signer's public key found before the lock
+   as a root, in a grant earlier in the batch, or in the ledger (a key id is the hash
+   of its key, so any copy found is the key), on a second thread while steps 4-9 run:
+   it is the costly step, and libsodium releases the GIL;
 4. if this exact envelope is already in its stream, return its position (idempotent);
 5. resolve the signer (a trust root, or a key granted by a chain to one) and verify
    the signature if step 3 could not;
@@ -17,7 +18,8 @@ unless every step passes (docs/format.md, "Acceptance"):
 9. check references: attested and corrected events are in the stream, recap heads exist;
 10. store the event (one eventsourcing transaction), then sequence it into the log.
 
-Steps 4-10 run under an append lock, so what is checked is what is stored on.
+Steps 4-10 run under an append lock, so what is checked is what is stored on. In a
+batch, the error reported is that of the first envelope that fails any step.
 """
 
 from __future__ import annotations
