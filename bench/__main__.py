@@ -245,6 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workdir", help="keep the databases and export here (default: a temp dir)"
     )
+    parser.add_argument(
+        "--proof-leaves",
+        type=int,
+        default=0,
+        help="also time proofs on a synthetic stored tree of this many leaves",
+    )
     args = parser.parse_args(argv)
 
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="ledger-bench-"))
