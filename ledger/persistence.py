@@ -219,6 +219,7 @@ class SQLDialect:
     placeholder = "?"
     blob = "BLOB"
     prefix = ""
+    bytewise = ""  # the collation that compares text byte by byte (SQLite's default)
 
     def _sql(self, text: str) -> str:
         return text.replace("{s}", self.prefix).replace("?", self.placeholder)

@@ -23,6 +23,7 @@ class PostgresDialect(SQLDialect):
 
     placeholder = "%s"
     blob = "BYTEA"
+    bytewise = ' COLLATE "C"'  # the database's default collation may follow a locale
 
     def __init__(self, datastore: Any, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)  # type: ignore[call-arg]

@@ -42,11 +42,16 @@ _TABLES = (
     "CREATE INDEX IF NOT EXISTS proj_events_place ON {s}proj_events (place)",
 )
 
-_WITHIN = "(place = ? OR place LIKE ? OR place LIKE ?)"
+# A place lies within W when it is W, or starts with W + "." or W + "/". Those two
+# characters are adjacent in ASCII ('.' 0x2E, '/' 0x2F, then '0' 0x30), so the
+# children are exactly the range [W + ".", W + "0"): an index range scan, where
+# LIKE (case-insensitive by default in SQLite) would read every row of the kind.
+# ({c} is the dialect's bytewise collation: PostgreSQL's may follow a locale.)
+_WITHIN = "(place = ? OR (place{c} >= ? AND place{c} < ?))"
 
 
 def _within_params(within: str) -> tuple[str, str, str]:
-    return (within, within + ".%", within + "/%")
+    return (within, within + ".", within + "0")
 
 
 class _ProjectionSQL(SQLDialect):
@@ -69,7 +74,7 @@ class _ProjectionSQL(SQLDialect):
             where += " AND contest=?"
             params.append(contest)
         if within:
-            where += " AND " + _WITHIN
+            where += " AND " + _WITHIN.replace("{c}", self.bytewise)
             params.extend(_within_params(within))
         with self._tx(commit=False) as c:
             c.execute(
@@ -89,7 +94,7 @@ class _ProjectionSQL(SQLDialect):
         if within is not None:
             where += " AND place <> ''"
             if within:
-                where += " AND " + _WITHIN
+                where += " AND " + _WITHIN.replace("{c}", self.bytewise)
                 params.extend(_within_params(within))
         if signer is not None:
             where += " AND signer=?"
