@@ -58,6 +58,20 @@ def postgres_url() -> Iterator[str]:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
+@pytest.fixture
+def other_postgres_url(postgres_url: str) -> Iterator[str]:
+    """A second, empty schema beside ``postgres_url`` (for a second ledger)."""
+    base, _, schema = postgres_url.partition("?schema=")
+    other = f"{schema}_b"
+    with _pg_connect() as conn:
+        conn.execute(f'CREATE SCHEMA "{other}"')
+    try:
+        yield f"{base}?schema={other}"
+    finally:
+        with _pg_connect() as conn:
+            conn.execute(f'DROP SCHEMA "{other}" CASCADE')
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest) -> str:
     """A fresh, empty database on each backend in turn."""

@@ -658,18 +658,8 @@ class TestProjectionsOnPostgres(ProjectionContract):
         return postgres_url
 
     @pytest.fixture
-    def other_url(self, postgres_url: str) -> Iterator[str]:
-        from tests.conftest import _pg_connect
-
-        base, schema = postgres_url.split("?schema=")
-        other = f"{schema}_b"
-        with _pg_connect() as conn:
-            conn.execute(f'CREATE SCHEMA "{other}"')
-        try:
-            yield f"{base}?schema={other}"
-        finally:
-            with _pg_connect() as conn:
-                conn.execute(f'DROP SCHEMA "{other}" CASCADE')
+    def other_url(self, other_postgres_url: str) -> str:
+        return other_postgres_url
 
 
 # --- an imported history: what the ledger would refuse ----------------------------------

@@ -1086,18 +1086,8 @@ class TestTransparencyLogOnPostgres(TransparencyLogContract):
         return postgres_url
 
     @pytest.fixture
-    def other_url(self, postgres_url: str) -> Iterator[str]:
-        import psycopg
-
-        base, _, schema = postgres_url.partition("?schema=")
-        other = f"{schema}_b"
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{other}"')
-        try:
-            yield f"{base}?schema={other}"
-        finally:
-            with psycopg.connect(base, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA "{other}" CASCADE')
+    def other_url(self, other_postgres_url: str) -> str:
+        return other_postgres_url
 
     def test_leaf_indexes_stay_contiguous_across_notification_id_gaps(
         self, world: World, monkeypatch: pytest.MonkeyPatch
