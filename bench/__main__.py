@@ -224,7 +224,7 @@ def peer(raws: list[bytes], directory: Path) -> float:
     return len(payloads) / (time.perf_counter() - started)
 
 
-def append_latency(ledger: Ledger, simulation: Simulation, raws: list[bytes], n: int) -> float:
+def append_latency(ledger: Ledger, raws: list[bytes], n: int) -> float:
     timings = []
     for raw in raws[:n]:
         started = time.perf_counter()
@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     trust.write_text(trust_to_json(ledger.trust))
     verify_seconds, verify_rss = verify_in_child(export, trust)
     proof_p99 = proofs(ledger)
-    latency_p99 = append_latency(ledger, simulation, singles, args.latency_samples)
+    latency_p99 = append_latency(ledger, singles, args.latency_samples)
     ledger.close()
     peer_rate = peer(bulk, workdir)
 

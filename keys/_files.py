@@ -19,7 +19,6 @@ everywhere:
 from __future__ import annotations
 
 import getpass
-import hashlib
 import os
 import re
 import sys
@@ -34,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from ledger.errors import ConfigurationError, KeyFileError
+from ledger.statement import key_id as statement_key_id
 
 RAW_PUBLIC_KEY_SIZE = 32
 """Length of a raw Ed25519 public key (RFC 8032 5.1.5)."""
@@ -89,7 +89,7 @@ def key_id(public_key: Ed25519PublicKey | bytes) -> bytes:
         raw = public_key
     else:
         raw = raw_public_key(public_key)
-    return hashlib.sha256(raw).digest()
+    return statement_key_id(raw)
 
 
 def key_id_hex(public_key: Ed25519PublicKey | bytes) -> str:
