@@ -41,13 +41,13 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
-from ledger import merkle
-from ledger.application import Ledger
-from ledger.exportfile import export_ledger
+from ledger.format import merkle
+from ledger.format.exportfile import export_ledger
+from ledger.format.statement import Envelope
+from ledger.log.tlog import TransparencyLog
+from ledger.pilkada.simulate import Simulation
 from ledger.progress import Progress
-from ledger.simulate import Simulation
-from ledger.statement import Envelope
-from ledger.tlog import TransparencyLog
+from ledger.store.application import Ledger
 from projections.recorder import Projections
 
 DEFAULT_EVENTS = 20_000
@@ -58,7 +58,7 @@ def _verify_loop(seconds: float) -> int:
     """Verify one signature over and over for ``seconds``; return how many."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from ledger import ed25519
+    from ledger.format import ed25519
 
     key = Ed25519PrivateKey.generate()
     message = os.urandom(600)
@@ -155,7 +155,7 @@ def proofs_at(leaves: int, directory: Path) -> float:
     """
     import hashlib
 
-    from ledger.persistence import LeafRow
+    from ledger.store.persistence import LeafRow
 
     ledger = Ledger(f"sqlite:{directory / 'proofs.db'}")
     store = ledger.log_store
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(export, "wb") as out:
         export_ledger(ledger, out)
     trust = workdir / "trust.json"
-    from ledger.trust import trust_to_json
+    from ledger.format.trust import trust_to_json
 
     trust.write_text(trust_to_json(ledger.trust))
     verify_seconds, verify_rss = verify_in_child(export, trust)

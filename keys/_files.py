@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from ledger.errors import ConfigurationError, KeyFileError
-from ledger.statement import key_id as statement_key_id
+from ledger.format.statement import key_id as statement_key_id
 
 RAW_PUBLIC_KEY_SIZE = 32
 """Length of a raw Ed25519 public key (RFC 8032 5.1.5)."""

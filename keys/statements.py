@@ -1,6 +1,6 @@
 """Grant and revoke statements, signed by a granter's key (the key side of authority).
 
-Thin wrappers over :mod:`ledger.client`: a key holder who grants or revokes
+Thin wrappers over :mod:`ledger.format.signing`: a key holder who grants or revokes
 another key signs one statement into the subject key's own stream
 (``key:<key id hex>``). The stream head comes from the ledger (``Ledger.head``),
 or is 0 and 32 zero bytes for a key never granted.
@@ -11,9 +11,9 @@ from __future__ import annotations
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from keys._files import key_id
-from ledger.client import Chainer, grant_body, revoke_body
-from ledger.regions import key_stream
-from ledger.statement import ZERO_HASH, Envelope
+from ledger.format.regions import key_stream
+from ledger.format.signing import Chainer, grant_body, revoke_body
+from ledger.format.statement import ZERO_HASH, Envelope
 
 __all__ = ["grant", "revoke"]
 

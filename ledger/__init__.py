@@ -1,14 +1,23 @@
 """pilkada-ledger: signed, hash-chained, transparency-logged election tallies.
 
-The public surface, by module (this package imports none of them itself, so
-that the offline verifier can be imported without the application):
+The package is cut into layers; each imports only the layers below it
+(``.importlinter`` states the contracts, CI checks them):
 
-- ``ledger.application``: :class:`Ledger` (append, read streams and the log)
-- ``ledger.tlog``: checkpoints, proofs and receipts of a ledger
-- ``ledger.verify``: :func:`verify_export`, the offline verifier
-- ``ledger.dossier``: dispute dossiers; ``ledger.report``: Bawaslu's reports
-- ``ledger.statement``, ``ledger.canonical``, ``ledger.trust``: the signed format
-- ``ledger.errors``: the one exception tree (:class:`LedgerError`)
+- ``ledger.format``: the signed format and its rules, pure functions of bytes
+  (canonical msgpack, statements, schemas, regions, authority, Ed25519, signed
+  notes, Merkle trees, trust roots, the export file's records).
+- ``ledger.store``: the eventsourcing application that accepts and stores
+  statements (:class:`~ledger.store.application.Ledger`), its persistence, the
+  sequencer and the ledger directory.
+- ``ledger.log``: the transparency log over a ledger: checkpoints, proofs,
+  receipts, the witness.
+- ``ledger.checks``: the independent checks, which read bytes and judge them
+  (export verifier, dossier verification, Bawaslu's reports, the margin); they
+  never import the store.
+- ``ledger.pilkada``: the 2024 reference data, scenarios, the simulator, the demo.
+- ``ledger.cli``: the ``ledger`` command.
+- ``ledger.errors``: the one exception tree (:class:`~ledger.errors.LedgerError`).
 
-Everything else is an implementation detail of those.
+This package imports none of them itself, so that the offline checks can be
+imported without the application.
 """

@@ -3,7 +3,7 @@
 One function of (state, leaf index, envelope bytes) serves the live projection,
 a rebuild from zero, time travel and the offline verifier's totals, so they
 cannot disagree. It trusts nothing about authority: it re-checks every
-statement's signer against the grants seen so far (ledger.authority) and
+statement's signer against the grants seen so far (ledger.format.authority) and
 records a *violation* instead of failing, because an imported history is
 evidence even where it breaks the rules. Signatures are not checked here:
 that is the verifier's job (and the ledger's, on append).
@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger.authority import BAWASLU_ROOT, KPU_ROOT, Signer, authorize
 from ledger.errors import LedgerError, UnknownEventError
-from ledger.regions import KABKOTA, KECAMATAN, PROVINCE, level_of, parse_stream_id
-from ledger.schema import TALLY_INT_FIELDS, Contest, contest_from_body, voted_total
-from ledger.statement import Envelope, Statement, key_id
-from ledger.trust import TrustRoots
+from ledger.format.authority import BAWASLU_ROOT, KPU_ROOT, Signer, authorize
+from ledger.format.regions import KABKOTA, KECAMATAN, PROVINCE, level_of, parse_stream_id
+from ledger.format.schema import TALLY_INT_FIELDS, Contest, contest_from_body, voted_total
+from ledger.format.statement import Envelope, Statement, key_id
+from ledger.format.trust import TrustRoots
 from projections.store import Entity, EventRow, Store
 
 __all__ = ["Projector", "diff_tallies", "zero_totals"]

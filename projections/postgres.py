@@ -6,7 +6,7 @@ from typing import Any
 
 from eventsourcing.postgres import PostgresTrackingRecorder
 
-from ledger.postgres import PostgresDialect
+from ledger.store.postgres import PostgresDialect
 from projections.recorder import _ProjectionSQL
 
 __all__ = ["PostgresProjectionRecorder"]

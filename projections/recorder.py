@@ -20,9 +20,9 @@ from typing import Any, cast
 from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
-from ledger.application import Ledger
-from ledger.persistence import SQLDialect, SQLiteDialect
-from ledger.regions import covers
+from ledger.format.regions import covers
+from ledger.store.application import Ledger
+from ledger.store.persistence import SQLDialect, SQLiteDialect
 from projections.fold import Projector
 from projections.store import Entity, EventRow, MemoryStore, pack, unpack
 

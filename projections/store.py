@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 import msgpack
 
-from ledger.regions import covers
+from ledger.format.regions import covers
 
 __all__ = ["Entity", "EventRow", "MemoryStore", "Store", "pack", "unpack"]
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ledger import canonical
 from ledger.errors import UnknownEventError
-from ledger.regions import KABKOTA, KECAMATAN, PROVINCE, VILLAGE, covers, tps_region
-from ledger.schema import ARITHMETIC, OVER_REGISTERED, tally_flags
+from ledger.format import canonical
+from ledger.format.regions import KABKOTA, KECAMATAN, PROVINCE, VILLAGE, covers, tps_region
+from ledger.format.schema import ARITHMETIC, OVER_REGISTERED, tally_flags
 from projections.fold import add_totals, tally_totals, zero_totals
 from projections.store import Entity, Store
 

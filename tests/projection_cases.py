@@ -16,12 +16,12 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import ed25519
 from ledger.errors import UnknownEventError
-from ledger.regions import sheet_stream
-from ledger.scenario import Scenario
-from ledger.statement import Envelope, key_id
-from ledger.tlog import TransparencyLog, open_checkpoint
+from ledger.format import ed25519
+from ledger.format.regions import sheet_stream
+from ledger.format.statement import Envelope, key_id
+from ledger.log.tlog import TransparencyLog, open_checkpoint
+from ledger.pilkada.scenario import Scenario
 from projections import views
 from projections.recorder import Projections
 from projections.store import Store

@@ -15,8 +15,8 @@ from itertools import islice
 import pytest
 
 from ledger import pilkada
-from ledger.application import Ledger
-from ledger.simulate import Simulation
+from ledger.pilkada.simulate import Simulation
+from ledger.store.application import Ledger
 from projections import views
 from projections.recorder import Projections, replay
 

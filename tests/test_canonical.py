@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ledger import canonical
-from ledger.canonical import MAX_DEPTH, decode, encode
 from ledger.errors import FormatError, NonCanonicalError
+from ledger.format import canonical
+from ledger.format.canonical import MAX_DEPTH, decode, encode
 
 INT_MIN = -(2**63)
 INT_MAX = 2**64 - 1

@@ -20,11 +20,11 @@ import pytest
 
 from keys import load_private_key
 from ledger.cli import main
-from ledger.client import Chainer, attest_body
-from ledger.note import Checkpoint, NoteSigner, Verifier, parse_note
-from ledger.regions import sheet_stream
-from ledger.tlog import ConsistencyProof, InclusionProof, Receipt
-from ledger.witness import verify_cosigned
+from ledger.format.note import Checkpoint, NoteSigner, Verifier, parse_note
+from ledger.format.regions import sheet_stream
+from ledger.format.signing import Chainer, attest_body
+from ledger.log.tlog import ConsistencyProof, InclusionProof, Receipt
+from ledger.log.witness import verify_cosigned
 from tests.cli_support import toml_document
 from tests.world import tally
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import ed25519
 from ledger.errors import FormatError, InvalidSignature
+from ledger.format import ed25519
 
 # RFC 8032 section 7.1, TEST 1 (empty message): published, so kept as the anchor.
 RFC8032_SECRET = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")

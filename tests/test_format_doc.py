@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import authority, canonical, ed25519, errors, merkle
-from ledger.note import (
+from ledger import errors
+from ledger.format import authority, canonical, ed25519, merkle
+from ledger.format.note import (
     SIG_TYPE_COSIGNATURE_V1,
     SIG_TYPE_ED25519,
     Checkpoint,
@@ -31,7 +32,7 @@ from ledger.note import (
     parse_note,
     sign_note,
 )
-from ledger.schema import (
+from ledger.format.schema import (
     KINDS,
     REGISTERED_FIELDS,
     ROLES,
@@ -39,7 +40,7 @@ from ledger.schema import (
     arithmetic_flags,
     tally_flags,
 )
-from ledger.statement import (
+from ledger.format.statement import (
     MAX_ENVELOPE_SIZE,
     STATEMENT_CONTEXT,
     Envelope,
@@ -48,9 +49,9 @@ from ledger.statement import (
     key_id,
     sign_statement,
 )
-from ledger.tlog import ConsistencyProof, InclusionProof, Receipt
-from ledger.trust import TrustRoots, trust_to_json
-from ledger.witness import STATE_FORMAT, WitnessState, verify_cosigned
+from ledger.format.trust import TrustRoots, trust_to_json
+from ledger.log.tlog import ConsistencyProof, InclusionProof, Receipt
+from ledger.log.witness import STATE_FORMAT, WitnessState, verify_cosigned
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "format.md"
 ARCHITECTURE = DOC.with_name("architecture.md")

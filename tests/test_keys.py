@@ -439,8 +439,8 @@ def test_errors_are_ledger_errors() -> None:
 
 def test_grant_and_revoke_statements_are_accepted_by_a_ledger(tmp_path: Path) -> None:
     from keys import generate, grant, key_id, raw_public_key, revoke
-    from ledger.application import Ledger
-    from ledger.scenario import Scenario
+    from ledger.pilkada.scenario import Scenario
+    from ledger.store.application import Ledger
 
     s = Scenario()
     ledger = Ledger.create(f"sqlite:{tmp_path / 'l.db'}", s.trust())

@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
-from ledger import canonical, errors
-from ledger.application import Ledger
-from ledger.regions import sheet_stream
-from ledger.schema import arithmetic_flags
-from ledger.statement import Envelope, Statement, sign_statement
+from ledger import errors
+from ledger.format import canonical
+from ledger.format.regions import sheet_stream
+from ledger.format.schema import arithmetic_flags
+from ledger.format.statement import Envelope, Statement, sign_statement
+from ledger.store.application import Ledger
 from tests.world import (
     BUPATI,
     GUBERNUR,
@@ -397,10 +398,10 @@ def test_a_trust_root_cannot_be_granted_a_role(sqlite_url: str) -> None:
     world = build_world(sqlite_url)
     try:
         s = world.scenario
-        from ledger import ed25519
-        from ledger.client import grant_body
-        from ledger.regions import key_stream
-        from ledger.statement import key_id
+        from ledger.format import ed25519
+        from ledger.format.regions import key_stream
+        from ledger.format.signing import grant_body
+        from ledger.format.statement import key_id
 
         bawaslu = ed25519.public_bytes(s.bawaslu)
         envelope = s.sign(

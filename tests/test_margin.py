@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ledger.checks.margin import OFFICES, MarginResult, check_margin, threshold
 from ledger.errors import SchemaError
-from ledger.margin import OFFICES, MarginResult, check_margin, threshold
-from ledger.pilkada import BLORA, kecamatan_of_region, load
-from ledger.regions import OFFICES as REGION_OFFICES
+from ledger.format.regions import OFFICES as REGION_OFFICES
+from ledger.pilkada.reference import BLORA, kecamatan_of_region, load
 
 P2, P15, P1, P05 = Fraction(2, 100), Fraction(15, 1000), Fraction(1, 100), Fraction(5, 1000)
 

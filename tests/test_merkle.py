@@ -24,7 +24,7 @@ from ledger.errors import (
     ProofError,
     RootMismatchError,
 )
-from ledger.merkle import (
+from ledger.format.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
     CompactRange,

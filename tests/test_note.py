@@ -24,7 +24,7 @@ from ledger.errors import (
     NoteError,
     UnverifiedNoteError,
 )
-from ledger.note import (
+from ledger.format.note import (
     COSIGNATURE_V1_HEADER,
     MAX_SIGNATURES,
     SIG_TYPE_COSIGNATURE_V1,

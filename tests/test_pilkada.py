@@ -16,9 +16,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import ledger
 from ledger import pilkada
-from ledger.pilkada import (
+from ledger.format.regions import kecamatan_of, level_of, tps_region
+from ledger.format.schema import (
+    REGISTERED_FIELDS,
+    TALLY_INT_FIELDS,
+    VOTED_FIELDS,
+    arithmetic_flags,
+    check_tally,
+    contest_from_body,
+)
+from ledger.pilkada.reference import (
     BLORA,
     MAX_REGISTERED,
     RUTAN_BLORA_TPS,
@@ -29,15 +37,6 @@ from ledger.pilkada import (
     split_tallies,
     tps_layout,
     villages_of,
-)
-from ledger.regions import kecamatan_of, level_of, tps_region
-from ledger.schema import (
-    REGISTERED_FIELDS,
-    TALLY_INT_FIELDS,
-    VOTED_FIELDS,
-    arithmetic_flags,
-    check_tally,
-    contest_from_body,
 )
 
 _override = os.environ.get("LEDGER_PILKADA_DIR")
@@ -70,7 +69,7 @@ def _registered(tally: dict[str, Any]) -> int:
 
 
 def test_data_is_packaged() -> None:
-    package = Path(ledger.__file__).resolve().parent
+    package = Path(pilkada.__file__).resolve().parent
     for name in pilkada.DATA_FILES:
         path = Path(str(pilkada.data_file(name)))
         assert path.resolve().parent == package / "data", path

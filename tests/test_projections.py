@@ -21,15 +21,15 @@ from typing import Any
 
 import pytest
 
-from ledger import ed25519
-from ledger.application import Ledger
 from ledger.cli import main
 from ledger.errors import UnknownEventError
-from ledger.home import LedgerHome
-from ledger.regions import sheet_stream
-from ledger.scenario import Scenario
-from ledger.statement import ZERO_HASH
-from ledger.tlog import TransparencyLog, open_checkpoint
+from ledger.format import ed25519
+from ledger.format.regions import sheet_stream
+from ledger.format.statement import ZERO_HASH
+from ledger.log.tlog import TransparencyLog, open_checkpoint
+from ledger.pilkada.scenario import Scenario
+from ledger.store.application import Ledger
+from ledger.store.home import LedgerHome
 from projections import views
 from projections.fold import Projector
 from projections.recorder import NAME, Projections, replay

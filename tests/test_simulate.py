@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 
-from ledger import ed25519, pilkada
-from ledger.application import Accepted, Ledger
-from ledger.regions import covers, kecamatan_of, parse_stream_id
-from ledger.schema import REGISTERED_FIELDS, VOTED_FIELDS, arithmetic_flags
-from ledger.simulate import FAULT_KINDS, Faults, Injected, Simulation
-from ledger.statement import Envelope, key_id
+from ledger import pilkada
+from ledger.format import ed25519
+from ledger.format.regions import covers, kecamatan_of, parse_stream_id
+from ledger.format.schema import REGISTERED_FIELDS, VOTED_FIELDS, arithmetic_flags
+from ledger.format.statement import Envelope, key_id
+from ledger.pilkada.simulate import FAULT_KINDS, Faults, Injected, Simulation
+from ledger.store.application import Accepted, Ledger
 
 KECAMATAN = "33.16.09"  # kecamatan Blora: 147 TPS, with the Rutan's TPS Khusus
 SMALL = "33.16.15"  # 43 TPS

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ledger.demo import build
-from ledger.simulate import Faults, Simulation
+from ledger.pilkada.demo import build
+from ledger.pilkada.simulate import Faults, Simulation
 
 # The finding each injected fault must produce (an answered objection produces none).
 FINDING_OF = {

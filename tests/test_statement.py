@@ -17,10 +17,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger import canonical
-from ledger.canonical import MAX_DEPTH
 from ledger.errors import FormatError, InvalidSignature, NonCanonicalError
-from ledger.statement import (
+from ledger.format import canonical
+from ledger.format.canonical import MAX_DEPTH
+from ledger.format.statement import (
     FORMAT_VERSION,
     HASH_SIZE,
     MAX_ENVELOPE_SIZE,

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import errors, merkle, sequencer
-from ledger.application import Ledger
-from ledger.note import (
+from ledger import errors
+from ledger.format import merkle
+from ledger.format.note import (
     SIG_TYPE_COSIGNATURE_V1,
     Checkpoint,
     Note,
@@ -34,10 +34,9 @@ from ledger.note import (
     parse_note,
     sign_note,
 )
-from ledger.regions import sheet_stream
-from ledger.scenario import Scenario
-from ledger.statement import Envelope
-from ledger.tlog import (
+from ledger.format.regions import sheet_stream
+from ledger.format.statement import Envelope
+from ledger.log.tlog import (
     RECEIPT_HEADER,
     ConsistencyProof,
     InclusionProof,
@@ -45,7 +44,10 @@ from ledger.tlog import (
     TransparencyLog,
     open_checkpoint,
 )
-from ledger.witness import Witness, verify_cosigned
+from ledger.log.witness import Witness, verify_cosigned
+from ledger.pilkada.scenario import Scenario
+from ledger.store import sequencer
+from ledger.store.application import Ledger
 from tests import merkle_reference, tlog_reference
 from tests.world import BUPATI, TPS, TPS2, World, build_world, tally
 

@@ -23,23 +23,31 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import canonical, merkle
-from ledger.application import Ledger
+from ledger.checks.dossier import build_dossier, verify_dossier
+from ledger.checks.report import RegionStore, bawaslu_report, verify_statement
+from ledger.checks.verify import Failure, TrustPolicy, VerifyReport, verify_export
 from ledger.cli import main
-from ledger.domain import stream_uuid
-from ledger.dossier import build_dossier, verify_dossier
 from ledger.errors import CheckpointError, LedgerError, SchemaError, UnknownEventError
-from ledger.exportfile import MAGIC, export_ledger, read_records
-from ledger.note import Checkpoint, Note, NoteSigner, Signature, Verifier, parse_note, sign_note
-from ledger.regions import KECAMATAN as KECAMATAN_LEVEL
-from ledger.regions import sheet_stream
-from ledger.report import RegionStore, bawaslu_report, verify_statement
-from ledger.scenario import Scenario
-from ledger.statement import Envelope
-from ledger.tlog import Receipt, TransparencyLog
-from ledger.trust import TrustRoots, trust_to_json
-from ledger.verify import Failure, TrustPolicy, VerifyReport, verify_export
-from ledger.witness import Witness
+from ledger.format import canonical, merkle
+from ledger.format.exportfile import MAGIC, export_ledger, read_records
+from ledger.format.note import (
+    Checkpoint,
+    Note,
+    NoteSigner,
+    Signature,
+    Verifier,
+    parse_note,
+    sign_note,
+)
+from ledger.format.regions import KECAMATAN as KECAMATAN_LEVEL
+from ledger.format.regions import sheet_stream
+from ledger.format.statement import Envelope
+from ledger.format.trust import TrustRoots, trust_to_json
+from ledger.log.tlog import Receipt, TransparencyLog
+from ledger.log.witness import Witness
+from ledger.pilkada.scenario import Scenario
+from ledger.store.application import Ledger
+from ledger.store.domain import stream_uuid
 from projections import views
 from projections.fold import Projector
 from projections.recorder import replay
@@ -891,7 +899,7 @@ def test_checking_signatures_ahead_gives_the_same_report(
     scene: Scene, chunk: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The thread that checks signatures a chunk ahead changes speed, not verdicts."""
-    from ledger import verify as verifier
+    from ledger.checks import verify as verifier
 
     monkeypatch.setattr(verifier._SignaturesAhead, "CHUNK", chunk)
     recs = records(scene.export)
@@ -926,10 +934,10 @@ def test_as_of_a_checkpoint_before_any_sheet_is_not_missing(scene: Scene) -> Non
 
 
 def test_a_grant_of_a_root_key_is_refused_by_the_verifier_too(scene: Scene) -> None:
-    from ledger import ed25519
-    from ledger.client import Chainer, grant_body
-    from ledger.regions import key_stream
-    from ledger.statement import key_id
+    from ledger.format import ed25519
+    from ledger.format.regions import key_stream
+    from ledger.format.signing import Chainer, grant_body
+    from ledger.format.statement import key_id
 
     s = scene.s
     bawaslu = ed25519.public_bytes(s.bawaslu)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from ledger import merkle
 from ledger.errors import (
     CheckpointError,
     ConfigurationError,
@@ -21,7 +20,8 @@ from ledger.errors import (
     ProofError,
     UnverifiedNoteError,
 )
-from ledger.note import (
+from ledger.format import merkle
+from ledger.format.note import (
     SIG_TYPE_COSIGNATURE_V1,
     Checkpoint,
     Note,
@@ -33,7 +33,7 @@ from ledger.note import (
     parse_note,
     sign_note,
 )
-from ledger.witness import (
+from ledger.log.witness import (
     STATE_FORMAT,
     CosignedCheckpoint,
     Witness,

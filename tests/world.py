@@ -7,9 +7,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.application import Ledger
-from ledger.scenario import Scenario
-from ledger.schema import REGISTERED_FIELDS, TALLY_INT_FIELDS
+from ledger.format.schema import REGISTERED_FIELDS, TALLY_INT_FIELDS
+from ledger.pilkada.scenario import Scenario
+from ledger.store.application import Ledger
 
 BUPATI = "bupati-33.16"
 GUBERNUR = "gubernur-33"

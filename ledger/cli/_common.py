@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from keys import load_private_key, load_public_key, passphrase_from, raw_public_key
-from ledger.application import Ledger
 from ledger.errors import FormatError, KeyFileError
-from ledger.home import LedgerHome
-from ledger.note import NoteSigner
+from ledger.format.note import NoteSigner
+from ledger.store.application import Ledger
+from ledger.store.home import LedgerHome
 
 PASSPHRASE_ENV = "LEDGER_PASSPHRASE"
 LOG_PASSPHRASE_ENV = "LEDGER_LOG_PASSPHRASE"

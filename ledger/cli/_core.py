@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from keys import KeyDir, passphrase_from, raw_public_key
-from ledger.application import Accepted, Ledger
 from ledger.cli._common import (
     LOG_PASSPHRASE_ENV,
     PASSPHRASE_ENV,
@@ -29,7 +28,9 @@ from ledger.cli._common import (
     table,
     write_bytes,
 )
-from ledger.client import (
+from ledger.errors import UnknownEventError
+from ledger.format.regions import key_stream, sheet_stream
+from ledger.format.signing import (
     Chainer,
     attest_body,
     contest_body,
@@ -38,11 +39,10 @@ from ledger.client import (
     grant_body,
     revoke_body,
 )
-from ledger.errors import UnknownEventError
-from ledger.home import LedgerHome
-from ledger.regions import key_stream, sheet_stream
-from ledger.statement import Envelope, key_id
-from ledger.tlog import TransparencyLog
+from ledger.format.statement import Envelope, key_id
+from ledger.log.tlog import TransparencyLog
+from ledger.store.application import Accepted, Ledger
+from ledger.store.home import LedgerHome
 
 
 def register(commands: Commands) -> None:

@@ -9,9 +9,9 @@ from typing import Any
 from ledger import pilkada
 from ledger.cli._common import Commands, print_json, table
 from ledger.cli._verify import print_report
-from ledger.demo import DemoResult, build, passphrase_for_demo
 from ledger.errors import FormatError
-from ledger.simulate import FAULT_KINDS, Faults, Simulation
+from ledger.pilkada.demo import DemoResult, build, passphrase_for_demo
+from ledger.pilkada.simulate import FAULT_KINDS, Faults, Simulation
 
 DEMO_FAULTS = Faults(objections_answered=1, objections_unanswered=1, arithmetic=1)
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ledger.checks.dossier import DossierReport, build_dossier, verify_dossier
 from ledger.cli._common import (
     Commands,
     add_json_arg,
@@ -16,10 +17,9 @@ from ledger.cli._common import (
     write_bytes,
 )
 from ledger.cli._verify import add_trust_args, load_policy, print_failures, print_totals
-from ledger.dossier import DossierReport, build_dossier, verify_dossier
 from ledger.errors import FormatError
-from ledger.note import Verifier
-from ledger.trust import witnesses_from_json
+from ledger.format.note import Verifier
+from ledger.format.trust import witnesses_from_json
 
 EXIT_FAILED = 1
 

@@ -17,10 +17,10 @@ from ledger.cli._common import (
     write_bytes,
 )
 from ledger.errors import ConfigurationError, FormatError
-from ledger.note import SIG_TYPE_COSIGNATURE_V1, Checkpoint, NoteSigner, Verifier, parse_note
-from ledger.tlog import ConsistencyProof, InclusionProof, Receipt, TransparencyLog
-from ledger.trust import trust_from_json
-from ledger.witness import Witness, verify_cosigned
+from ledger.format.note import SIG_TYPE_COSIGNATURE_V1, Checkpoint, NoteSigner, Verifier, parse_note
+from ledger.format.trust import trust_from_json
+from ledger.log.tlog import ConsistencyProof, InclusionProof, Receipt, TransparencyLog
+from ledger.log.witness import Witness, verify_cosigned
 
 
 def register(commands: Commands) -> None:

@@ -8,10 +8,10 @@ import sys
 import tempfile
 from typing import IO, Any
 
+from ledger.checks.report import bawaslu_report, verify_statement
 from ledger.cli._common import Commands, add_json_arg, print_json, read_bytes, table
 from ledger.cli._verify import add_trust_args, load_policy
 from ledger.errors import FormatError
-from ledger.report import bawaslu_report, verify_statement
 
 EXIT_FAILED = 1
 

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ledger.checks.verify import TrustPolicy, VerifyReport, verify_export
 from ledger.cli._common import (
     Commands,
     add_json_arg,
@@ -18,11 +19,10 @@ from ledger.cli._common import (
     table,
 )
 from ledger.errors import FormatError
-from ledger.exportfile import export_ledger
-from ledger.note import Verifier
+from ledger.format.exportfile import export_ledger
+from ledger.format.note import Verifier
+from ledger.format.trust import trust_from_json, witnesses_from_json
 from ledger.progress import Progress
-from ledger.trust import trust_from_json, witnesses_from_json
-from ledger.verify import TrustPolicy, VerifyReport, verify_export
 
 EXIT_FAILED = 1
 

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ledger.application import Ledger
 from ledger.cli._common import (
     Commands,
     add_json_arg,
@@ -17,10 +16,11 @@ from ledger.cli._common import (
     table,
 )
 from ledger.errors import FormatError, UnknownEventError
-from ledger.note import Verifier
+from ledger.format.note import Verifier
+from ledger.format.regions import KECAMATAN
+from ledger.log.tlog import TransparencyLog, open_checkpoint
 from ledger.progress import Progress
-from ledger.regions import KECAMATAN
-from ledger.tlog import TransparencyLog, open_checkpoint
+from ledger.store.application import Ledger
 from projections import views
 from projections.recorder import Projections, replay
 from projections.store import Store
@@ -119,7 +119,7 @@ def _store(args: argparse.Namespace, ledger: Ledger) -> Store:
 
 def _region_names() -> dict[str, str]:
     try:
-        from ledger.pilkada import load
+        from ledger.pilkada.reference import load
     except ImportError:  # pragma: no cover - the data ships with the package
         return {}
     return load().regions

@@ -13,7 +13,7 @@ from typing import Any
 from eventsourcing.postgres import PostgresTrackingRecorder
 from psycopg.sql import SQL
 
-from ledger.persistence import LogRecorder, SQLDialect, _lock_key, _LogSQL
+from ledger.store.persistence import LogRecorder, SQLDialect, _lock_key, _LogSQL
 
 __all__ = ["PostgresDialect", "PostgresLogRecorder"]
 

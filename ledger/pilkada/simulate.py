@@ -18,7 +18,7 @@ kecamatan code, or ``""`` for the whole country):
   contiguous): the ``ppk`` and ``panwas`` grants, a ``saksi`` per real pair of
   every contest (scope: the kecamatan), a ``kpps`` and a ``ptps`` per TPS (the TPS
   Khusus of Rutan Blora gets ``khusus``); per TPS and contest the KPPS count (the
-  kecamatan's real votes split by :func:`ledger.pilkada.split_tallies`; one KPPS
+  kecamatan's real votes split by :func:`ledger.pilkada.reference.split_tallies`; one KPPS
   key signs every contest's sheet at its TPS), a PTPS ``agree`` and the ``agree``
   of a random subset of the pairs' saksi; then the kecamatan's injected faults;
   then one PPK recap per contest naming the current head of every sheet;
@@ -93,16 +93,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import canonical, ed25519, pilkada
-from ledger.client import (
-    attest_body,
-    correct_body,
-    count_body,
-    grant_body,
-    recap_body,
-)
-from ledger.pilkada import ContestInfo, KecamatanResult
-from ledger.regions import (
+from ledger import pilkada
+from ledger.format import canonical, ed25519
+from ledger.format.regions import (
     KABKOTA,
     KECAMATAN,
     PROVINCE,
@@ -112,10 +105,18 @@ from ledger.regions import (
     recap_stream,
     sheet_stream,
 )
-from ledger.scenario import Scenario
-from ledger.schema import REGISTERED_FIELDS, VOTED_FIELDS
-from ledger.statement import STATEMENT_CONTEXT, ZERO_HASH, Envelope, Statement, key_id
-from ledger.trust import TrustRoots
+from ledger.format.schema import REGISTERED_FIELDS, VOTED_FIELDS
+from ledger.format.signing import (
+    attest_body,
+    correct_body,
+    count_body,
+    grant_body,
+    recap_body,
+)
+from ledger.format.statement import STATEMENT_CONTEXT, ZERO_HASH, Envelope, Statement, key_id
+from ledger.format.trust import TrustRoots
+from ledger.pilkada.reference import ContestInfo, KecamatanResult
+from ledger.pilkada.scenario import Scenario
 
 __all__ = [
     "FAULT_KINDS",

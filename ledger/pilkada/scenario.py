@@ -3,7 +3,7 @@
 Tests, the demo and the simulator all need the same thing: trust roots, keys
 for every role, and correctly chained, signed statements. :class:`Scenario`
 derives every key from a seed and a label (so a run can be repeated byte for
-byte) and signs through one :class:`~ledger.client.Chainer`. It never touches a
+byte) and signs through one :class:`~ledger.format.signing.Chainer`. It never touches a
 ledger: what it returns are envelopes, to be appended by whoever runs it.
 
 The derived keys are for tests, demos and simulations only; real signers
@@ -18,8 +18,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import ed25519
-from ledger.client import (
+from ledger.format import ed25519
+from ledger.format.note import SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519, NoteSigner
+from ledger.format.regions import key_stream, recap_stream, sheet_stream
+from ledger.format.signing import (
     Chainer,
     attest_body,
     contest_body,
@@ -29,10 +31,8 @@ from ledger.client import (
     recap_body,
     revoke_body,
 )
-from ledger.note import SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519, NoteSigner
-from ledger.regions import key_stream, recap_stream, sheet_stream
-from ledger.statement import Envelope, key_id
-from ledger.trust import TrustRoots
+from ledger.format.statement import Envelope, key_id
+from ledger.format.trust import TrustRoots
 
 __all__ = ["Scenario"]
 

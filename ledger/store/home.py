@@ -22,10 +22,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from keys import KeyDir, generate, save_private_key, save_public_key
-from ledger.application import Ledger
 from ledger.errors import ConfigurationError, LedgerError
-from ledger.note import SIG_TYPE_ED25519, NoteSigner, is_valid_key_name
-from ledger.trust import TrustRoots, trust_to_json
+from ledger.format.note import SIG_TYPE_ED25519, NoteSigner, is_valid_key_name
+from ledger.format.trust import TrustRoots, trust_to_json
+from ledger.store.application import Ledger
 
 __all__ = ["LedgerHome"]
 

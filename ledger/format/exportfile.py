@@ -23,12 +23,12 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
-from ledger import canonical
 from ledger.errors import FormatError
-from ledger.trust import TrustRoots
+from ledger.format import canonical
+from ledger.format.trust import TrustRoots
 
 if TYPE_CHECKING:  # the writer reads a ledger; the reader (and the verifier) never do
-    from ledger.application import Ledger
+    from ledger.store.application import Ledger
 
 __all__ = ["MAGIC", "MAX_RECORD", "ExportWriter", "export_ledger", "read_records", "trust_record"]
 

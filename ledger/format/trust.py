@@ -14,9 +14,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ledger import canonical
 from ledger.errors import ConfigurationError, FormatError
-from ledger.note import SIG_TYPE_ED25519, Verifier
+from ledger.format import canonical
+from ledger.format.note import SIG_TYPE_ED25519, Verifier
 
 __all__ = ["TrustRoots", "trust_from_json", "trust_to_json", "witnesses_from_json"]
 

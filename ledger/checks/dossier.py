@@ -14,10 +14,10 @@ nothing but the trust roots:
 * the trust roots the ledger pinned.
 
 Every stream is included whole, from seq 1 up to the checkpoint, so the
-verifier replays it exactly as an export verifier would (ledger.verify).
+verifier replays it exactly as an export verifier would (ledger.checks.verify).
 
 :func:`build_dossier` reads a ledger; :func:`verify_dossier` is a pure function
-of the dossier's bytes and a :class:`~ledger.verify.TrustPolicy`.
+of the dossier's bytes and a :class:`~ledger.checks.verify.TrustPolicy`.
 
 What a dossier cannot prove: that no event is missing from it. An event of an
 included stream left out at the end (after its last included seq, before the
@@ -33,8 +33,8 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ledger import merkle
-from ledger.authority import Signer
+from ledger.checks.margin import MarginResult, check_margin
+from ledger.checks.verify import TrustPolicy, VerifyReport, _Replay
 from ledger.errors import (
     CheckpointError,
     FormatError,
@@ -45,17 +45,17 @@ from ledger.errors import (
     UnknownEventError,
     UnverifiedNoteError,
 )
-from ledger.margin import MarginResult, check_margin
-from ledger.note import Checkpoint, Verifier, open_note, parse_note
-from ledger.regions import key_stream, parse_contest_id, parse_stream_id
-from ledger.schema import Contest, tally_flags, voted_total
-from ledger.statement import Envelope, key_id
-from ledger.tlog import open_checkpoint
-from ledger.trust import trust_from_json, trust_to_json
-from ledger.verify import TrustPolicy, VerifyReport, _Replay
+from ledger.format import merkle
+from ledger.format.authority import Signer
+from ledger.format.note import Checkpoint, Verifier, open_note, parse_note
+from ledger.format.regions import key_stream, parse_contest_id, parse_stream_id
+from ledger.format.schema import Contest, tally_flags, voted_total
+from ledger.format.statement import Envelope, key_id
+from ledger.format.trust import trust_from_json, trust_to_json
+from ledger.log.tlog import open_checkpoint
 
 if TYPE_CHECKING:  # building reads a ledger; verifying never does
-    from ledger.application import Ledger
+    from ledger.store.application import Ledger
 
 __all__ = ["DOSSIER_FORMAT", "DossierReport", "build_dossier", "parse_subject", "verify_dossier"]
 
@@ -217,7 +217,7 @@ class DossierReport(VerifyReport):
     recaps: list[dict[str, Any]] = field(default_factory=list)
     margin: MarginResult | None = None
     margin_error: str = ""
-    # The replayed state, for callers that check more against it (ledger.report).
+    # The replayed state, for callers that check more against it (ledger.checks.report).
     signers: dict[bytes, Signer] = field(default_factory=dict, repr=False, compare=False)
     contests: dict[str, Contest] = field(default_factory=dict, repr=False, compare=False)
     leaf_of: dict[bytes, int] = field(default_factory=dict, repr=False, compare=False)
@@ -459,14 +459,14 @@ def verify_dossier(
     3. every event's leaf hash with its inclusion proof reaches the checkpoint's
        root at the checkpoint's size (RFC 9162), else InclusionProofError;
     4. the events are replayed in leaf order with the export verifier's rules
-       (ledger.verify): canonical decoding, election, signer resolved by a grant
+       (ledger.checks.verify): canonical decoding, election, signer resolved by a grant
        chain from the roots, Ed25519 signature, body schema, authority
-       (ledger.authority.authorize) with revocations in log order, stream chains
+       (ledger.format.authority.authorize) with revocations in log order, stream chains
        from seq 1 (seq and prev), references; every sheet/recap stream belongs to
        the subject, and the subject's sheet (or contest definition) is present;
     5. the effective tally of each sheet (its latest count or correction), and for
        a contest the totals and, given ``population``, the Article 158 margin
-       (ledger.margin).
+       (ledger.checks.margin).
     """
     report = DossierReport()
     try:

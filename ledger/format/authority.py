@@ -21,7 +21,7 @@ from ledger.errors import (
     SchemaError,
     UnauthorizedError,
 )
-from ledger.regions import (
+from ledger.format.regions import (
     KABKOTA,
     KECAMATAN,
     PROVINCE,
@@ -31,8 +31,8 @@ from ledger.regions import (
     level_of,
     parse_stream_id,
 )
-from ledger.schema import Contest
-from ledger.statement import Statement, key_id
+from ledger.format.schema import Contest
+from ledger.format.statement import Statement, key_id
 
 __all__ = ["BAWASLU_ROOT", "KPU_ROOT", "Signer", "authorize", "signer_from_grant"]
 

@@ -66,8 +66,8 @@ from ledger.errors import (
     ProofError,
     UnverifiedNoteError,
 )
-from ledger.merkle import EMPTY_ROOT, verify_consistency
-from ledger.note import (
+from ledger.format.merkle import EMPTY_ROOT, verify_consistency
+from ledger.format.note import (
     SIG_TYPE_COSIGNATURE_V1,
     SIG_TYPE_ED25519,
     Checkpoint,
@@ -301,12 +301,12 @@ class Witness:
         4. Refuse a smaller size (:class:`~ledger.errors.LogShrankError`).
         5. Same size: require an empty proof and the same root. Larger size from 0:
            require an empty proof. Larger size from ``m > 0``: verify the proof with
-           :func:`ledger.merkle.verify_consistency`. Every refusal here raises
+           :func:`ledger.format.merkle.verify_consistency`. Every refusal here raises
            :class:`~ledger.errors.InconsistentCheckpointError` (from the
            :class:`~ledger.errors.ProofError`, if any).
         6. Cosign the RE-ENCODED checkpoint text (``Checkpoint.to_text()`` of what
            was parsed and verified, never the received bytes) with
-           :func:`ledger.note.cosign`, and durably persist the new state, holding the
+           :func:`ledger.format.note.cosign`, and durably persist the new state, holding the
            full cosigned note, BEFORE anything is returned.
         7. Return the cosignature line only (``"— <name> <base64>\\n"``, UTF-8), as a
            tlog-witness ``add-checkpoint`` response. The full note with the log's

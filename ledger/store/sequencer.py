@@ -11,15 +11,14 @@ nothing: the next run resumes from the tracking position.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from uuid import UUID
 
-from ledger import merkle
+from eventsourcing.persistence import ApplicationRecorder, Mapper
+
 from ledger.errors import ConfigurationError
-from ledger.persistence import LeafRow
-from ledger.statement import Envelope
-
-if TYPE_CHECKING:
-    from ledger.application import Ledger
+from ledger.format import merkle
+from ledger.format.statement import Envelope
+from ledger.store.persistence import LeafRow, LogRecorder
 
 __all__ = ["SEQUENCER_NAME", "sequence_pending"]
 
@@ -27,19 +26,22 @@ SEQUENCER_NAME = "sequencer"
 PAGE = 2000
 
 
-def sequence_pending(ledger: Ledger) -> tuple[int, list[LeafRow]]:
+def sequence_pending(
+    log: LogRecorder, recorder: ApplicationRecorder, mapper: Mapper[UUID]
+) -> tuple[int, list[LeafRow]]:
     """Sequence every stored event not yet in the log; return the log size and new leaves.
 
+    ``recorder`` and ``mapper`` are the ledger application's (its notification
+    log and how its stored events decode); ``log`` holds leaves and nodes.
     Precondition: the caller holds the ledger's append lock, so no other
     sequencer runs at the same time.
     """
-    log = ledger.log_store
     tracked = log.max_tracking_id(SEQUENCER_NAME) or 0
     size = log.log_size()
     tree: merkle.CompactRange | None = None  # read only when there is work to do
     created: list[LeafRow] = []
     while True:
-        notifications = ledger.recorder.select_notifications(
+        notifications = recorder.select_notifications(
             start=tracked, limit=PAGE, inclusive_of_start=False
         )
         if not notifications:
@@ -52,7 +54,7 @@ def sequence_pending(ledger: Ledger) -> tuple[int, list[LeafRow]]:
         leaves: list[LeafRow] = []
         nodes: list[tuple[int, int, bytes]] = []
         for notification in notifications:
-            event = ledger.mapper.to_domain_event(notification)
+            event = mapper.to_domain_event(notification)
             raw: bytes = event.envelope  # type: ignore[attr-defined]
             envelope = Envelope.parse(raw)
             nodes.extend(tree.append(merkle.leaf_hash(raw)))

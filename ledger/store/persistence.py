@@ -90,7 +90,7 @@ class StorageConfig:
     def environment(self) -> dict[str, str]:
         """The eventsourcing environment for this database."""
         env = {
-            "TRANSCODER_TOPIC": "ledger.transcoder:MsgpackTranscoder",
+            "TRANSCODER_TOPIC": "ledger.store.transcoder:MsgpackTranscoder",
             "CREATE_TABLE": "y",
         }
         if self.backend == "sqlite":
@@ -98,7 +98,7 @@ class StorageConfig:
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": self.sqlite_path,
                 "SQLITE_LOCK_TIMEOUT": "30",
-                "TRACKING_RECORDER_TOPIC": "ledger.persistence:SQLiteLogRecorder",
+                "TRACKING_RECORDER_TOPIC": "ledger.store.persistence:SQLiteLogRecorder",
             }
         else:
             env |= {
@@ -112,7 +112,7 @@ class StorageConfig:
                 # Never on: DB functions skip the table lock that makes
                 # notification order equal commit order (module docstring).
                 "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
-                "TRACKING_RECORDER_TOPIC": "ledger.postgres:PostgresLogRecorder",
+                "TRACKING_RECORDER_TOPIC": "ledger.store.postgres:PostgresLogRecorder",
             }
             if self.schema:
                 env["POSTGRES_SCHEMA"] = self.schema

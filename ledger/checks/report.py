@@ -2,7 +2,7 @@
 
 :func:`bawaslu_report`
     The signature report of one region, from an export: the export's verdict
-    (ledger.verify.verify_export, unchanged), then a second pass through
+    (ledger.checks.verify.verify_export, unchanged), then a second pass through
     projections.fold with a store that keeps only the region's rows, giving the
     sheets without a PTPS attestation, without saksi attestations (and which
     pairs are missing), the objections nobody answered, and which keys signed
@@ -14,7 +14,7 @@
     the signer's grant chain taken from a dossier or an export (verified whole).
 
 :func:`verify_receipt_text`
-    A receipt the log signed (ledger.tlog.Receipt), with the trust roots' log key.
+    A receipt the log signed (ledger.log.tlog.Receipt), with the trust roots' log key.
 
 All three are pure functions of bytes and a TrustPolicy.
 """
@@ -29,8 +29,8 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from ledger.authority import BAWASLU_ROOT, KPU_ROOT, Signer, authorize, root_signer
-from ledger.dossier import verify_dossier
+from ledger.checks.dossier import verify_dossier
+from ledger.checks.verify import TrustPolicy, VerifyReport, _Replay, verify_export
 from ledger.errors import (
     ElectionMismatchError,
     FormatError,
@@ -39,11 +39,11 @@ from ledger.errors import (
     UnknownEventError,
     UnknownSignerError,
 )
-from ledger.exportfile import MAGIC, read_records
-from ledger.regions import covers, level_of, parse_stream_id, stream_contest
-from ledger.schema import Contest, check_body, contest_from_body
-from ledger.statement import Envelope, key_id
-from ledger.verify import TrustPolicy, VerifyReport, _Replay, verify_export
+from ledger.format.authority import BAWASLU_ROOT, KPU_ROOT, Signer, authorize, root_signer
+from ledger.format.exportfile import MAGIC, read_records
+from ledger.format.regions import covers, level_of, parse_stream_id, stream_contest
+from ledger.format.schema import Contest, check_body, contest_from_body
+from ledger.format.statement import Envelope, key_id
 from projections import views
 from projections.fold import Projector
 from projections.store import Entity, EventRow, MemoryStore

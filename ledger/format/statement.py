@@ -18,8 +18,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import canonical, ed25519
 from ledger.errors import FormatError
+from ledger.format import canonical, ed25519
 
 __all__ = [
     "FORMAT_VERSION",

@@ -14,8 +14,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import ed25519
-from ledger.statement import ZERO_HASH, Envelope, Statement, key_id, sign_statement
+from ledger.format import ed25519
+from ledger.format.statement import ZERO_HASH, Envelope, Statement, key_id, sign_statement
 
 __all__ = [
     "Chainer",

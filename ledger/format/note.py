@@ -46,7 +46,6 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
-from ledger import ed25519
 from ledger.errors import (
     CheckpointError,
     FormatError,
@@ -54,6 +53,7 @@ from ledger.errors import (
     NoteError,
     UnverifiedNoteError,
 )
+from ledger.format import ed25519
 
 __all__ = [
     "COSIGNATURE_V1_HEADER",

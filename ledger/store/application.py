@@ -35,16 +35,6 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import EventSourcingError
 from eventsourcing.persistence import IntegrityError, RecordConflictError
 
-from ledger import ed25519
-from ledger.authority import (
-    BAWASLU_ROOT,
-    KPU_ROOT,
-    Signer,
-    authorize,
-    root_signer,
-    signer_from_grant,
-)
-from ledger.domain import Stream, stream_uuid
 from ledger.errors import (
     ConfigurationError,
     ElectionMismatchError,
@@ -56,12 +46,22 @@ from ledger.errors import (
     UnknownEventError,
     UnknownSignerError,
 )
-from ledger.persistence import LeafRow, LogRecorder, StorageConfig
-from ledger.regions import key_stream, stream_contest
-from ledger.schema import Contest, check_body, contest_from_body
-from ledger.sequencer import sequence_pending
-from ledger.statement import STATEMENT_CONTEXT, Envelope, key_id
-from ledger.trust import TrustRoots
+from ledger.format import ed25519
+from ledger.format.authority import (
+    BAWASLU_ROOT,
+    KPU_ROOT,
+    Signer,
+    authorize,
+    root_signer,
+    signer_from_grant,
+)
+from ledger.format.regions import key_stream, stream_contest
+from ledger.format.schema import Contest, check_body, contest_from_body
+from ledger.format.statement import STATEMENT_CONTEXT, Envelope, key_id
+from ledger.format.trust import TrustRoots
+from ledger.store.domain import Stream, stream_uuid
+from ledger.store.persistence import LeafRow, LogRecorder, StorageConfig
+from ledger.store.sequencer import sequence_pending
 
 __all__ = ["Accepted", "Ledger", "TrustRoots"]
 
@@ -330,7 +330,7 @@ class Ledger(Application[uuid.UUID]):
                         "another statement was stored for one of these streams first; "
                         "fetch the head and sign again"
                     ) from e
-            _, sequenced = sequence_pending(self)
+            _, sequenced = sequence_pending(self.log_store, self.recorder, self.mapper)
         leaves = {leaf.event_hash: leaf.leaf_index for leaf in sequenced}
         return [self._accepted(e, d, leaves) for e, d in zip(envelopes, duplicate, strict=True)]
 
@@ -391,7 +391,7 @@ class Ledger(Application[uuid.UUID]):
         notification order (= commit order, see ledger.persistence), so leaf
         indexes are contiguous even where notification ids have gaps.
         """
-        return sequence_pending(self)[0]
+        return sequence_pending(self.log_store, self.recorder, self.mapper)[0]
 
     def contests(self) -> dict[str, Contest]:
         """The contests defined so far (kept up to date incrementally, not reparsed)."""

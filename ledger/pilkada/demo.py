@@ -1,6 +1,6 @@
 """A whole election in a fresh ledger: the demo and the simulator's pipeline.
 
-:func:`build` takes a :class:`~ledger.simulate.Simulation` and a directory and
+:func:`build` takes a :class:`~ledger.pilkada.simulate.Simulation` and a directory and
 runs what a real deployment would: create the ledger (pinned to the
 simulation's roots, with its log key), ingest every signed statement, sign a
 checkpoint, have the Bawaslu witness cosign it, bring the projections up to
@@ -23,17 +23,17 @@ from typing import Any
 
 from keys import KeyDir, save_private_key, save_public_key
 from ledger import pilkada
+from ledger.checks.verify import TrustPolicy, VerifyReport, verify_export
 from ledger.errors import ConfigurationError
-from ledger.exportfile import export_ledger
-from ledger.home import LedgerHome
-from ledger.note import SIG_TYPE_COSIGNATURE_V1
+from ledger.format.exportfile import export_ledger
+from ledger.format.note import SIG_TYPE_COSIGNATURE_V1
+from ledger.format.regions import covers
+from ledger.format.trust import trust_to_json
+from ledger.log.tlog import TransparencyLog
+from ledger.log.witness import Witness
+from ledger.pilkada.simulate import Simulation
 from ledger.progress import Progress
-from ledger.regions import covers
-from ledger.simulate import Simulation
-from ledger.tlog import TransparencyLog
-from ledger.trust import trust_to_json
-from ledger.verify import TrustPolicy, VerifyReport, verify_export
-from ledger.witness import Witness
+from ledger.store.home import LedgerHome
 from projections import views
 from projections.recorder import Projections
 

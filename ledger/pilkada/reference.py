@@ -10,7 +10,7 @@ Per-TPS figures are not in the data, so simulations build them:
   (``VILLAGE/NNN``), spread over its villages;
 * :func:`split_tallies` splits a kecamatan's real votes over those TPS into full
   C.Hasil tallies whose per-kecamatan sums are exactly the real figures and
-  which all pass :func:`ledger.schema.arithmetic_flags`.
+  which all pass :func:`ledger.format.schema.arithmetic_flags`.
 
 Both are deterministic: the layout depends only on the data, the tallies on the
 data and a seed (derived with BLAKE2b, never Python's salted ``hash()``).
@@ -33,7 +33,7 @@ from importlib.resources.abc import Traversable
 from itertools import accumulate
 from typing import Any
 
-from ledger.regions import contest_id, covers
+from ledger.format.regions import contest_id, covers
 
 __all__ = [
     "BLORA",
@@ -119,7 +119,7 @@ class KecamatanResult:
 
 def data_file(name: str) -> Traversable:
     """The packaged data file ``name`` (one of DATA_FILES), inside the ledger package."""
-    return resources.files("ledger").joinpath("data", name)
+    return resources.files("ledger.pilkada").joinpath("data", name)
 
 
 def _rows(name: str) -> Iterator[list[str]]:

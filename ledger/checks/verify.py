@@ -1,6 +1,6 @@
 """The offline verifier: replay an export from zero, trusting nothing but the roots.
 
-It reads an export file (ledger.exportfile) and a trust roots file, and shares
+It reads an export file (ledger.format.exportfile) and a trust roots file, and shares
 no state or code path with the ledger application: only the format primitives
 of docs/format.md (canonical decoding, statements, body schemas, the authority
 rules, RFC 9162 hashing, C2SP notes). Its rules for chains and references are
@@ -44,8 +44,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from ledger import ed25519, merkle
-from ledger.authority import BAWASLU_ROOT, KPU_ROOT, Signer, authorize, root_signer
 from ledger.errors import (
     CheckpointError,
     ElectionMismatchError,
@@ -60,12 +58,14 @@ from ledger.errors import (
     UnknownEventError,
     UnknownSignerError,
 )
-from ledger.exportfile import read_records, trust_record
-from ledger.note import Checkpoint, Verifier, open_note, parse_note
-from ledger.regions import kecamatan_of, parse_stream_id, stream_contest
-from ledger.schema import Contest, check_body, contest_from_body, voted_total
-from ledger.statement import STATEMENT_CONTEXT, Envelope, key_id
-from ledger.trust import TrustRoots
+from ledger.format import ed25519, merkle
+from ledger.format.authority import BAWASLU_ROOT, KPU_ROOT, Signer, authorize, root_signer
+from ledger.format.exportfile import read_records, trust_record
+from ledger.format.note import Checkpoint, Verifier, open_note, parse_note
+from ledger.format.regions import kecamatan_of, parse_stream_id, stream_contest
+from ledger.format.schema import Contest, check_body, contest_from_body, voted_total
+from ledger.format.statement import STATEMENT_CONTEXT, Envelope, key_id
+from ledger.format.trust import TrustRoots
 
 __all__ = ["Failure", "TrustPolicy", "VerifyReport", "verify_export"]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.errors import SchemaError
-from ledger.regions import (
+from ledger.format.regions import (
     KABKOTA,
     KECAMATAN,
     OFFICES,

@@ -1,7 +1,7 @@
 """The transparency log over every accepted event: checkpoints, proofs, receipts.
 
 Leaves are the envelopes in sequencer order; leaf hash, node hash and proofs
-follow RFC 9162 (ledger.merkle). Checkpoints are C2SP tlog-checkpoint texts
+follow RFC 9162 (ledger.format.merkle). Checkpoints are C2SP tlog-checkpoint texts
 signed as C2SP signed notes with the log key; witnesses add tlog-cosignature/v1
 lines. A receipt is a signed note too (docs/format.md, "Receipt"), so one
 verifier key and one parser check both.
@@ -18,7 +18,6 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ledger import merkle
 from ledger.errors import (
     CheckpointError,
     ConsistencyProofError,
@@ -29,7 +28,8 @@ from ledger.errors import (
     RootMismatchError,
     UnknownEventError,
 )
-from ledger.note import (
+from ledger.format import merkle
+from ledger.format.note import (
     Checkpoint,
     Note,
     NoteSigner,
@@ -38,10 +38,10 @@ from ledger.note import (
     parse_note,
     sign_note,
 )
-from ledger.statement import Envelope
+from ledger.format.statement import Envelope
 
 if TYPE_CHECKING:
-    from ledger.application import Accepted, Ledger
+    from ledger.store.application import Accepted, Ledger
 
 __all__ = [
     "RECEIPT_HEADER",

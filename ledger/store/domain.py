@@ -18,8 +18,9 @@ from functools import lru_cache
 from typing import Any
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.utils import register_topic
 
-from ledger.statement import ZERO_HASH, Envelope
+from ledger.format.statement import ZERO_HASH, Envelope
 
 __all__ = ["Stream", "stream_uuid"]
 
@@ -78,3 +79,9 @@ class Stream(Aggregate):
     def find(self, event_hash: bytes) -> Envelope | None:
         index = self._hashes.get(event_hash)
         return None if index is None else self.envelopes[index]
+
+
+# Stored events name their class by topic (module:qualname). Ledgers written
+# before the layout of issue 12 name it ``ledger.domain:Stream.<event>``; that
+# topic must keep resolving, or those ledgers could no longer be opened.
+register_topic("ledger.domain:Stream", Stream)
