@@ -45,6 +45,7 @@ from ledger.errors import (
     UnknownEventError,
     UnverifiedNoteError,
 )
+from ledger.jsoninput import MAX_DOSSIER_SIZE, load_json
 from ledger.margin import MarginResult, check_margin
 from ledger.note import Checkpoint, Verifier, open_note, parse_note
 from ledger.regions import key_stream, parse_contest_id, parse_stream_id
@@ -259,10 +260,7 @@ def _is_int(value: Any) -> bool:
 
 def _parse(data: bytes, policy: TrustPolicy, report: DossierReport) -> tuple[str, list[_Item]]:
     """Step (1). Returns the checkpoint note text and the events (FormatError if unusable)."""
-    try:
-        doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise FormatError(f"not a dossier: not UTF-8 JSON ({e})") from e
+    doc = load_json(data, "dossier", max_size=MAX_DOSSIER_SIZE)
     if not isinstance(doc, dict) or doc.get("format") != DOSSIER_FORMAT:
         raise FormatError(f'not a dossier (its "format" must be {DOSSIER_FORMAT!r})')
     if sorted(doc) != sorted(_DOC_FIELDS):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from ledger.application import Ledger
@@ -17,6 +16,7 @@ from ledger.cli._common import (
     table,
 )
 from ledger.errors import FormatError, UnknownEventError
+from ledger.jsoninput import read_limited
 from ledger.note import Verifier
 from ledger.progress import Progress
 from ledger.regions import KECAMATAN
@@ -95,10 +95,7 @@ def _position(args: argparse.Namespace, ledger: Ledger) -> int | None:
     if args.checkpoint.isdigit():
         note = TransparencyLog(ledger).checkpoint_at(int(args.checkpoint))
     else:
-        try:
-            note = Path(args.checkpoint).read_bytes()
-        except OSError as e:
-            raise FormatError(f"cannot read {args.checkpoint}: {e.strerror}") from e
+        note = read_limited(args.checkpoint, "checkpoint")
     return open_checkpoint(note, Verifier.parse(ledger.trust.log_vkey)).size
 
 
