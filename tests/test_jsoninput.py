@@ -142,3 +142,28 @@ def test_the_depth_bound_is_exact_on_valid_json(value: Any) -> None:
 def test_any_input_is_a_value_or_a_format_error(data: bytes | str) -> None:
     with contextlib.suppress(FormatError):
         load_json(data, "doc")
+
+
+def test_the_limits_are_those_format_md_states() -> None:
+    from keys._files import MAX_KEY_FILE_SIZE
+    from ledger.exportfile import MAX_RECORD
+    from ledger.jsoninput import MAX_DOCUMENT_SIZE, MAX_DOSSIER_SIZE
+    from ledger.statement import MAX_ENVELOPE_SIZE
+
+    doc = (Path(__file__).parents[1] / "docs" / "format.md").read_text()
+    section = doc[doc.index("### 1.1 Limits") : doc.index("## 2. Canonical msgpack")]
+    rows = dict(
+        (line.split("|")[1].strip(), line.split("|")[2].strip())
+        for line in section.splitlines()
+        if line.startswith("| ") and not line.startswith("| input")
+    )
+
+    def bound(prefix: str) -> str:
+        return next(v for k, v in rows.items() if k.startswith(prefix))
+
+    assert bound("envelope").startswith(f"2^{MAX_ENVELOPE_SIZE.bit_length() - 1} bytes")
+    assert bound("export record").startswith(f"2^{MAX_RECORD.bit_length() - 1} bytes")
+    assert bound("JSON documents").startswith(f"2^{MAX_DOCUMENT_SIZE.bit_length() - 1} bytes")
+    assert bound("dossier").startswith(f"2^{MAX_DOSSIER_SIZE.bit_length() - 1} bytes")
+    assert bound("key file").startswith(f"2^{MAX_KEY_FILE_SIZE.bit_length() - 1} bytes")
+    assert f"nested at most {MAX_JSON_DEPTH} deep" in " ".join(section.split())

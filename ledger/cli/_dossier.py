@@ -81,7 +81,9 @@ def cmd_verify_dossier(args: argparse.Namespace) -> int:
     policy = load_policy(args.trust, args.witness)
     if args.population is not None and args.population <= 0:
         raise FormatError("--population must be a positive number")
-    report = verify_dossier(read_bytes(args.file, MAX_DOSSIER_SIZE), policy, population=args.population)
+    report = verify_dossier(
+        read_bytes(args.file, MAX_DOSSIER_SIZE), policy, population=args.population
+    )
     if args.json:
         print_json(report.to_json())
     else:
