@@ -26,7 +26,7 @@ import json
 import re
 from itertools import accumulate
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ledger.errors import FormatError
 
@@ -155,12 +155,16 @@ def _field(doc: Any, name: str, what: str) -> Any:
     return doc[name]
 
 
+def _typed(doc: Any, name: str, what: str, kind: type, noun: str) -> Any:
+    value = _field(doc, name, what)
+    if not isinstance(value, kind):
+        raise FormatError(f'{what}: "{name}" must be {noun}')
+    return value
+
+
 def field_str(doc: Any, name: str, what: str) -> str:
     """``doc[name]``, which must be a string."""
-    value = _field(doc, name, what)
-    if not isinstance(value, str):
-        raise FormatError(f'{what}: "{name}" must be a string')
-    return value
+    return cast(str, _typed(doc, name, what, str, "a string"))
 
 
 def field_int(doc: Any, name: str, what: str) -> int:
@@ -173,15 +177,9 @@ def field_int(doc: Any, name: str, what: str) -> int:
 
 def field_list(doc: Any, name: str, what: str) -> list[Any]:
     """``doc[name]``, which must be an array."""
-    value = _field(doc, name, what)
-    if not isinstance(value, list):
-        raise FormatError(f'{what}: "{name}" must be an array')
-    return value
+    return cast(list[Any], _typed(doc, name, what, list, "an array"))
 
 
 def field_dict(doc: Any, name: str, what: str) -> dict[str, Any]:
     """``doc[name]``, which must be an object."""
-    value = _field(doc, name, what)
-    if not isinstance(value, dict):
-        raise FormatError(f'{what}: "{name}" must be an object')
-    return value
+    return cast(dict[str, Any], _typed(doc, name, what, dict, "an object"))

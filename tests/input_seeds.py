@@ -18,19 +18,24 @@ import pytest
 
 from ledger.cli import main
 from ledger.note import Checkpoint, parse_note
-from ledger.regions import sheet_stream
 from ledger.witness import state_file_name
 from tests.cli_support import toml_document
+from tests.test_cli import CONTEST, ELECTION, ORIGIN, PASSPHRASE, SHEET, TPS, TPS2, T
 from tests.world import tally
 
-PASSPHRASE = "correct horse battery staple"
-ELECTION = "pilkada2024"
-ORIGIN = "ledger.example/pilkada2024"
-CONTEST = "bupati-33.16"
-TPS = "33.16.09.2001/001"
-TPS2 = "33.16.09.2001/002"
-SHEET = sheet_stream(CONTEST, TPS)
-T = 1_732_683_600
+__all__ = [
+    "CONTEST",
+    "ORIGIN",
+    "PASSPHRASE",
+    "SHEET",
+    "TPS",
+    "TPS2",
+    "Seeds",
+    "T",
+    "build_seeds",
+    "run",
+]
+
 ROLES = ("kpu", "bawaslu", "kab", "kpps", "kpps2", "ptps")
 
 

@@ -161,6 +161,17 @@ def _key(s: Seeds, name: str) -> str:
     return s.path(f"keys/{name}.key")
 
 
+def _cosign_cp2(s: Seeds, *extra: str) -> list[str]:
+    """The witness cosigns the seeds' second checkpoint (its state already holds it)."""
+    cosign = ["witness", "cosign", s.witness_dir, s.path("cp2.note"), "--log", s.trust]
+    return [*cosign, *extra, "-o", s.path("out")]
+
+
+def _count_argv(s: Seeds, tally_file: str) -> list[str]:
+    at = ["-L", s.ledger, "-k", _key(s, "kpps2"), "--time", str(T)]
+    return ["count", *at, "--contest", CONTEST, "--tps", TPS2, tally_file]
+
+
 TARGETS = {
     "verify": Target("ledger.export", lambda s, f: ["verify", f, "--trust", s.trust]),
     "verify --as-of": Target(
@@ -235,66 +246,20 @@ TARGETS = {
     ),
     "witness cosign --proof": Target(
         "consistency.json",
-        lambda s, f: [
-            "witness",
-            "cosign",
-            s.witness_dir,
-            s.path("cp2.note"),
-            "--log",
-            s.trust,
-            "--proof",
-            f,
-            "-o",
-            s.path("out"),
-        ],
+        lambda s, f: _cosign_cp2(s, "--proof", f),
     ),
     "witness state file": Target(
         "witness-state.json",
-        lambda s, f: [
-            "witness",
-            "cosign",
-            s.witness_dir,
-            s.path("cp2.note"),
-            "--log",
-            s.trust,
-            "-o",
-            s.path("out"),
-        ],
+        lambda s, f: _cosign_cp2(s),
         place=lambda s: s.witness_state,
     ),
     "count (JSON tally)": Target(
         "count.json",
-        lambda s, f: [
-            "count",
-            "-L",
-            s.ledger,
-            "-k",
-            _key(s, "kpps2"),
-            "--time",
-            str(T),
-            "--contest",
-            CONTEST,
-            "--tps",
-            TPS2,
-            f,
-        ],
+        _count_argv,
     ),
     "count (TOML tally)": Target(
         "count.toml",
-        lambda s, f: [
-            "count",
-            "-L",
-            s.ledger,
-            "-k",
-            _key(s, "kpps2"),
-            "--time",
-            str(T),
-            "--contest",
-            CONTEST,
-            "--tps",
-            TPS2,
-            f,
-        ],
+        _count_argv,
     ),
     "private key file (--key)": Target(
         "keys/ptps.key",
