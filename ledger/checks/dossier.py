@@ -47,6 +47,7 @@ from ledger.errors import (
 )
 from ledger.format import merkle
 from ledger.format.authority import Signer
+from ledger.format.jsoninput import MAX_DOSSIER_SIZE, load_json
 from ledger.format.note import Checkpoint, Verifier, open_note, parse_note
 from ledger.format.regions import key_stream, parse_contest_id, parse_stream_id
 from ledger.format.schema import Contest, tally_flags, voted_total
@@ -259,10 +260,7 @@ def _is_int(value: Any) -> bool:
 
 def _parse(data: bytes, policy: TrustPolicy, report: DossierReport) -> tuple[str, list[_Item]]:
     """Step (1). Returns the checkpoint note text and the events (FormatError if unusable)."""
-    try:
-        doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise FormatError(f"not a dossier: not UTF-8 JSON ({e})") from e
+    doc = load_json(data, "dossier", max_size=MAX_DOSSIER_SIZE)
     if not isinstance(doc, dict) or doc.get("format") != DOSSIER_FORMAT:
         raise FormatError(f'not a dossier (its "format" must be {DOSSIER_FORMAT!r})')
     if sorted(doc) != sorted(_DOC_FIELDS):

@@ -478,6 +478,7 @@ def verify_export(
     last_size = 0
     checkpoint_records = 0
     ended = False
+    as_of_found = False
     seen_header = False
     ahead = _SignaturesAhead(replay) if parallel else None
     records = read_records(stream)

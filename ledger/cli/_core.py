@@ -235,9 +235,13 @@ def _submit(
     return 0
 
 
+def _state(accepted: Accepted) -> str:
+    """What became of an envelope: a duplicate was already there and is not stored again."""
+    return "already in the ledger" if accepted.duplicate else "accepted"
+
+
 def _report(args: argparse.Namespace, ledger: Ledger, accepted: Accepted) -> None:
-    state = "already in the ledger" if accepted.duplicate else "accepted"
-    print(f"{state}: {accepted.stream} seq {accepted.seq}")
+    print(f"{_state(accepted)}: {accepted.stream} seq {accepted.seq}")
     print(f"event hash {accepted.event_hash.hex()}")
     print(f"leaf index {accepted.leaf_index}")
     if getattr(args, "receipt", None):
@@ -342,7 +346,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
         results = ledger.append_batch(raws)
         for accepted in results[:-1]:
-            print(f"accepted: {accepted.stream} seq {accepted.seq} leaf {accepted.leaf_index}")
+            print(
+                f"{_state(accepted)}: {accepted.stream} seq {accepted.seq} leaf {accepted.leaf_index}"
+            )
         _report(args, ledger, results[-1])
     return 0
 

@@ -18,6 +18,7 @@ from ledger.cli._common import (
 )
 from ledger.cli._verify import add_trust_args, load_policy, print_failures, print_totals
 from ledger.errors import FormatError
+from ledger.format.jsoninput import MAX_DOSSIER_SIZE, read_limited
 from ledger.format.note import Verifier
 from ledger.format.trust import witnesses_from_json
 
@@ -73,14 +74,16 @@ def cmd_dossier(args: argparse.Namespace) -> int:
 
 def _directory_witnesses(directory: str) -> tuple[Verifier, ...]:
     path = Path(directory) / "trust.json"
-    return witnesses_from_json(path.read_text()) if path.is_file() else ()
+    return witnesses_from_json(read_limited(path, "trust roots file")) if path.is_file() else ()
 
 
 def cmd_verify_dossier(args: argparse.Namespace) -> int:
     policy = load_policy(args.trust, args.witness)
     if args.population is not None and args.population <= 0:
         raise FormatError("--population must be a positive number")
-    report = verify_dossier(read_bytes(args.file), policy, population=args.population)
+    report = verify_dossier(
+        read_bytes(args.file, MAX_DOSSIER_SIZE), policy, population=args.population
+    )
     if args.json:
         print_json(report.to_json())
     else:

@@ -17,6 +17,7 @@ from ledger.cli._common import (
     write_bytes,
 )
 from ledger.errors import ConfigurationError, FormatError
+from ledger.format.jsoninput import read_limited
 from ledger.format.note import SIG_TYPE_COSIGNATURE_V1, Checkpoint, NoteSigner, Verifier, parse_note
 from ledger.format.trust import trust_from_json
 from ledger.log.tlog import ConsistencyProof, InclusionProof, Receipt, TransparencyLog
@@ -113,7 +114,7 @@ def register(commands: Commands) -> None:
 def log_verifier_arg(value: str) -> Verifier:
     """A log verifier key given inline, or read from a trust.json file."""
     if Path(value).is_file():
-        return Verifier.parse(trust_from_json(Path(value).read_text()).log_vkey)
+        return Verifier.parse(trust_from_json(read_limited(value, "trust roots file")).log_vkey)
     return Verifier.parse(value)
 
 
@@ -163,8 +164,8 @@ def cmd_witness_init(args: argparse.Namespace) -> int:
 
 def _witness_signer(directory: Path) -> NoteSigner:
     try:
-        name = (directory / "name").read_text().strip()
-    except OSError as e:
+        name = (directory / "name").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as e:
         raise ConfigurationError(
             f"{directory} is not a witness directory (run `ledger witness init`)"
         ) from e

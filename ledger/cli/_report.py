@@ -12,6 +12,7 @@ from ledger.checks.report import bawaslu_report, verify_statement
 from ledger.cli._common import Commands, add_json_arg, print_json, read_bytes, table
 from ledger.cli._verify import add_trust_args, load_policy
 from ledger.errors import FormatError
+from ledger.format.jsoninput import MAX_DOSSIER_SIZE
 
 EXIT_FAILED = 1
 
@@ -118,7 +119,7 @@ def print_bawaslu_report(report: dict[str, Any]) -> None:
 
 def cmd_verify_statement(args: argparse.Namespace) -> int:
     policy = load_policy(args.trust, [])
-    chain = read_bytes(args.chain) if args.chain else None
+    chain = read_bytes(args.chain, MAX_DOSSIER_SIZE) if args.chain else None
     result = verify_statement(read_bytes(args.file), policy, chain=chain)
     if args.json:
         print_json(result.to_json())

@@ -20,6 +20,7 @@ from ledger.cli._common import (
 )
 from ledger.errors import FormatError
 from ledger.format.exportfile import export_ledger
+from ledger.format.jsoninput import read_limited
 from ledger.format.note import Verifier
 from ledger.format.trust import trust_from_json, witnesses_from_json
 from ledger.progress import Progress
@@ -49,10 +50,7 @@ def register(commands: Commands) -> None:
 
 
 def load_policy(path: str, extra_witnesses: list[str]) -> TrustPolicy:
-    try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise FormatError(f"cannot read trust roots {path}: {e.strerror}") from e
+    text = read_limited(path, "trust roots file")
     witnesses = witnesses_from_json(text) + tuple(Verifier.parse(v) for v in extra_witnesses)
     return TrustPolicy(trust_from_json(text), witnesses)
 

@@ -59,6 +59,7 @@ from typing import Any
 from ledger.errors import (
     CheckpointError,
     ConfigurationError,
+    FormatError,
     InconsistentCheckpointError,
     LedgerError,
     LogShrankError,
@@ -66,6 +67,7 @@ from ledger.errors import (
     ProofError,
     UnverifiedNoteError,
 )
+from ledger.format.jsoninput import load_json
 from ledger.format.merkle import EMPTY_ROOT, verify_consistency
 from ledger.format.note import (
     SIG_TYPE_COSIGNATURE_V1,
@@ -153,9 +155,9 @@ class WitnessState:
     def from_json(cls, data: bytes, origin: str) -> WitnessState:
         """Parse and check a state file for ``origin``; raise ConfigurationError if corrupt."""
         try:
-            record: Any = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as e:
-            raise ConfigurationError(f"witness state for {origin!r} is not UTF-8 JSON") from e
+            record: Any = load_json(data, "witness state file")
+        except FormatError as e:
+            raise ConfigurationError(f"witness state for {origin!r}: {e}") from e
         if not isinstance(record, dict) or set(record) != _STATE_KEYS:
             raise ConfigurationError(f"witness state for {origin!r} has the wrong fields")
         if record["format"] != STATE_FORMAT:

@@ -48,8 +48,8 @@ class LedgerHome:
             raise ConfigurationError(
                 f"{self.path} is not a ledger directory (no {CONFIG}; run `ledger create`)"
             ) from e
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigurationError(f"{self.path / CONFIG}: {e}") from e
+        except (OSError, UnicodeDecodeError, RecursionError, tomllib.TOMLDecodeError) as e:
+            raise ConfigurationError(f"{self.path / CONFIG}: {type(e).__name__}: {e}") from e
 
     @property
     def database_url(self) -> str:
