@@ -2,9 +2,10 @@
 
 ``TrustRoots`` is stored in the ledger's database (canonical msgpack) and
 handed to verifiers as a trust roots file, ``trust.json`` (docs/format.md,
-"Trust roots file"), which may also list the witnesses whose cosignatures the
-verifier counts. This module is a format primitive: the offline verifier uses
-it without the ledger application.
+"Trust roots file"), which may also embed the trust policy (c2sp.org/tlog-policy,
+ledger.policy) naming the witnesses whose cosignatures a verdict needs. This
+module is a format primitive: the offline verifier uses it without the ledger
+application.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ledger import canonical
 from ledger.errors import ConfigurationError, FormatError
 from ledger.note import SIG_TYPE_ED25519, Verifier
 
-__all__ = ["TrustRoots", "trust_from_json", "trust_to_json", "witnesses_from_json"]
+__all__ = ["TrustRoots", "policy_from_json", "trust_from_json", "trust_to_json"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +58,8 @@ class TrustRoots:
             raise ConfigurationError(f"trust roots lack field {e}") from e
 
 
-def trust_to_json(trust: TrustRoots, *, witnesses: list[str] | None = None) -> str:
-    """The trust roots file; ``witnesses`` lists the witness verifier keys to count."""
+def trust_to_json(trust: TrustRoots, *, policy: str | None = None) -> str:
+    """The trust roots file; ``policy`` is the tlog-policy text it embeds, if any."""
     value: dict[str, Any] = {
         "election": trust.election,
         "origin": trust.origin,
@@ -66,8 +67,8 @@ def trust_to_json(trust: TrustRoots, *, witnesses: list[str] | None = None) -> s
         "bawaslu_root": base64.b64encode(trust.bawaslu_root).decode(),
         "log_vkey": trust.log_vkey,
     }
-    if witnesses:
-        value["witnesses"] = list(witnesses)
+    if policy is not None:
+        value["policy"] = policy
     return json.dumps(value, indent=2) + "\n"
 
 
@@ -94,12 +95,20 @@ def trust_from_json(text: str) -> TrustRoots:
     return trust
 
 
-def witnesses_from_json(text: str) -> tuple[Verifier, ...]:
-    """The witness verifier keys a trust roots file lists (its optional "witnesses")."""
+def policy_from_json(text: str) -> str | None:
+    """The tlog-policy text a trust roots file embeds (its optional "policy"), or None."""
     try:
-        listed = json.loads(text).get("witnesses", [])
-    except (ValueError, AttributeError) as e:
+        value = json.loads(text)
+    except ValueError as e:
         raise FormatError(f"not a trust roots file: {e}") from e
-    if not isinstance(listed, list):
-        raise FormatError("trust roots file: witnesses must be a list of verifier keys")
-    return tuple(Verifier.parse(str(v)) for v in listed)
+    if not isinstance(value, dict):
+        raise FormatError("not a trust roots file: not a JSON object")
+    if "witnesses" in value:
+        raise FormatError(
+            'trust roots file: "witnesses" is no longer read; name the witnesses and the '
+            'quorum in its "policy" (docs/format.md 8.10)'
+        )
+    policy = value.get("policy")
+    if policy is not None and not isinstance(policy, str):
+        raise FormatError("trust roots file: policy must be the text of a tlog-policy")
+    return policy
