@@ -338,11 +338,15 @@ def _failures(report: VerifyReport) -> list[tuple[str, str]]:
 
 
 def _chain_from_export(chain: bytes, policy: TrustPolicy) -> _ChainState:
-    verdict = verify_export(io.BytesIO(chain), policy)  # the chain source, verified whole
-    replay = _Replay(policy, VerifyReport())  # and its state, for this statement
+    # The chain source, verified whole; its state, for this statement, is that of
+    # its witnessed prefix only (an unwitnessed tail vouches for nothing).
+    verdict = verify_export(io.BytesIO(chain), policy, accept_unwitnessed_tail=True)
+    replay = _Replay(policy, VerifyReport())
     leaf_of: dict[bytes, int] = {}
     leaf = 0
     for record in read_records(io.BytesIO(chain)):
+        if leaf >= verdict.witnessed:
+            break
         if record["type"] == "event":
             raw = record.get("envelope")
             if isinstance(raw, bytes):

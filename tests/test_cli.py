@@ -22,6 +22,7 @@ from keys import load_private_key
 from ledger.cli import main
 from ledger.client import Chainer, attest_body
 from ledger.note import Checkpoint, NoteSigner, Verifier, parse_note
+from ledger.policy import policy_text
 from ledger.regions import sheet_stream
 from ledger.tlog import ConsistencyProof, InclusionProof, Receipt
 from ledger.witness import verify_cosigned
@@ -238,7 +239,10 @@ def journey(cli: Cli, database: str | None = None) -> None:
 
     # The receipt of the first count.
     out = cli.ok("receipt", "verify", cli.path("r1.note"), "--log", trust)
-    assert out == f"OK: {ORIGIN} took event {count_hash} at leaf {count_leaf}\n"
+    assert out == (
+        f"OK: {ORIGIN} took event {count_hash} at leaf {count_leaf} "
+        "(the log's own word; no witness vouches for a receipt)\n"
+    )
     receipt = Receipt.open(Path(cli.path("r1.note")).read_bytes(), Verifier.parse(vkey))
     assert (receipt.leaf_index, receipt.event_hash.hex()) == (count_leaf, count_hash)
 
@@ -250,13 +254,19 @@ def journey(cli: Cli, database: str | None = None) -> None:
     assert cli.ok("checkpoint", "show", "-L", cli.ledger) == cp1.decode()
     out = cli.ok("witness", "init", cli.path("witness"), "--name", "bawaslu.example/witness")
     wkey = re.fullmatch(r"witness verifier key: (\S+)\n", out)[1]  # type: ignore[index]
+    # The trust policy that needs this witness (the ledger was created without one).
+    policy = cli.write("policy.txt", policy_text(vkey, [wkey]))
     cli.ok(
         "witness", "cosign", cli.path("witness"), cli.path("cp1.note"), "--log", trust,
         "-o", cli.path("cp1.cosigned"), "--time", str(T + 60),
     )  # fmt: skip
+    cli.fails(
+        "checkpoint", "add-cosignature", "-L", cli.ledger, cli.path("cp1.cosigned"),
+        match="embeds no trust policy",
+    )  # fmt: skip
     out = cli.ok(
         "checkpoint", "add-cosignature", "-L", cli.ledger, cli.path("cp1.cosigned"),
-        "--witness", wkey,
+        "--policy", policy,
     )  # fmt: skip
     assert out == f"stored cosigned checkpoint of size {size1} (2 signatures)\n"
 
@@ -266,11 +276,12 @@ def journey(cli: Cli, database: str | None = None) -> None:
     assert json.loads(by_stream) == json.loads(by_leaf)
     assert json.loads(by_leaf)["leaf_index"] == count_leaf
     inclusion = cli.write("inclusion.json", by_stream)
-    out = cli.ok("proof", "verify", inclusion, "--log", trust, "--witness", wkey)
+    out = cli.ok("proof", "verify", inclusion, "--log", trust, "--policy", policy)
     assert out.splitlines() == [
-        f"OK: event {count_hash} ({SHEET} seq 1) is leaf {count_leaf} of the checkpointed log",
-        "OK: checkpoint cosigned by bawaslu.example/witness",
+        f"OK: event {count_hash} ({SHEET} seq 1) is leaf {count_leaf} of the checkpointed log; "
+        f"checkpoint {size1} witnessed by bawaslu.example/witness",
     ]
+    cli.fails("proof", "verify", inclusion, "--log", trust, match="no trust policy")
     InclusionProof.from_json(by_stream).verify(Verifier.parse(vkey))
 
     # More statements, checkpoint 2, a consistency proof; the witness cosigns cp2 with it.
@@ -280,16 +291,26 @@ def journey(cli: Cli, database: str | None = None) -> None:
     consistency = cli.write(
         "consistency.json", cli.ok("proof", "consistency", "-L", cli.ledger, "--old", str(size1))
     )
-    out = cli.ok("proof", "verify", consistency, "--log", vkey)
-    assert out == f"OK: the log of {size1 + 2} leaves extends the log of {size1} leaves\n"
-    cli.fails("proof", "verify", consistency, "--log", trust, "--witness", wkey, match="cosign")
+    cli.fails("proof", "verify", consistency, "--log", vkey, match="no trust policy")
+    cli.fails(
+        "proof", "verify", consistency, "--log", vkey, "--policy", policy,
+        match=f"checkpoint {size1 + 2} is not witnessed",
+    )  # fmt: skip
+    out = cli.ok(
+        "proof", "verify", consistency, "--log", vkey, "--policy", policy,
+        "--accept-unwitnessed-tail",
+    )  # fmt: skip
+    assert out.startswith(
+        f"OK as the log's own word: the log of {size1 + 2} leaves extends the log of {size1} "
+        f"leaves; checkpoint {size1 + 2} is not witnessed"
+    )
     cli.ok(
         "witness", "cosign", cli.path("witness"), cli.path("cp2.note"), "--log", trust,
         "--proof", consistency, "-o", cli.path("cp2.cosigned"), "--time", str(T + 120),
     )  # fmt: skip
     cli.ok(
         "checkpoint", "add-cosignature", "-L", cli.ledger, cli.path("cp2.cosigned"),
-        "--witness", wkey,
+        "--policy", policy,
     )  # fmt: skip
     cosigned = cli.ok("checkpoint", "show", "-L", cli.ledger, "--size", str(size1 + 2)).encode()
     assert verify_cosigned(cosigned, Verifier.parse(vkey), [Verifier.parse(wkey)]).size == size1 + 2
@@ -299,11 +320,10 @@ def journey(cli: Cli, database: str | None = None) -> None:
             "proof", "consistency", "-L", cli.ledger, "--old", str(size1), "--new", str(size1 + 2)
         ),
     )
-    out = cli.ok("proof", "verify", both, "--log", trust, "--witness", wkey)
+    out = cli.ok("proof", "verify", both, "--log", trust, "--policy", policy)
     assert out.splitlines() == [
-        f"OK: the log of {size1 + 2} leaves extends the log of {size1} leaves",
-        "OK: checkpoint cosigned by bawaslu.example/witness",
-        "OK: checkpoint cosigned by bawaslu.example/witness",
+        f"OK: the log of {size1 + 2} leaves extends the log of {size1} leaves; "
+        f"checkpoint {size1 + 2} witnessed by bawaslu.example/witness",
     ]
     proof = ConsistencyProof.from_json(Path(both).read_bytes())
     assert parse_note(proof.new).text == parse_note(Path(cli.path("cp2.note")).read_bytes()).text

@@ -28,9 +28,15 @@ from ledger.application import Ledger
 from ledger.cli import main
 from ledger.domain import stream_uuid
 from ledger.dossier import build_dossier, verify_dossier
-from ledger.errors import CheckpointError, LedgerError, SchemaError, UnknownEventError
+from ledger.errors import (
+    LedgerError,
+    SchemaError,
+    UnknownEventError,
+    UnwitnessedError,
+)
 from ledger.exportfile import MAGIC, export_ledger, read_records
 from ledger.note import Checkpoint, Note, NoteSigner, Signature, Verifier, parse_note, sign_note
+from ledger.policy import policy_text
 from ledger.regions import KECAMATAN as KECAMATAN_LEVEL
 from ledger.regions import sheet_stream
 from ledger.report import RegionStore, bawaslu_report, verify_statement
@@ -53,6 +59,8 @@ from tests.world import (
     World,
     build_world,
     tally,
+    unwitnessed_policy,
+    witnessed_policy,
 )
 
 TPS3 = "33.16.09.2001/003"
@@ -177,7 +185,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
     (base / "witness").mkdir()
     sizes, marks, receipt = _populate(world, base / "witness")
     wkey = world.scenario.witness_signer.verifier
-    policy = TrustPolicy(world.ledger.trust, (wkey,))
+    policy = witnessed_policy(world.ledger.trust, wkey)
     yield Scene(world, url, _export(world.ledger), policy, wkey, sizes, marks, receipt)
     world.ledger.close()
 
@@ -250,8 +258,10 @@ def change_vote(raw: bytes) -> bytes:
     return raw.replace(b"\xa11\x78", b"\xa11\x79")
 
 
-def verify(data: bytes, policy: TrustPolicy) -> VerifyReport:
-    return verify_export(io.BytesIO(data), policy)
+def verify(data: bytes, policy: TrustPolicy, *, tail: bool = True) -> VerifyReport:
+    """The verdict on ``data``; the scene's last event is an unwitnessed tail,
+    accepted unless ``tail`` is false (tests of the rule itself)."""
+    return verify_export(io.BytesIO(data), policy, accept_unwitnessed_tail=tail)
 
 
 def failure(report: VerifyReport, error: str, **where: Any) -> Failure:
@@ -335,7 +345,7 @@ def test_an_honest_export_verifies_and_its_totals_are_the_projections(scene: Sce
 
 def test_an_export_verifies_only_against_its_own_trust_roots(scene: Scene) -> None:
     other = Scenario(seed="another election")
-    report = verify(scene.export, TrustPolicy(other.trust()))
+    report = verify(scene.export, unwitnessed_policy(other.trust()))
     failure(report, "FormatError", leaf=None)
     failure(report, "UnknownSignerError", leaf=0, stream="election", seq=1)
 
@@ -499,7 +509,7 @@ def test_8_a_log_that_shrank_between_checkpoints_is_named(scene: Scene) -> None:
 
 @pytest.fixture(scope="module")
 def sheet_dossier(scene: Scene) -> bytes:
-    return build_dossier(scene.ledger, SHEET, witnesses=[scene.witness])
+    return build_dossier(scene.ledger, SHEET, policy=scene.policy.tlog)
 
 
 def test_a_sheet_dossier_is_proved_against_the_latest_cosigned_checkpoint(
@@ -523,16 +533,17 @@ def test_a_sheet_dossier_is_proved_against_the_latest_cosigned_checkpoint(
     assert sheet["corrected"]
     assert [a["verdict"] for a in sheet["attestations"]] == ["agree", "object"] + ["agree"] * 3
     # The latest checkpoint when no witness is asked for.
-    plain = build_dossier(scene.ledger, SHEET, witnesses=None)
+    plain = build_dossier(scene.ledger, SHEET, policy=None)
     assert _size(json.loads(plain)["checkpoint"].encode()) == scene.sizes[2]
-    assert verify_dossier(plain, TrustPolicy(scene.policy.roots)).ok
+    report = verify_dossier(plain, unwitnessed_policy(scene.policy.roots))
+    assert report.ok and report.quorum_none
     # ... which a policy naming the witness does not accept.
     report = verify_dossier(plain, scene.policy)
-    failure(report, "UnverifiedNoteError", checkpoint=scene.sizes[2])
+    failure(report, "UnwitnessedError", checkpoint=scene.sizes[2])
 
 
 def test_a_contest_dossier_gives_totals_and_the_article_158_margin(scene: Scene) -> None:
-    data = build_dossier(scene.ledger, BUPATI, witnesses=[scene.witness])
+    data = build_dossier(scene.ledger, BUPATI, policy=scene.policy.tlog)
     report = verify_dossier(data, scene.policy, population=800_000)
     assert report.ok, _summary(report)
     exported = verify(scene.export, scene.policy)
@@ -550,8 +561,8 @@ def test_a_contest_dossier_gives_totals_and_the_article_158_margin(scene: Scene)
 
 def test_no_dossier_without_a_cosigned_checkpoint_or_for_an_unknown_subject(scene: Scene) -> None:
     stranger = NoteSigner.generate("stranger.example/w", 0x04).verifier
-    with pytest.raises(CheckpointError, match="cosigned by a trusted witness"):
-        build_dossier(scene.ledger, SHEET, witnesses=[stranger])
+    with pytest.raises(UnwitnessedError, match="meets the trust policy"):
+        build_dossier(scene.ledger, SHEET, policy=witnessed_policy(scene.s.trust(), stranger).tlog)
     with pytest.raises(UnknownEventError):
         build_dossier(scene.ledger, sheet_stream(BUPATI, "33.16.09.2001/099"))
     with pytest.raises(SchemaError):
@@ -602,7 +613,7 @@ def test_9_a_dossier_proof_that_misses_its_checkpoint_is_named(
 def test_a_dossier_with_a_foreign_stream_or_other_roots_fails(
     scene: Scene, sheet_dossier: bytes
 ) -> None:
-    contest = json.loads(build_dossier(scene.ledger, BUPATI, witnesses=[scene.witness]))
+    contest = json.loads(build_dossier(scene.ledger, BUPATI, policy=scene.policy.tlog))
     foreign = _dossier_event(contest, scene.marks["B"])  # proved against the same checkpoint
 
     def smuggle(doc: dict[str, Any]) -> None:
@@ -617,7 +628,7 @@ def test_a_dossier_with_a_foreign_stream_or_other_roots_fails(
     swapped = TrustRoots(
         roots.election, roots.bawaslu_root, roots.kpu_root, roots.log_vkey, roots.origin
     )
-    report = verify_dossier(sheet_dossier, TrustPolicy(swapped))
+    report = verify_dossier(sheet_dossier, witnessed_policy(swapped, scene.witness))
     assert "trust roots" in failure(report, "FormatError", leaf=None).message
     report = verify_dossier(b"{}", scene.policy)
     assert not report.ok and report.failures["FormatError"][0].leaf is None
@@ -627,8 +638,11 @@ def test_a_dossier_with_a_foreign_stream_or_other_roots_fails(
 
 
 def test_the_bawaslu_report_of_a_kecamatan(scene: Scene) -> None:
-    report = bawaslu_report(io.BytesIO(scene.export), scene.policy, KECAMATAN)
+    report = bawaslu_report(
+        io.BytesIO(scene.export), scene.policy, KECAMATAN, accept_unwitnessed_tail=True
+    )
     assert report["verification"]["ok"]
+    assert report["verification"]["unwitnessed_tail"] == 1
     assert report["verification"]["checkpoint"]["size"] == scene.sizes[-1]
     bupati = [sheet_stream(BUPATI, t) for t in (TPS, TPS2, TPS3)]
     gubernur = sheet_stream(GUBERNUR, TPS)
@@ -673,7 +687,7 @@ def test_the_region_store_keeps_only_the_regions_rows(scene: Scene) -> None:
 
 
 def test_verify_statement_raw_base64_and_with_a_chain(scene: Scene, sheet_dossier: bytes) -> None:
-    policy = TrustPolicy(scene.policy.roots)
+    policy = scene.policy
     a = scene.marks["A"]
     # A root's statement needs no chain.
     election = scene.ledger.stream("election")[0]
@@ -719,7 +733,8 @@ def home(scene: Scene, tmp_path_factory: pytest.TempPathFactory) -> Path:
     (path / "ledger.toml").write_text(
         f'database = "sqlite:{db}"\nelection = "{scene.s.election}"\n'
     )
-    (path / "trust.json").write_text(trust_to_json(scene.policy.roots))
+    policy = policy_text(scene.policy.roots.log_vkey, [scene.witness.vkey])
+    (path / "trust.json").write_text(trust_to_json(scene.policy.roots, policy=policy))
     return path
 
 
@@ -736,11 +751,15 @@ def test_cli_export_and_verify(
     trust = str(home / "trust.json")
     code, _, err = run(capsys, "export", "-L", str(home), str(export))
     assert code == 0 and "exported" in err
-    code, out, _ = run(
-        capsys, "verify", str(export), "--trust", trust, "--witness", scene.witness.vkey
-    )
+    code, out, _ = run(capsys, "verify", str(export), "--trust", trust)
+    assert code == 1, out  # the scene's last event lies after the last witnessed checkpoint
+    assert "latest cosigned by no witness of the policy" in out
+    assert out.splitlines()[-1].startswith("VERDICT: FAILED - unwitnessed tail: 1 events")
+    code, out, _ = run(capsys, "verify", str(export), "--trust", trust, "--accept-unwitnessed-tail")
     assert code == 0, out
-    assert "VERDICT: OK" in out and "latest cosigned by no trusted witness" in out
+    assert f"witnessed: {scene.sizes[1]} of {scene.sizes[2]} events" in out
+    assert f"unwitnessed tail: 1 events after checkpoint {scene.sizes[1]}" in out
+    assert out.splitlines()[-1].startswith(f"VERDICT: OK up to checkpoint {scene.sizes[1]} - ")
     recs = records(export.read_bytes())
     i = event_index(recs, scene.leaf("A"))
     recs[i]["envelope"] = change_vote(recs[i]["envelope"])
@@ -757,9 +776,8 @@ def test_cli_dossier_and_verify_dossier(
 ) -> None:
     trust = str(home / "trust.json")
     sheet, contest = tmp_path / "sheet.json", tmp_path / "contest.json"
-    w = ["--witness", scene.witness.vkey]
-    assert run(capsys, "dossier", SHEET, "-o", str(sheet), "-L", str(home), *w)[0] == 0
-    code, out, _ = run(capsys, "verify-dossier", str(sheet), "--trust", trust, *w)
+    assert run(capsys, "dossier", SHEET, "-o", str(sheet), "-L", str(home))[0] == 0
+    code, out, _ = run(capsys, "verify-dossier", str(sheet), "--trust", trust)
     assert code == 0, out
     assert f"checkpoint: size {scene.sizes[1]}" in out
     assert "pair 1 120, pair 2 58; valid 178" in out and "VERDICT: OK" in out
@@ -771,7 +789,7 @@ def test_cli_dossier_and_verify_dossier(
     assert "margin: bupati, population 300,000: pair 1" in out
     code, out, _ = run(capsys, "verify-dossier", str(contest), "--trust", trust, "--json")
     assert code == 0 and json.loads(out)["ok"]
-    assert json.loads(out)["checkpoint"]["size"] == scene.sizes[2]
+    assert json.loads(out)["checkpoint"]["size"] == scene.sizes[1]  # the latest witnessed
     sheet.write_bytes(
         _edit(sheet.read_bytes(), lambda d: d["events"][-1]["proof"].__setitem__(0, "00" * 32))
     )
@@ -793,12 +811,19 @@ def test_cli_report_statement_and_receipt(
     export = tmp_path / "ledger.export"
     export.write_bytes(scene.export)
     code, out, _ = run(capsys, "report", str(export), "--trust", trust, "--region", KECAMATAN)
+    assert code == 1 and "unwitnessed tail: 1 events" in out, out
+    code, out, _ = run(
+        capsys, "report", str(export), "--trust", trust, "--region", KECAMATAN,
+        "--accept-unwitnessed-tail",
+    )  # fmt: skip
     assert code == 0, out
+    assert "the 1 events after it are NOT witnessed and NOT in this report" in out
     assert "sheets without a PTPS attestation: 3" in out
     assert "standing objections (unanswered): 1" in out and "seal broken" in out
     code, out, _ = run(
-        capsys, "report", str(export), "--trust", trust, "--region", "33.16.01", "--json"
-    )
+        capsys, "report", str(export), "--trust", trust, "--region", "33.16.01", "--json",
+        "--accept-unwitnessed-tail",
+    )  # fmt: skip
     assert code == 0 and json.loads(out)["sheets"]["total"] == 1
 
     envelope = tmp_path / "count.bin"
@@ -839,7 +864,7 @@ def test_a_postgresql_ledger_exports_and_verifies(postgres_url: str, tmp_path: P
         world.append(s.count(k["kpps2"], BUPATI, TPS2, tally((10, 20))))
         TransparencyLog(world.ledger).issue_checkpoint(s.log_signer)
         data = _export(world.ledger)
-        report = verify(data, TrustPolicy(world.ledger.trust))
+        report = verify(data, unwitnessed_policy(world.ledger.trust), tail=False)
         assert report.ok, _summary(report)
         assert report.leaves == world.ledger.log_store.log_size()
         store = replay(world.ledger)
@@ -848,7 +873,7 @@ def test_a_postgresql_ledger_exports_and_verifies(postgres_url: str, tmp_path: P
         assert total["votes"] == row["votes"] == {"1": 130, "2": 80}
         assert total["sheets"] == row["sheets_reported"] == 2
         dossier = build_dossier(world.ledger, BUPATI)
-        assert verify_dossier(dossier, TrustPolicy(world.ledger.trust)).ok
+        assert verify_dossier(dossier, unwitnessed_policy(world.ledger.trust)).ok
     finally:
         world.ledger.close()
 
@@ -901,7 +926,9 @@ def test_checking_signatures_ahead_gives_the_same_report(
     tampered = [*recs[:index], {**recs[index], "envelope": bytes(raw)}, *recs[index + 1 :]]
     for data in (scene.export, encode(tampered)):
         reports = [
-            verify_export(io.BytesIO(data), scene.policy, parallel=parallel).to_json()
+            verify_export(
+                io.BytesIO(data), scene.policy, parallel=parallel, accept_unwitnessed_tail=True
+            ).to_json()
             for parallel in (False, True)
         ]
         assert reports[0] == reports[1]
@@ -920,7 +947,7 @@ def test_as_of_a_checkpoint_before_any_sheet_is_not_missing(scene: Scene) -> Non
     head = [r for r in recs[:first_count] if r["type"] != "checkpoint"]
     cut = rebuild([*head, first_checkpoint, {"type": "end"}], resign=scene.s.log_signer)
     size = sum(1 for r in head if r["type"] == "event")
-    report = verify_export(io.BytesIO(cut), scene.policy, as_of=size)
+    report = verify_export(io.BytesIO(cut), unwitnessed_policy(scene.policy.roots), as_of=size)
     assert report.ok, report.failures
     assert report.totals == {}
 
