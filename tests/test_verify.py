@@ -35,8 +35,17 @@ from ledger.errors import (
     UnwitnessedError,
 )
 from ledger.exportfile import MAGIC, export_ledger, read_records
-from ledger.note import Checkpoint, Note, NoteSigner, Signature, Verifier, parse_note, sign_note
-from ledger.policy import policy_text
+from ledger.note import (
+    Checkpoint,
+    Note,
+    NoteSigner,
+    Signature,
+    Verifier,
+    cosign,
+    parse_note,
+    sign_note,
+)
+from ledger.policy import parse_policy, policy_text
 from ledger.regions import KECAMATAN as KECAMATAN_LEVEL
 from ledger.regions import sheet_stream
 from ledger.report import RegionStore, bawaslu_report, verify_statement
@@ -970,3 +979,153 @@ def test_a_grant_of_a_root_key_is_refused_by_the_verifier_too(scene: Scene) -> N
     (failure,) = report.failures["SchemaError"]
     assert "trust root cannot be granted" in failure.message
     assert failure.event_hash == grant.hash.hex()
+
+
+# --- the witnessed verdict (issue 10, finding 1): OK only for what the witness saw ---------
+
+
+def _rewritten(scene: Scene) -> list[dict[str, Any]]:
+    """The export without the PPK correction, its attestations and the recaps naming
+    that sheet: a different history, every remaining event validly signed."""
+    dropped = {
+        scene.marks[n].hash
+        for n in ("A-fix", "A-fix-saksi1", "A-fix-saksi2", "R-kec", "R-kab", "A-ptps-again")
+    }
+    return [
+        r
+        for r in records(scene.export)
+        if not (r["type"] == "event" and Envelope.parse(r["envelope"]).hash in dropped)
+    ]
+
+
+def _resigned(recs: list[dict[str, Any]], log: NoteSigner) -> bytes:
+    """``recs`` renumbered with fresh checkpoints signed by the log key alone (the
+    last two checkpoints now stand at one size: the first of them is kept)."""
+    last = max(i for i, r in enumerate(recs) if r["type"] == "checkpoint")
+    return rebuild(recs[:last] + recs[last + 1 :], resign=log)
+
+
+def _strip_witness(note: bytes, witness: Verifier) -> bytes:
+    parsed = parse_note(note)
+    kept = tuple(s for s in parsed.signatures if s.name != witness.name)
+    return Note(parsed.text, kept).to_bytes()
+
+
+def test_a_rewritten_history_never_verifies_under_a_policy_naming_the_witness(
+    scene: Scene,
+) -> None:
+    recs = _rewritten(scene)
+    no_checkpoint = rebuild([r for r in recs if r["type"] != "checkpoint"])  # (a)
+    log_signed_only = _resigned(recs, scene.s.log_signer)  # (b)
+    first = [r for r in records(scene.export) if r["type"] != "end"]  # (c) tail and checkpoint
+    cut = rebuild([r for r in first if r["type"] == "header" or r.get("leaf", 0) < 5])
+    stripped = records(scene.export)  # (d) every cosignature line removed
+    for r in stripped:
+        if r["type"] == "checkpoint":
+            r["note"] = _strip_witness(r["note"], scene.witness)
+    for data in (no_checkpoint, log_signed_only, cut, encode(stripped)):
+        report = verify(data, scene.policy, tail=False)
+        assert not report.ok
+        assert report.witnessed == 0 and report.tail == report.leaves > 0
+        assert "UnwitnessedError" in report.failure_counts, _summary(report)
+        assert report.totals == {}  # nothing witnessed: no totals to vouch for
+    # Under `quorum none`, written so, the same bytes verify, and say they are unwitnessed.
+    unwitnessed = verify(log_signed_only, unwitnessed_policy(scene.policy.roots), tail=False)
+    assert unwitnessed.ok and unwitnessed.quorum_none, _summary(unwitnessed)
+    assert unwitnessed.tail == 0
+    honest = verify(scene.export, scene.policy).totals[BUPATI]["total"]["votes"]
+    rewritten = unwitnessed.totals[BUPATI]["total"]["votes"]
+    assert rewritten != honest  # what the rewrite was for
+    # Accepted as a tail, its totals are only shown apart, as the tail's effect.
+    report = verify(log_signed_only, scene.policy, tail=True)
+    assert report.ok and report.totals == {}
+    assert report.tail_effect[BUPATI]["votes"] == rewritten
+
+
+def test_a_rewritten_history_fails_on_the_command_line(
+    scene: Scene, home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export = tmp_path / "rewritten.export"
+    export.write_bytes(_resigned(_rewritten(scene), scene.s.log_signer))
+    trust = str(home / "trust.json")
+    code, out, _ = run(capsys, "verify", str(export), "--trust", trust)
+    assert code == 1 and out.splitlines()[-1].startswith("VERDICT: FAILED - unwitnessed tail")
+    code, out, _ = run(capsys, "report", str(export), "--trust", trust, "--region", KECAMATAN)
+    assert code == 1 and "export: FAILED verification (1 UnwitnessedError)" in out
+    assert "verified OK" not in out
+    # `quorum none`, written so: OK, and every verdict says it is not witnessed.
+    policy = tmp_path / "none.policy"
+    policy.write_text(f"log {scene.policy.roots.log_vkey}\nquorum none\n")
+    code, out, _ = run(capsys, "verify", str(export), "--trust", trust, "--policy", str(policy))
+    assert code == 0, out
+    assert out.splitlines()[-1].endswith("NOT independently witnessed (quorum none)")
+    code, out, _ = run(
+        capsys, "report", str(export), "--trust", trust, "--policy", str(policy),
+        "--region", KECAMATAN,
+    )  # fmt: skip
+    assert code == 0 and "NOT independently witnessed" in out.splitlines()[0]
+
+
+def test_a_group_of_two_of_three_witnesses_needs_two_cosignatures(scene: Scene) -> None:
+    others = [NoteSigner.generate(f"w{n}.example/witness", 0x04) for n in (2, 3)]
+    roots = scene.policy.roots
+    text = (
+        f"log {roots.log_vkey}\nwitness w1 {scene.witness.vkey}\n"
+        + "".join(f"witness w{n} {o.verifier.vkey}\n" for n, o in zip((2, 3), others, strict=True))
+        + "group g 2 w1 w2 w3\nquorum g\n"
+    )
+    policy = TrustPolicy(roots, parse_policy(text))
+    report = verify(scene.export, policy, tail=False)  # only w1 ever cosigned
+    assert report.witnessed == 0 and "UnwitnessedError" in report.failure_counts
+    assert [c["cosigned_by"] for c in report.checkpoints][:2] == [[scene.witness.name]] * 2
+    # A second witness of the group cosigns the first checkpoint: it is witnessed now.
+    recs = records(scene.export)
+    i = _checkpoint_index(recs, scene.sizes[0])
+    note = parse_note(recs[i]["note"])
+    second = cosign(note.text, NOW, others[0])
+    recs[i]["note"] = Note(note.text, (*note.signatures, second)).to_bytes()
+    report = verify(encode(recs), policy, tail=True)
+    assert report.ok and report.witnessed == scene.sizes[0]
+    assert report.checkpoints[0]["cosigned_by"] == [scene.witness.name, others[0].name]
+    with pytest.raises(UnwitnessedError, match=r"needs 2 of \("):
+        policy.tlog.verify_quorum(records(scene.export)[i]["note"], policy.log)
+
+
+def test_as_of_must_name_a_witnessed_checkpoint(
+    scene: Scene, home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export = tmp_path / "ledger.export"
+    export.write_bytes(scene.export)
+    trust = str(home / "trust.json")
+    base = ("verify", str(export), "--trust", trust, "--accept-unwitnessed-tail")
+    for size, message in (
+        ("5", "no witnessed checkpoint of that size"),
+        (str(scene.sizes[2]), "no witnessed checkpoint of that size"),  # not cosigned
+        ("-1", "is not negative"),
+    ):
+        code, out, err = run(capsys, *base, "--as-of", size)
+        assert code == 1 and out == "" and err.count("\n") == 1, err
+        assert err.startswith("ledger: error: ") and message in err, err
+    code, out, _ = run(capsys, *base, "--as-of", str(scene.sizes[0]))
+    assert code == 0 and f"bupati-33.16 as of checkpoint {scene.sizes[0]}: 1 sheets" in out
+
+
+def test_junk_after_the_end_record_does_not_hide_what_was_read(
+    scene: Scene, home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Finding 5a: the verdict fails, but the report still counts every event read."""
+    data = scene.export + b"\x00\x00\x00\x03junk"
+    report = verify(data, scene.policy)
+    assert set(report.failure_counts) == {"FormatError"}, _summary(report)
+    assert report.leaves == scene.ledger.log_store.log_size()
+    assert all("end record" not in f.message for f in report.failures["FormatError"])
+    assert sum(report.events.values()) == report.leaves
+    export = tmp_path / "junk.export"
+    export.write_bytes(data)
+    trust = str(home / "trust.json")
+    args = ("--trust", trust, "--accept-unwitnessed-tail")
+    code, out, _ = run(capsys, "verify", str(export), *args)
+    assert code == 1 and f"events: {report.leaves} in the log" in out and "cut short" not in out
+    code, out, _ = run(capsys, "report", str(export), *args, "--region", KECAMATAN)
+    assert code == 1 and "export: FAILED verification (1 FormatError)" in out
+    assert "sheets without a PTPS attestation: 3" in out  # the region's data was still read
