@@ -135,6 +135,7 @@ class VerifyReport:
     # witnessed checkpoint, whether the policy needs no witness at all, and, for
     # an unwitnessed tail, whether it was accepted and its effect on the totals.
     witnessed: int = 0
+    quorum: str = ""  # the policy's quorum, in words
     quorum_none: bool = False
     tail_accepted: bool = False
     tail_effect: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -172,6 +173,7 @@ class VerifyReport:
             },
             "checkpoints": self.checkpoints,
             "witnessed": self.witnessed,
+            "quorum": self.quorum,
             "quorum_none": self.quorum_none,
             "unwitnessed_tail": (
                 {
@@ -559,7 +561,10 @@ def verify_export(
     if as_of is not None and as_of < 0:
         raise FormatError(f"--as-of {as_of}: a checkpoint size is not negative")
     report = VerifyReport(
-        as_of=as_of, quorum_none=policy.tlog.unwitnessed, tail_accepted=accept_unwitnessed_tail
+        as_of=as_of,
+        quorum=policy.tlog.describe(),
+        quorum_none=policy.tlog.unwitnessed,
+        tail_accepted=accept_unwitnessed_tail,
     )
     witnessed_totals: dict[str, dict[str, Any]] = {}
     as_of_totals: dict[str, dict[str, Any]] | None = None

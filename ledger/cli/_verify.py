@@ -150,12 +150,10 @@ def print_report(report: VerifyReport) -> None:
 
 def witnessed_line(report: VerifyReport) -> str:
     """How much of the history the trust policy's witnesses vouch for."""
-    if report.quorum_none:
-        return (
-            f"{report.witnessed:,} of {report.leaves:,} events in log-signed checkpoints; "
-            "NOT independently witnessed (the trust policy says quorum none)"
-        )
-    line = f"{report.witnessed:,} of {report.leaves:,} events lie in checkpoints the policy's quorum cosigned"
+    line = (
+        f"{report.witnessed:,} of {report.leaves:,} events lie in checkpoints that meet "
+        f"the trust policy ({report.quorum})"
+    )
     if report.tail:
         line += f"; the last {report.tail:,} are an unwitnessed tail"
     return line
@@ -195,7 +193,7 @@ def verdict_line(report: VerifyReport, holds: str, whole: str) -> str:
             f"VERDICT: OK up to checkpoint {report.witnessed:,} - {holds}; the {report.tail:,} "
             "events after it are NOT witnessed (accepted as the log's word)"
         )
-    return f"VERDICT: OK - {holds}, and every event is witnessed"
+    return f"VERDICT: OK - {holds}; every event is witnessed"
 
 
 def print_failures(report: VerifyReport, whole: str = "export", shown: int = 20) -> None:
