@@ -22,9 +22,10 @@ from keys import load_private_key
 from ledger.cli import main
 from ledger.client import Chainer, attest_body
 from ledger.note import Checkpoint, NoteSigner, Verifier, parse_note
-from ledger.policy import policy_text
+from ledger.policy import parse_policy, policy_text
 from ledger.regions import sheet_stream
 from ledger.tlog import ConsistencyProof, InclusionProof, Receipt
+from ledger.trust import policy_from_json
 from ledger.witness import verify_cosigned
 from tests.cli_support import toml_document
 from tests.world import tally
@@ -827,3 +828,22 @@ def test_a_failed_create_leaves_no_half_made_ledger(cli: Cli) -> None:
         ])  # fmt: skip
     assert not Path(cli.ledger, "ledger.toml").exists()
     create_ledger(cli, publics)
+
+
+def test_create_with_witnesses_embeds_a_policy_that_needs_them_all(cli: Cli) -> None:
+    publics = generate_keys(cli)
+    witnesses = [NoteSigner.generate(f"w{n}.example/w", 0x04).verifier.vkey for n in (1, 2)]
+    base = [
+        "create", cli.ledger, "--election", ELECTION, "--origin", ORIGIN,
+        "--kpu-root", cli.pub("kpu"), "--bawaslu-root", publics["bawaslu"],
+    ]  # fmt: skip
+    log = NoteSigner.generate("log.example/l").verifier.vkey
+    cli.fails(*base, "--witness", log, match="not a cosignature/v1 key")
+    assert not Path(cli.ledger, "ledger.toml").exists()
+    cli.ok(*base, "--witness", witnesses[0], "--witness", witnesses[1])
+    trust = Path(cli.ledger, "trust.json").read_text()
+    policy = parse_policy(policy_from_json(trust) or "")
+    policy.require_log(json.loads(trust)["log_vkey"])
+    assert [w.vkey for w in policy.witnesses.values()] == witnesses
+    keys = [Verifier.parse(v) for v in witnesses]
+    assert policy.meets(keys) and not policy.meets(keys[:1])
