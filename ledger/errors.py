@@ -113,6 +113,10 @@ class InconsistentCheckpointError(CheckpointError):
     """A checkpoint whose tree does not extend one already signed or witnessed."""
 
 
+class UnwitnessedError(CheckpointError):
+    """Events, or a checkpoint, that the trust policy's quorum of witnesses did not cosign."""
+
+
 # --- keys and configuration ----------------------------------------------------------
 
 

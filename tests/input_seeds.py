@@ -85,9 +85,12 @@ def build_seeds(root: Path, monkeypatch: pytest.MonkeyPatch) -> Seeds:
         out = ok("keys", "generate", name, "--dir", str(keys))
         publics[name] = re.search(r"public key \(hex\) ([0-9a-f]{64})", out)[1]  # type: ignore[index]
     ledger = str(root / "ledger")
+    witness_dir = str(root / "witness")
+    out = ok("witness", "init", witness_dir, "--name", "bawaslu.example/witness")
+    wkey = out.split()[-1]
     ok(
         "create", ledger, "--election", ELECTION, "--origin", ORIGIN,
-        "--kpu-root", publics["kpu"], "--bawaslu-root", publics["bawaslu"],
+        "--kpu-root", publics["kpu"], "--bawaslu-root", publics["bawaslu"], "--witness", wkey,
     )  # fmt: skip
     at = ("-L", ledger, "--time", str(T))
     ok("define-election", *at, "-k", str(keys / "kpu.key"), "--name", "Pilkada 2024")
@@ -113,15 +116,12 @@ def build_seeds(root: Path, monkeypatch: pytest.MonkeyPatch) -> Seeds:
     )  # fmt: skip
     ok("attest", *at, "-k", str(keys / "ptps.key"), "--contest", CONTEST, "--tps", TPS)
     trust = str(Path(ledger, "trust.json"))
-    witness_dir = str(root / "witness")
-    out = ok("witness", "init", witness_dir, "--name", "bawaslu.example/witness")
-    wkey = out.split()[-1]
     ok("checkpoint", "issue", "-L", ledger, "-o", str(root / "cp1.note"))
     ok(
         "witness", "cosign", witness_dir, str(root / "cp1.note"), "--log", trust,
         "-o", str(root / "cp1.cosigned"), "--time", str(T + 60),
     )  # fmt: skip
-    ok("checkpoint", "add-cosignature", "-L", ledger, str(root / "cp1.cosigned"), "--witness", wkey)
+    ok("checkpoint", "add-cosignature", "-L", ledger, str(root / "cp1.cosigned"))
     size1 = str(Checkpoint.parse(parse_note((root / "cp1.note").read_bytes()).text).size)
     (root / "inclusion.json").write_text(
         ok("proof", "inclusion", "-L", ledger, "--stream", SHEET, "--seq", "1")
@@ -137,14 +137,16 @@ def build_seeds(root: Path, monkeypatch: pytest.MonkeyPatch) -> Seeds:
         "--proof", str(root / "consistency.json"), "-o", str(root / "cp2.cosigned"),
         "--time", str(T + 120),
     )  # fmt: skip
-    ok("checkpoint", "add-cosignature", "-L", ledger, str(root / "cp2.cosigned"), "--witness", wkey)
+    ok("checkpoint", "add-cosignature", "-L", ledger, str(root / "cp2.cosigned"))
+    # Again, now that the proof's newer checkpoint carries the witness's cosignature.
+    (root / "consistency.json").write_text(ok("proof", "consistency", "-L", ledger, "--old", size1))
     ok("export", "-L", ledger, str(root / "ledger.export"))
-    ok("dossier", "-L", ledger, SHEET, "-o", str(root / "sheet.dossier"), "--witness", wkey)
+    ok("dossier", "-L", ledger, SHEET, "-o", str(root / "sheet.dossier"))
     envelopes = json.loads(ok("show", "-L", ledger, "--json", SHEET))
     assert [e["kind"] for e in envelopes] == ["count", "attest"]
-    trust_doc = json.loads(Path(trust).read_text())
-    trust_doc["witnesses"] = [wkey]
-    (root / "trust.json").write_text(json.dumps(trust_doc, indent=2))
+    (root / "trust.json").write_bytes(Path(trust).read_bytes())
+    policy = json.loads(Path(trust).read_text())["policy"]
+    (root / "policy.txt").write_text(policy)
     # One envelope as a file (from the export's first count: the inclusion proof holds it).
     envelope = json.loads((root / "inclusion.json").read_text())["envelope"]
     (root / "count.env.b64").write_text(envelope + "\n")

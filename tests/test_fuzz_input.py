@@ -30,8 +30,9 @@ from ledger.errors import LedgerError
 from ledger.format import canonical
 from ledger.format.exportfile import read_records
 from ledger.format.note import Checkpoint, Verifier, open_note, parse_note
+from ledger.format.policy import parse_policy
 from ledger.format.statement import Envelope
-from ledger.format.trust import trust_from_json, witnesses_from_json
+from ledger.format.trust import policy_from_json, trust_from_json
 from ledger.log.tlog import ConsistencyProof, InclusionProof, Receipt
 from ledger.log.witness import WitnessState
 from tests.input_seeds import (
@@ -185,7 +186,7 @@ TARGETS = {
     ),
     "proof verify (inclusion)": Target(
         "inclusion.json",
-        lambda s, f: ["proof", "verify", f, "--log", s.trust, "--witness", s.witness_vkey],
+        lambda s, f: ["proof", "verify", f, "--log", s.trust],
     ),
     "proof verify (consistency)": Target(
         "consistency.json", lambda s, f: ["proof", "verify", f, "--log", s.trust]
@@ -221,6 +222,10 @@ TARGETS = {
     "trust file to verify-dossier": Target(
         "trust.json", lambda s, f: ["verify-dossier", s.path("sheet.dossier"), "--trust", f]
     ),
+    "policy file to verify": Target(
+        "policy.txt",
+        lambda s, f: ["verify", s.path("ledger.export"), "--trust", s.trust, "--policy", f],
+    ),
     "trust file to receipt verify": Target(
         "trust.json", lambda s, f: ["receipt", "verify", s.path("receipt.note"), "--log", f]
     ),
@@ -233,8 +238,6 @@ TARGETS = {
             "-L",
             s.ledger,
             f,
-            "--witness",
-            s.witness_vkey,
         ],
     ),
     "totals --checkpoint": Target(
@@ -330,7 +333,9 @@ def test_a_command_meets_mutated_input_with_one_error_line(seeds: Seeds, name: s
 
 def _policy(s: Seeds) -> TrustPolicy:
     text = Path(s.trust).read_bytes()
-    return TrustPolicy(trust_from_json(text), witnesses_from_json(text))
+    embedded = policy_from_json(text)
+    assert embedded is not None, "the seed ledger's trust.json embeds its policy"
+    return TrustPolicy(trust_from_json(text), parse_policy(embedded))
 
 
 PARSERS: dict[str, tuple[str, Callable[[Seeds, bytes], object]]] = {
@@ -353,7 +358,8 @@ PARSERS: dict[str, tuple[str, Callable[[Seeds, bytes], object]]] = {
         ),
     ),
     "trust_from_json": ("trust.json", lambda s, b: trust_from_json(b)),
-    "witnesses_from_json": ("trust.json", lambda s, b: witnesses_from_json(b)),
+    "policy_from_json": ("trust.json", lambda s, b: policy_from_json(b)),
+    "parse_policy": ("policy.txt", lambda s, b: parse_policy(b)),
     "WitnessState.from_json": (
         "witness-state.json",
         lambda s, b: WitnessState.from_json(b, ORIGIN),

@@ -64,6 +64,13 @@ def register(commands: Commands) -> None:
         metavar="URL",
         help="sqlite:PATH (default sqlite:ledger.db in DIR) or postgresql://USER@HOST/DB",
     )
+    p.add_argument(
+        "--witness",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="a witness whose cosignature the trust policy in trust.json needs (repeat: all)",
+    )
     p.set_defaults(handler=cmd_create)
 
     p = commands.add_parser("keys", help="generate and show Ed25519 keys")
@@ -199,6 +206,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         bawaslu_root=public_key_arg(args.bawaslu_root),
         passphrase=passphrase,
         database=args.database,
+        witnesses=args.witness,
     )
     print(f"created ledger {args.directory} for election {args.election}")
     print(f"log verifier key: {ledger.trust.log_vkey}")

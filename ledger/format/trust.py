@@ -2,9 +2,10 @@
 
 ``TrustRoots`` is stored in the ledger's database (canonical msgpack) and
 handed to verifiers as a trust roots file, ``trust.json`` (docs/format.md,
-"Trust roots file"), which may also list the witnesses whose cosignatures the
-verifier counts. This module is a format primitive: the offline verifier uses
-it without the ledger application.
+"Trust roots file"), which may also embed the trust policy (c2sp.org/tlog-policy,
+ledger.policy) naming the witnesses whose cosignatures a verdict needs. This
+module is a format primitive: the offline verifier uses it without the ledger
+application.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ledger.format import canonical
 from ledger.format.jsoninput import field_str, load_json
 from ledger.format.note import SIG_TYPE_ED25519, Verifier
 
-__all__ = ["TrustRoots", "trust_from_json", "trust_to_json", "witnesses_from_json"]
+__all__ = ["TrustRoots", "policy_from_json", "trust_from_json", "trust_to_json"]
 
 _WHAT = "trust roots file"
 
@@ -60,8 +61,8 @@ class TrustRoots:
             raise ConfigurationError(f"trust roots lack field {e}") from e
 
 
-def trust_to_json(trust: TrustRoots, *, witnesses: list[str] | None = None) -> str:
-    """The trust roots file; ``witnesses`` lists the witness verifier keys to count."""
+def trust_to_json(trust: TrustRoots, *, policy: str | None = None) -> str:
+    """The trust roots file; ``policy`` is the tlog-policy text it embeds, if any."""
     value: dict[str, Any] = {
         "election": trust.election,
         "origin": trust.origin,
@@ -69,8 +70,8 @@ def trust_to_json(trust: TrustRoots, *, witnesses: list[str] | None = None) -> s
         "bawaslu_root": base64.b64encode(trust.bawaslu_root).decode(),
         "log_vkey": trust.log_vkey,
     }
-    if witnesses:
-        value["witnesses"] = list(witnesses)
+    if policy is not None:
+        value["policy"] = policy
     return json.dumps(value, indent=2) + "\n"
 
 
@@ -101,12 +102,17 @@ def trust_from_json(text: str | bytes) -> TrustRoots:
     return trust
 
 
-def witnesses_from_json(text: str | bytes) -> tuple[Verifier, ...]:
-    """The witness verifier keys a trust roots file lists (its optional "witnesses")."""
+def policy_from_json(text: str | bytes) -> str | None:
+    """The tlog-policy text a trust roots file embeds (its optional "policy"), or None."""
     value = load_json(text, _WHAT)
     if not isinstance(value, dict):
         raise FormatError(f"{_WHAT} must be a JSON object")
-    listed = value.get("witnesses", [])
-    if not isinstance(listed, list) or not all(isinstance(v, str) for v in listed):
-        raise FormatError("trust roots file: witnesses must be a list of verifier keys")
-    return tuple(Verifier.parse(v) for v in listed)
+    if "witnesses" in value:
+        raise FormatError(
+            'trust roots file: "witnesses" is no longer read; name the witnesses and the '
+            'quorum in its "policy" (docs/format.md 8.10)'
+        )
+    policy = value.get("policy")
+    if policy is not None and not isinstance(policy, str):
+        raise FormatError("trust roots file: policy must be the text of a tlog-policy")
+    return policy

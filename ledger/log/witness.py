@@ -85,6 +85,7 @@ from ledger.format.note import (
 
 __all__ = [
     "STATE_FORMAT",
+    "WITNESS_KEY",
     "CosignedCheckpoint",
     "Witness",
     "WitnessCosignature",
@@ -96,6 +97,8 @@ __all__ = [
 
 #: Value of the ``format`` field of a state file.
 STATE_FORMAT = "ledger-witness-state/v1"
+#: The key file name (in KeyDir layout) of a witness directory (`ledger witness init`).
+WITNESS_KEY = "witness"
 
 _STATE_KEYS = frozenset({"format", "origin", "size", "root", "timestamp", "note"})
 _LOCK_NAME = "lock"
