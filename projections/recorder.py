@@ -26,7 +26,7 @@ from ledger.regions import covers
 from projections.fold import Projector
 from projections.store import Entity, EventRow, MemoryStore, pack, unpack
 
-__all__ = ["BufferedStore", "Projections", "replay"]
+__all__ = ["BufferedStore", "Projections", "projection_recorder_class", "replay"]
 
 NAME = "projections"
 PAGE = 5000
@@ -153,6 +153,19 @@ class SQLiteProjectionRecorder(_ProjectionSQL, SQLiteDialect, SQLiteTrackingReco
 ProjectionRecorder = _ProjectionSQL  # SQLiteProjectionRecorder, or projections.postgres's
 
 
+def projection_recorder_class(backend: str) -> type[Any]:
+    """The projection's recorder for a backend ("sqlite" or "postgres").
+
+    Its tables are made by ``ledger create`` and ``ledger migrate``
+    (ledger.migrations), never when a projection is opened.
+    """
+    if backend == "postgres":
+        from projections.postgres import PostgresProjectionRecorder
+
+        return PostgresProjectionRecorder
+    return SQLiteProjectionRecorder
+
+
 class BufferedStore:
     """A Store over the projection tables that buffers one page of changes."""
 
@@ -200,12 +213,9 @@ class Projections:
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
-        cls: type[Any] = SQLiteProjectionRecorder
-        if ledger.config.backend == "postgres":
-            from projections.postgres import PostgresProjectionRecorder
-
-            cls = PostgresProjectionRecorder
-        recorder = ledger.factory.tracking_recorder(cls)
+        recorder = ledger.factory.tracking_recorder(
+            projection_recorder_class(ledger.config.backend)
+        )
         assert isinstance(recorder, _ProjectionSQL)
         self.recorder: ProjectionRecorder = recorder
 

@@ -26,18 +26,20 @@ ROUNDS = 3
 WRITERS = 6
 
 # A writer: import everything, say it is ready, wait for the go file, then submit.
-_WRITER = """
+_WRITER = f"""
 import os, sys, time
 from ledger.cli import main
 ready, go = sys.argv[1], sys.argv[2]
 open(ready, "w").close()
 while not os.path.exists(go):
-    time.sleep(%(poll)r)
+    time.sleep({POLL!r})
 sys.exit(main(["submit", "-L", os.path.dirname(ready), *sys.argv[3:]]))
-""" % {"poll": POLL}
+"""
 
 
-def _run_together(url: str, tmp_path: Path, envelopes: dict[str, bytes]) -> dict[str, tuple[int, str]]:
+def _run_together(
+    url: str, tmp_path: Path, envelopes: dict[str, bytes]
+) -> dict[str, tuple[int, str]]:
     """Submit each envelope from its own process, all released at once."""
     env = dict(os.environ, LEDGER_DATABASE=url)
     go = tmp_path / "go"
@@ -45,8 +47,14 @@ def _run_together(url: str, tmp_path: Path, envelopes: dict[str, bytes]) -> dict
     for name, raw in envelopes.items():
         (tmp_path / f"{name}.env").write_bytes(raw)
         processes[name] = subprocess.Popen(
-            [sys.executable, "-c", _WRITER, str(tmp_path / f"{name}.ready"), str(go),
-             str(tmp_path / f"{name}.env")],
+            [
+                sys.executable,
+                "-c",
+                _WRITER,
+                str(tmp_path / f"{name}.ready"),
+                str(go),
+                str(tmp_path / f"{name}.env"),
+            ],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

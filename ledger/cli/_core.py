@@ -66,6 +66,12 @@ def register(commands: Commands) -> None:
     )
     p.set_defaults(handler=cmd_create)
 
+    p = commands.add_parser(
+        "migrate", help="bring a ledger's database schema up to date (safe to run again)"
+    )
+    add_ledger_arg(p)
+    p.set_defaults(handler=cmd_migrate)
+
     p = commands.add_parser("keys", help="generate and show Ed25519 keys")
     sub = p.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
     g = sub.add_parser("generate", help="generate a key pair NAME.key (encrypted) and NAME.pub")
@@ -204,6 +210,15 @@ def cmd_create(args: argparse.Namespace) -> int:
     print(f"log verifier key: {ledger.trust.log_vkey}")
     print(f"trust roots:      {Path(args.directory) / 'trust.json'}")
     ledger.close()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    before, after = Ledger.migrate(LedgerHome(args.ledger).database_url)
+    if before == after:
+        print(f"{args.ledger}: schema version {after}, up to date")
+    else:
+        print(f"{args.ledger}: migrated from schema version {before} to {after}")
     return 0
 
 
