@@ -18,7 +18,9 @@ Migrating from version ``v`` runs the steps in :data:`_STEPS` from ``v`` up (the
 changes to existing tables that ``IF NOT EXISTS`` cannot say), then every create
 statement (all idempotent: they add what is missing, tables and indexes alike),
 then records :data:`SCHEMA_VERSION`. Every part is idempotent and the version is
-written last, so a migration cut short is completed by running it again.
+written last, so a migration cut short is completed by running it again; at the
+current version it runs the create statements alone, which remakes a table that
+was dropped (a projection's, to rebuild it from zero).
 
 To change the schema: change the create statements, add a step where an
 existing table must change, and increase :data:`SCHEMA_VERSION`.
@@ -89,8 +91,7 @@ def migrate(ledger: Ledger) -> tuple[int, int]:
             raise ConfigurationError(f"{ledger.config.url} holds no ledger (run `ledger create`)")
         version = _version(ledger)
         _refuse_newer(ledger, version)
-        if version < SCHEMA_VERSION:
-            _upgrade(ledger, version)
+        _upgrade(ledger, version)
     return version, SCHEMA_VERSION
 
 
@@ -101,7 +102,8 @@ def _upgrade(ledger: Ledger, version: int | None) -> None:
             _STEPS[step](ledger)
     for recorder in _recorders(ledger):
         recorder.create_table()
-    ledger.log_store.write_meta(SCHEMA_META, str(SCHEMA_VERSION).encode(), replace=True)
+    if version != SCHEMA_VERSION:
+        ledger.log_store.write_meta(SCHEMA_META, str(SCHEMA_VERSION).encode(), replace=True)
 
 
 def _recorders(ledger: Ledger) -> list[Any]:
@@ -138,5 +140,5 @@ def _schema_change(ledger: Ledger) -> Iterator[None]:
     try:
         with ledger.log_store.append_lock():
             yield
-    except EventSourcingError as e:
-        raise ConfigurationError(f"cannot change the schema of {ledger.config.url}: {e}") from e
+    except (EventSourcingError, OSError) as e:  # OSError: the SQLite lock file's directory
+        raise ConfigurationError(f"cannot change the database {ledger.config.url}: {e}") from e

@@ -6,6 +6,8 @@ the ledger derives from them: its pinned trust roots (``ledger_meta``), the
 transparency log's leaves and Merkle nodes, and its signed checkpoints. They are
 written by a :class:`LogRecorder`, a TrackingRecorder subclass for each backend,
 so that the sequencer's writes and its tracking position commit atomically.
+Their create statements run only in ledger.migrations (create and migrate),
+never when a ledger is opened.
 
 A database is named by a URL: ``sqlite:PATH`` (the embedded default) or
 ``postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME[?schema=SCHEMA]``.

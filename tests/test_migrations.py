@@ -90,7 +90,8 @@ def test_create_makes_every_table_and_records_the_version(database_url: str) -> 
 
 
 def test_opening_runs_no_ddl(database_url: str) -> None:
-    """A table gone stays gone through an open, a projection and an append."""
+    """A table gone stays gone through an open, a projection and an append; migrate
+    at the current version makes it again."""
     world = build_world(database_url)
     world.ledger.close()
     _execute(database_url, "DROP TABLE {s}proj_events")
@@ -101,6 +102,8 @@ def test_opening_runs_no_ddl(database_url: str) -> None:
     finally:
         ledger.close()
     assert "proj_events" not in _tables(database_url)
+    assert Ledger.migrate(database_url) == (SCHEMA_VERSION, SCHEMA_VERSION)
+    assert "proj_events" in _tables(database_url)
 
 
 def test_an_older_schema_is_refused_until_migrated(database_url: str) -> None:
