@@ -45,6 +45,7 @@ from ledger.format import merkle
 from ledger.format.exportfile import export_ledger
 from ledger.format.statement import Envelope
 from ledger.log.tlog import TransparencyLog
+from ledger.pilkada.scenario import Scenario
 from ledger.pilkada.simulate import Simulation
 from ledger.progress import Progress
 from ledger.store.application import Ledger
@@ -100,7 +101,7 @@ def ingest(url: str, simulation: Simulation, raws: list[bytes]) -> tuple[Ledger,
             chunk = raws[i : i + BATCH]
             ledger.append_batch(chunk)
             progress.advance(len(chunk))
-        Projections(ledger).catch_up()
+        Projections.create(ledger).catch_up()
     return ledger, time.perf_counter() - started
 
 
@@ -157,7 +158,8 @@ def proofs_at(leaves: int, directory: Path) -> float:
 
     from ledger.store.persistence import LeafRow
 
-    ledger = Ledger(f"sqlite:{directory / 'proofs.db'}")
+    # Trust roots only to make a ledger database: the tree below is synthetic.
+    ledger = Ledger.create(f"sqlite:{directory / 'proofs.db'}", Scenario().trust())
     store = ledger.log_store
     tree = merkle.CompactRange()
     page = 100_000

@@ -22,11 +22,12 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from ledger.format.regions import covers
 from ledger.store.application import Ledger
+from ledger.store.migrations import create_tables
 from ledger.store.persistence import SQLDialect, SQLiteDialect
 from projections.fold import Projector
 from projections.store import Entity, EventRow, MemoryStore, pack, unpack
 
-__all__ = ["BufferedStore", "Projections", "replay"]
+__all__ = ["BufferedStore", "Projections", "projection_recorder_class", "replay"]
 
 NAME = "projections"
 PAGE = 5000
@@ -153,6 +154,19 @@ class SQLiteProjectionRecorder(_ProjectionSQL, SQLiteDialect, SQLiteTrackingReco
 ProjectionRecorder = _ProjectionSQL  # SQLiteProjectionRecorder, or projections.postgres's
 
 
+def projection_recorder_class(backend: str) -> type[Any]:
+    """The projection's recorder for a backend ("sqlite" or "postgres").
+
+    Its tables are made by :meth:`Projections.create` (which ``ledger create`` and
+    ``ledger migrate`` run), never when a projection is opened.
+    """
+    if backend == "postgres":
+        from projections.postgres import PostgresProjectionRecorder
+
+        return PostgresProjectionRecorder
+    return SQLiteProjectionRecorder
+
+
 class BufferedStore:
     """A Store over the projection tables that buffers one page of changes."""
 
@@ -200,14 +214,19 @@ class Projections:
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
-        cls: type[Any] = SQLiteProjectionRecorder
-        if ledger.config.backend == "postgres":
-            from projections.postgres import PostgresProjectionRecorder
-
-            cls = PostgresProjectionRecorder
-        recorder = ledger.factory.tracking_recorder(cls)
+        recorder = ledger.factory.tracking_recorder(
+            projection_recorder_class(ledger.config.backend)
+        )
         assert isinstance(recorder, _ProjectionSQL)
         self.recorder: ProjectionRecorder = recorder
+
+    @classmethod
+    def create(cls, ledger: Ledger) -> Projections:
+        """Make the projection's tables in the ledger's database (idempotent: also the
+        projection's part of ``ledger migrate``), then open it."""
+        projections = cls(ledger)
+        create_tables(ledger, projections.recorder)
+        return projections
 
     def store(self) -> BufferedStore:
         """A read view of the live state (as of the last committed page)."""

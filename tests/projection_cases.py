@@ -130,7 +130,7 @@ def build_history(
     world: World, *, live: bool = True, after: Callable[[History], None] | None = None
 ) -> History:
     """The rich history (see the module docstring and the comments below)."""
-    h = History(world, Projections(world.ledger) if live else None)
+    h = History(world, Projections.create(world.ledger) if live else None)
     s, k = h.s, h.k
     h.signers = [hex_id(k[label]) for label in ("kpps2", "ppk", "kab", "panwas")]
     if live:

@@ -47,7 +47,7 @@ class BloraContract:
         ledger.close()
 
     def test_totals_reproduce_the_real_figures(self, ledger: Ledger) -> None:
-        projections = Projections(ledger)
+        projections = Projections.create(ledger)
         projections.catch_up()
         live = projections.store()
         data = pilkada.load()

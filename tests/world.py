@@ -14,6 +14,7 @@ from ledger.format.schema import REGISTERED_FIELDS, TALLY_INT_FIELDS
 from ledger.format.trust import TrustRoots
 from ledger.pilkada.scenario import Scenario
 from ledger.store.application import Ledger
+from projections.recorder import Projections
 
 BUPATI = "bupati-33.16"
 GUBERNUR = "gubernur-33"
@@ -76,6 +77,7 @@ class World:
 def build_world(url: str) -> World:
     s = Scenario()
     ledger = Ledger.create(url, s.trust())
+    Projections.create(ledger)  # the projection's tables, as `ledger create` makes them
     w = World(s, ledger)
     w.append(
         s.define_election("Pilkada Serentak 2024"),

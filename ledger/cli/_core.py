@@ -43,6 +43,7 @@ from ledger.format.statement import Envelope, key_id
 from ledger.log.tlog import TransparencyLog
 from ledger.store.application import Accepted, Ledger
 from ledger.store.home import LedgerHome
+from projections.recorder import Projections
 
 
 def register(commands: Commands) -> None:
@@ -72,6 +73,12 @@ def register(commands: Commands) -> None:
         help="a witness whose cosignature the trust policy in trust.json needs (repeat: all)",
     )
     p.set_defaults(handler=cmd_create)
+
+    p = commands.add_parser(
+        "migrate", help="bring a ledger's database schema up to date (safe to run again)"
+    )
+    add_ledger_arg(p)
+    p.set_defaults(handler=cmd_migrate)
 
     p = commands.add_parser("keys", help="generate and show Ed25519 keys")
     sub = p.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
@@ -208,10 +215,26 @@ def cmd_create(args: argparse.Namespace) -> int:
         database=args.database,
         witnesses=args.witness,
     )
+    Projections.create(ledger)
     print(f"created ledger {args.directory} for election {args.election}")
     print(f"log verifier key: {ledger.trust.log_vkey}")
     print(f"trust roots:      {Path(args.directory) / 'trust.json'}")
     ledger.close()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    url = LedgerHome(args.ledger).database_url
+    before, after = Ledger.migrate(url)
+    ledger = Ledger(url)
+    try:
+        Projections.create(ledger)  # the projection's tables: made again if dropped
+    finally:
+        ledger.close()
+    if before == after:
+        print(f"{args.ledger}: schema version {after}, up to date")
+    else:
+        print(f"{args.ledger}: migrated from schema version {before} to {after}")
     return 0
 
 

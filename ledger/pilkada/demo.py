@@ -102,7 +102,7 @@ def build(
         (directory / "trust.json").write_text(trust_to_json(trust, policy=text))
         (directory / "checkpoint.txt").write_bytes(checkpoint)
 
-        projections = Projections(ledger)
+        projections = Projections.create(ledger)
         with Progress("projecting", events) as progress:
             projections.catch_up(progress=progress.advance)
         store = projections.store()

@@ -24,6 +24,7 @@ batch, the error reported is that of the first envelope that fails any step.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -60,12 +61,13 @@ from ledger.format.schema import Contest, check_body, contest_from_body
 from ledger.format.statement import STATEMENT_CONTEXT, Envelope, key_id
 from ledger.format.trust import TrustRoots
 from ledger.store.domain import Stream, stream_uuid
+from ledger.store.migrations import TRUST_META, check_schema
+from ledger.store.migrations import create as create_schema
+from ledger.store.migrations import migrate as migrate_schema
 from ledger.store.persistence import LeafRow, LogRecorder, StorageConfig
 from ledger.store.sequencer import sequence_pending
 
 __all__ = ["Accepted", "Ledger", "TrustRoots"]
-
-TRUST_META = "trust"
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,12 +198,32 @@ class _Batch:
 
 
 class Ledger(Application[uuid.UUID]):
-    """A ledger of one election, on SQLite or PostgreSQL (see StorageConfig)."""
+    """A ledger of one election, on SQLite or PostgreSQL (see StorageConfig).
+
+    ``Ledger(url)`` opens an existing ledger and runs no DDL; :meth:`create` makes
+    one and :meth:`migrate` brings an older one's schema up to date
+    (ledger.migrations).
+    """
 
     name = "ledger"
 
     def __init__(self, database_url: str) -> None:
-        self.config = StorageConfig.parse(database_url)
+        """Open the ledger at ``database_url``; refuse a missing ledger or an old schema."""
+        config = StorageConfig.parse(database_url)
+        if config.backend == "sqlite" and not os.path.exists(config.sqlite_path):
+            # Checked first: connecting would leave an empty database file behind.
+            raise ConfigurationError(f"{database_url} holds no ledger (run `ledger create`)")
+        self._connect(config)
+        try:
+            check_schema(self)
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self, config: StorageConfig) -> None:
+        """Connect to the database (no DDL, no schema check)."""
+        self.config = config
+        database_url = config.url
         try:
             super().__init__(env=self.config.environment())
             recorder = self.factory.tracking_recorder()
@@ -216,13 +238,31 @@ class Ledger(Application[uuid.UUID]):
 
     @classmethod
     def create(cls, database_url: str, trust: TrustRoots) -> Ledger:
-        """Create a ledger pinned to ``trust``; refuse a database that already has one."""
-        ledger = cls(database_url)
-        existing = ledger.log_store.read_meta(TRUST_META)
-        if existing is not None:
+        """Create a ledger pinned to ``trust``, with every table; refuse a database
+        that already has one. Return it open."""
+        ledger = cls._unchecked(database_url)
+        try:
+            create_schema(ledger, trust.to_bytes())
+        except BaseException:
             ledger.close()
-            raise ConfigurationError(f"{database_url} already holds a ledger")
-        ledger.log_store.write_meta(TRUST_META, trust.to_bytes())
+            raise
+        return ledger
+
+    @classmethod
+    def migrate(cls, database_url: str) -> tuple[int, int]:
+        """Bring a ledger's schema up to date (idempotent); return the versions before
+        and after."""
+        ledger = cls._unchecked(database_url)
+        try:
+            return migrate_schema(ledger)
+        finally:
+            ledger.close()
+
+    @classmethod
+    def _unchecked(cls, database_url: str) -> Ledger:
+        """A connection for create and migrate: no schema check."""
+        ledger = cls.__new__(cls)
+        ledger._connect(StorageConfig.parse(database_url))
         return ledger
 
     @property

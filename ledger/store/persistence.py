@@ -6,6 +6,8 @@ the ledger derives from them: its pinned trust roots (``ledger_meta``), the
 transparency log's leaves and Merkle nodes, and its signed checkpoints. They are
 written by a :class:`LogRecorder`, a TrackingRecorder subclass for each backend,
 so that the sequencer's writes and its tracking position commit atomically.
+Their create statements run only in ledger.migrations (create and migrate),
+never when a ledger is opened.
 
 A database is named by a URL: ``sqlite:PATH`` (the embedded default) or
 ``postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME[?schema=SCHEMA]``.
@@ -91,7 +93,8 @@ class StorageConfig:
         """The eventsourcing environment for this database."""
         env = {
             "TRANSCODER_TOPIC": "ledger.store.transcoder:MsgpackTranscoder",
-            "CREATE_TABLE": "y",
+            # Off: opening runs no DDL; ledger.migrations makes the tables.
+            "CREATE_TABLE": "n",
         }
         if self.backend == "sqlite":
             env |= {
@@ -139,10 +142,15 @@ class LogRecorder(ABC):
         """Serialise check-then-append across processes (see Ledger.append)."""
 
     @abstractmethod
+    def has_tables(self) -> bool:
+        """Whether the ledger's tables exist (a catalog query: it never fails for want of them)."""
+
+    @abstractmethod
     def read_meta(self, name: str) -> bytes | None: ...
 
     @abstractmethod
-    def write_meta(self, name: str, value: bytes) -> None: ...
+    def write_meta(self, name: str, value: bytes, *, replace: bool = False) -> None:
+        """Store ``value`` under ``name``; a name already stored fails unless ``replace``."""
 
     @abstractmethod
     def log_size(self) -> int: ...
@@ -251,8 +259,10 @@ class _LogSQL(SQLDialect):
             row = c.fetchone()
         return None if row is None else bytes(row["value"])
 
-    def write_meta(self, name: str, value: bytes) -> None:
+    def write_meta(self, name: str, value: bytes, *, replace: bool = False) -> None:
         with self._tx(commit=True) as c:
+            if replace:
+                c.execute(self._sql("DELETE FROM {s}ledger_meta WHERE name=?"), (name,))
             c.execute(self._sql("INSERT INTO {s}ledger_meta VALUES (?, ?)"), (name, value))
 
     def log_size(self) -> int:
@@ -357,6 +367,11 @@ class _LogSQL(SQLDialect):
 
 class SQLiteLogRecorder(_LogSQL, SQLiteDialect, SQLiteTrackingRecorder, LogRecorder):
     """LogRecorder on the ledger's SQLite file."""
+
+    def has_tables(self) -> bool:
+        with self._tx(commit=False) as c:
+            c.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='ledger_meta'")
+            return c.fetchone() is not None
 
     @contextmanager
     def append_lock(self) -> Iterator[None]:

@@ -35,6 +35,15 @@ class PostgresDialect(SQLDialect):
 class PostgresLogRecorder(_LogSQL, PostgresDialect, PostgresTrackingRecorder, LogRecorder):
     """LogRecorder on the ledger's PostgreSQL database (in its schema)."""
 
+    def has_tables(self) -> bool:
+        with self._tx(commit=False) as c:
+            c.execute(
+                "SELECT 1 FROM information_schema.tables"
+                " WHERE table_schema=%s AND table_name='ledger_meta'",
+                (self.datastore.schema,),
+            )
+            return c.fetchone() is not None
+
     @contextmanager
     def append_lock(self) -> Iterator[None]:
         # A session-level advisory lock, held on its own connection while the

@@ -1,0 +1,163 @@
+"""The ledger database's schema: made by ``ledger create``, changed by ``ledger migrate``.
+
+Opening a ledger runs no DDL (eventsourcing's CREATE_TABLE is off). On
+PostgreSQL, writers that all ran ``CREATE ... IF NOT EXISTS`` as they opened
+raced on the system catalogs and failed with "tuple concurrently updated"
+before they could append. Every table of a ledger database (eventsourcing's
+events and tracking tables, the transparency log's) is made here instead, and a
+layer above that keeps tables in the same database (the live projection) makes
+them through :func:`create_tables`, under the ledger's append lock (on PostgreSQL a session advisory
+lock, on SQLite a file lock beside the database), so schema changes never
+interleave with each other or with an append.
+
+The schema's version is stored in ``ledger_meta`` under :data:`SCHEMA_META`
+(ASCII decimal). A ledger opens only at :data:`SCHEMA_VERSION`: an older one is
+refused with "run `ledger migrate`", a newer one with "upgrade". Version 0 is a
+ledger made before versions were recorded, when every open created the tables.
+
+Migrating from version ``v`` runs the steps in :data:`_STEPS` from ``v`` up (the
+changes to existing tables that ``IF NOT EXISTS`` cannot say), then every create
+statement (all idempotent: they add what is missing, tables and indexes alike),
+then records :data:`SCHEMA_VERSION`. Every part is idempotent and the version is
+written last, so a migration cut short is completed by running it again; at the
+current version it runs the create statements alone, which remakes a table that
+was dropped (a projection's, to rebuild it from zero).
+
+To change the schema: change the create statements, add a step where an
+existing table must change, and increase :data:`SCHEMA_VERSION`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from eventsourcing.domain import EventSourcingError
+
+from ledger.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from ledger.store.application import Ledger
+
+__all__ = [
+    "SCHEMA_META",
+    "SCHEMA_VERSION",
+    "TRUST_META",
+    "check_schema",
+    "create",
+    "create_tables",
+    "migrate",
+]
+
+SCHEMA_VERSION = 1
+SCHEMA_META = "schema-version"
+TRUST_META = "trust"
+
+# Version v -> v + 1: changes to existing tables, run before the create statements.
+# (Version 0 -> 1 needs none: 0 had every table a create statement makes.)
+_STEPS: dict[int, Callable[[Ledger], None]] = {}
+
+
+def check_schema(ledger: Ledger) -> None:
+    """Refuse, with what to run, a database that holds no ledger or another schema version."""
+    store, url = ledger.log_store, ledger.config.url
+    if not store.has_tables():
+        raise ConfigurationError(f"{url} holds no ledger (run `ledger create`)")
+    version = _version(ledger)
+    if version == 0 and store.read_meta(TRUST_META) is None:
+        raise ConfigurationError(f"{url} holds no ledger (run `ledger create`)")
+    _refuse_newer(ledger, version)
+    if version < SCHEMA_VERSION:
+        raise ConfigurationError(
+            f"{url} has schema version {version}, this program needs {SCHEMA_VERSION}: "
+            "run `ledger migrate`"
+        )
+
+
+def create(ledger: Ledger, trust: bytes) -> None:
+    """Make every table and pin ``trust``; refuse a database that already holds a ledger.
+
+    Tables left by an earlier attempt, or by a ledger of version 0 that was
+    opened but never created, are completed rather than refused.
+    """
+    store = ledger.log_store
+    with _schema_change(ledger):
+        version = _version(ledger) if store.has_tables() else None
+        if version is not None and store.read_meta(TRUST_META) is not None:
+            raise ConfigurationError(f"{ledger.config.url} already holds a ledger")
+        if version is not None:
+            _refuse_newer(ledger, version)
+        _upgrade(ledger, version)
+        store.write_meta(TRUST_META, trust)
+
+
+def migrate(ledger: Ledger) -> tuple[int, int]:
+    """Bring the schema to SCHEMA_VERSION; return the versions before and after."""
+    store = ledger.log_store
+    with _schema_change(ledger):
+        if not store.has_tables() or store.read_meta(TRUST_META) is None:
+            raise ConfigurationError(f"{ledger.config.url} holds no ledger (run `ledger create`)")
+        version = _version(ledger)
+        _refuse_newer(ledger, version)
+        _upgrade(ledger, version)
+    return version, SCHEMA_VERSION
+
+
+def _upgrade(ledger: Ledger, version: int | None) -> None:
+    """Run the steps from ``version`` (None: a new database, none), create, record."""
+    for step in range(SCHEMA_VERSION if version is None else version, SCHEMA_VERSION):
+        if step in _STEPS:
+            _STEPS[step](ledger)
+    for recorder in _recorders(ledger):
+        recorder.create_table()
+    if version != SCHEMA_VERSION:
+        ledger.log_store.write_meta(SCHEMA_META, str(SCHEMA_VERSION).encode(), replace=True)
+
+
+def create_tables(ledger: Ledger, recorder: Any) -> None:
+    """Make the tables of a layer above the store (the live projection) in the ledger's
+    database: idempotent, under the append lock like every other schema change.
+
+    The store does not know those layers (they import it); each makes its own tables
+    through this function when ``ledger create`` or ``ledger migrate`` asks it to.
+    """
+    store = ledger.log_store
+    with _schema_change(ledger):
+        if not store.has_tables() or store.read_meta(TRUST_META) is None:
+            raise ConfigurationError(f"{ledger.config.url} holds no ledger (run `ledger create`)")
+        recorder.create_table()
+
+
+def _recorders(ledger: Ledger) -> list[Any]:
+    """Every recorder of the store whose create statements make part of the database."""
+    return [ledger.recorder, ledger.log_store]
+
+
+def _version(ledger: Ledger) -> int:
+    raw = ledger.log_store.read_meta(SCHEMA_META)
+    if raw is None:
+        return 0
+    if not raw.isascii() or not raw.isdigit():
+        raise ConfigurationError(
+            f"{ledger.config.url}: stored schema version {raw!r} is not a number"
+        )
+    return int(raw)
+
+
+def _refuse_newer(ledger: Ledger, version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise ConfigurationError(
+            f"{ledger.config.url} has schema version {version}, newer than this program's "
+            f"{SCHEMA_VERSION}: upgrade pilkada-ledger"
+        )
+
+
+@contextmanager
+def _schema_change(ledger: Ledger) -> Iterator[None]:
+    """Hold the append lock; report a database failure as one line."""
+    try:
+        with ledger.log_store.append_lock():
+            yield
+    except (EventSourcingError, OSError) as e:  # OSError: the SQLite lock file's directory
+        raise ConfigurationError(f"cannot change the database {ledger.config.url}: {e}") from e
