@@ -58,7 +58,7 @@ _TABLES = (
 _WITHIN = "place{c} >= ? AND place{c} < ? AND (place{c} = ? OR place{c} >= ?)"
 
 
-def _within_params(within: str) -> tuple[str, str, str]:
+def _within_params(within: str) -> tuple[str, str, str, str]:
     return (within, within + "0", within, within + ".")
 
 
