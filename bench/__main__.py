@@ -7,6 +7,9 @@ Measures, in one run on this machine, side by side:
   ingest and once by every auditor);
 * ``ingest_per_s``: events through the ledger on SQLite (decode, verify,
   authorize, chain, store, sequence) and the live projection;
+* ``project_per_s``, ``project_per_s_first`` and ``project_per_s_last``: the live
+  projection's catch-up over the whole log, its first tenth and its last tenth
+  (their ratio ``project_flat_ratio`` is near 1 when no query grows with the log);
 * ``verify_per_s`` and ``verify_peak_rss_mib``: the offline verifier on an export
   of that ledger (in a child process, so its peak memory is its own);
 * ``proof_ms_p99``: inclusion and consistency proofs from the stored tree;
@@ -49,10 +52,11 @@ from ledger.pilkada.scenario import Scenario
 from ledger.pilkada.simulate import Simulation
 from ledger.progress import Progress
 from ledger.store.application import Ledger
-from projections.recorder import Projections
+from projections.recorder import PAGE, Projections
 
 DEFAULT_EVENTS = 20_000
 BATCH = 1000
+PAGES_PER_RUN = 20  # the least number of projection pages in a run
 
 
 def _verify_loop(seconds: float) -> int:
@@ -93,7 +97,11 @@ def generate(n: int) -> tuple[Simulation, list[bytes]]:
     return simulation, raws
 
 
-def ingest(url: str, simulation: Simulation, raws: list[bytes]) -> tuple[Ledger, float]:
+def ingest(
+    url: str, simulation: Simulation, raws: list[bytes]
+) -> tuple[Ledger, float, list[tuple[int, float]]]:
+    """Append every envelope, then project them; return the ledger, the seconds and
+    the projection's timeline (see :func:`project`)."""
     ledger = Ledger.create(url, simulation.trust())
     started = time.perf_counter()
     with Progress("ingesting", len(raws)) as progress:
@@ -101,8 +109,38 @@ def ingest(url: str, simulation: Simulation, raws: list[bytes]) -> tuple[Ledger,
             chunk = raws[i : i + BATCH]
             ledger.append_batch(chunk)
             progress.advance(len(chunk))
-        Projections.create(ledger).catch_up()
-    return ledger, time.perf_counter() - started
+    timeline = project(ledger, len(raws))
+    return ledger, time.perf_counter() - started, timeline
+
+
+def project(ledger: Ledger, events: int) -> list[tuple[int, float]]:
+    """Catch the live projection up; return (events projected, seconds) after each page.
+
+    Pages are the live size, or a twentieth of the log when that is smaller, so
+    that its first and last tenths each span at least two pages.
+    """
+    page = max(1, min(PAGE, events // PAGES_PER_RUN))
+    timeline = [(0, 0.0)]
+    started = time.perf_counter()
+    with Progress("projecting", events) as progress:
+
+        def step(n: int) -> None:
+            timeline.append((timeline[-1][0] + n, time.perf_counter() - started))
+            progress.advance(n)
+
+        Projections.create(ledger).catch_up(page=page, progress=step)
+    return timeline
+
+
+def tenth_rates(timeline: list[tuple[int, float]]) -> tuple[float, float]:
+    """Events per second over the first and the last tenth of a projection timeline.
+
+    Each tenth is widened to the page boundaries that enclose it.
+    """
+    total, seconds = timeline[-1]
+    first = next(p for p in timeline if p[0] >= total / 10)
+    last = next(p for p in reversed(timeline) if p[0] <= total - total / 10)
+    return first[0] / first[1], (total - last[0]) / (seconds - last[1])
 
 
 def verify_in_child(export: Path, trust: Path) -> tuple[float, float]:
@@ -264,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     split = min(args.events, len(raws) - args.latency_samples)
     bulk, singles = raws[:split], raws[split:]
 
-    ledger, ingest_seconds = ingest(f"sqlite:{workdir / 'ledger.db'}", simulation, bulk)
+    ledger, ingest_seconds, timeline = ingest(f"sqlite:{workdir / 'ledger.db'}", simulation, bulk)
     TransparencyLog(ledger).issue_checkpoint(simulation.scenario.log_signer)
     export = workdir / "ledger.export"
     with open(export, "wb") as out:
@@ -284,12 +322,17 @@ def main(argv: list[str] | None = None) -> int:
     proof_p99_at = proofs_at(args.proof_leaves, workdir) if args.proof_leaves else None
     ingest_rate = len(bulk) / ingest_seconds
     verify_rate = len(bulk) / verify_seconds
+    project_first, project_last = tenth_rates(timeline)
     result = {
         "events": len(bulk),
         "bound_verify_per_s": round(limits["all_cores"]),
         "bound_verify_per_s_one_core": round(limits["one_core"]),
         "cores": limits["cores"],
         "ingest_per_s": round(ingest_rate),
+        "project_per_s": round(len(bulk) / timeline[-1][1]),
+        "project_per_s_first": round(project_first),
+        "project_per_s_last": round(project_last),
+        "project_flat_ratio": round(project_last / project_first, 3),
         "verify_per_s": round(verify_rate),
         "peer_store_per_s": round(peer_rate),
         "ingest_ratio": round(ingest_rate / limits["all_cores"], 3),

@@ -35,29 +35,44 @@ PAGE = 5000
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS {s}proj_state (kind TEXT NOT NULL, key TEXT NOT NULL,"
     " contest TEXT NOT NULL, place TEXT NOT NULL, value {blob} NOT NULL, PRIMARY KEY (kind, key))",
-    "CREATE INDEX IF NOT EXISTS proj_state_contest ON {s}proj_state (kind, contest, place)",
+    # Every scan of the fold and the views is a range of one of these indexes, so it
+    # reads the rows it returns and no others: by contest and place (a recap's
+    # inputs, a contest's totals), by place alone (the TPS, the findings of a
+    # region). Place is indexed bytewise ({c}) so _WITHIN's ranges can use it.
+    "CREATE INDEX IF NOT EXISTS proj_state_contest_within ON {s}proj_state"
+    " (kind, contest, place{c})",
+    "CREATE INDEX IF NOT EXISTS proj_state_within ON {s}proj_state (kind, place{c})",
     "CREATE TABLE IF NOT EXISTS {s}proj_events (leaf_index BIGINT PRIMARY KEY, stream TEXT NOT NULL,"
     " signer TEXT NOT NULL, place TEXT NOT NULL, value {blob} NOT NULL)",
     "CREATE INDEX IF NOT EXISTS proj_events_stream ON {s}proj_events (stream)",
     "CREATE INDEX IF NOT EXISTS proj_events_signer ON {s}proj_events (signer)",
-    "CREATE INDEX IF NOT EXISTS proj_events_place ON {s}proj_events (place)",
+    "CREATE INDEX IF NOT EXISTS proj_events_within ON {s}proj_events (place{c})",
+    # The indexes these replaced (schema version 1), dropped when `ledger migrate`
+    # runs this list again: their place was not bytewise, so no range could use them.
+    "DROP INDEX IF EXISTS {s}proj_state_contest",
+    "DROP INDEX IF EXISTS {s}proj_events_place",
 )
 
 # A place lies within W when it is W, or starts with W + "." or W + "/". Those two
-# characters are adjacent in ASCII ('.' 0x2E, '/' 0x2F, then '0' 0x30), so the
-# children are exactly the range [W + ".", W + "0"): an index range scan, where
-# LIKE (case-insensitive by default in SQLite) would read every row of the kind.
-# ({c} is the dialect's bytewise collation: PostgreSQL's may follow a locale.)
-_WITHIN = "(place = ? OR (place{c} >= ? AND place{c} < ?))"
+# characters are adjacent in ASCII ('.' 0x2E, '/' 0x2F, then '0' 0x30), so such
+# places are the ones in [W, W + "0") that are W or at least W + ".": one index
+# range, then a check of the rows in it (an OR of W and [W + ".", W + "0") is two
+# ranges to SQLite and none to PostgreSQL's planner; LIKE, case-insensitive by
+# default in SQLite, reads every row of the kind). ({c} is the dialect's bytewise
+# collation, the indexes' too: PostgreSQL's default may follow a locale.)
+_WITHIN = "place{c} >= ? AND place{c} < ? AND (place{c} = ? OR place{c} >= ?)"
 
 
-def _within_params(within: str) -> tuple[str, str, str]:
-    return (within, within + ".", within + "0")
+def _within_params(within: str) -> tuple[str, str, str, str]:
+    return (within, within + "0", within, within + ".")
 
 
 class _ProjectionSQL(SQLDialect):
     TABLES = _TABLES
     tracking_table = "tracking"
+
+    def _tables(self) -> list[str]:
+        return [t.replace("{c}", self.bytewise) for t in super()._tables()]
 
     def read_entity(self, kind: str, key: str) -> Entity | None:
         with self._tx(commit=False) as c:
@@ -70,6 +85,11 @@ class _ProjectionSQL(SQLDialect):
     def scan_entities(
         self, kind: str, contest: str | None, within: str
     ) -> list[tuple[str, Entity]]:
+        """(key, entity) of ``kind`` (of ``contest``, placed ``within``), in no set order.
+
+        Unordered on purpose: ``ORDER BY key`` made SQLite walk the primary key
+        through the whole kind to spare a sort; the caller sorts what it gets.
+        """
         where, params = "kind=?", [kind]
         if contest is not None:
             where += " AND contest=?"
@@ -79,7 +99,7 @@ class _ProjectionSQL(SQLDialect):
             params.extend(_within_params(within))
         with self._tx(commit=False) as c:
             c.execute(
-                self._sql(f"SELECT key, value FROM {{s}}proj_state WHERE {where} ORDER BY key"),
+                self._sql(f"SELECT key, value FROM {{s}}proj_state WHERE {where}"),
                 params,
             )
             rows = c.fetchall()
@@ -92,11 +112,11 @@ class _ProjectionSQL(SQLDialect):
         if stream is not None:
             where += " AND stream=?"
             params.append(stream)
-        if within is not None:
-            where += " AND place <> ''"
-            if within:
-                where += " AND " + _WITHIN.replace("{c}", self.bytewise)
-                params.extend(_within_params(within))
+        if within:
+            where += " AND " + _WITHIN.replace("{c}", self.bytewise)
+            params.extend(_within_params(within))
+        elif within is not None:
+            where += " AND place <> ''"  # every placed event: most of the table
         if signer is not None:
             where += " AND signer=?"
             params.append(signer)
