@@ -385,7 +385,10 @@ class _LogSQL(SQLDialect):
                     "the database holds both Merkle nodes and tiles: it was not migrated cleanly"
                 )
             size = self._log_size(c)
-            expected = root(size, _CursorNodes(self, c))
+            try:
+                expected = root(size, _CursorNodes(self, c))
+            except LookupError as e:
+                raise ConfigurationError(f"the stored Merkle tree is damaged: {e}") from e
             # Only the nodes at tile levels are tile hashes: copy them, level by
             # level, a page of whole tiles at a time (flat memory at national size).
             written = 0
@@ -494,10 +497,10 @@ class _CursorTiles:
     """A TileHashReader inside an open transaction."""
 
     def __init__(self, sql: _LogSQL, cursor: Any) -> None:
-        self._sql, self._cursor = sql, cursor
+        self._store, self._cursor = sql, cursor
 
     def read_tile_hashes(self, ids: Sequence[TileId]) -> Sequence[bytes]:
-        found = self._sql._select_tiles(self._cursor, ids)
+        found = self._store._select_tiles(self._cursor, ids)
         try:
             return [found[tile] for tile in ids]
         except KeyError as e:
@@ -508,14 +511,14 @@ class _CursorNodes:
     """A NodeReader over the node-per-row table of earlier versions (for migration)."""
 
     def __init__(self, sql: _LogSQL, cursor: Any) -> None:
-        self._sql, self._cursor = sql, cursor
+        self._store, self._cursor = sql, cursor
 
     def read_nodes(self, ids: Sequence[NodeId]) -> Sequence[bytes]:
         if not ids:
             return []
         where = " OR ".join(["(level=? AND idx=?)"] * len(ids))
         self._cursor.execute(
-            self._sql._sql(f"SELECT level, idx, hash FROM {{s}}ledger_nodes WHERE {where}"),
+            self._store._sql(f"SELECT level, idx, hash FROM {{s}}ledger_nodes WHERE {where}"),
             [v for node in ids for v in node],
         )
         found = {(r["level"], r["idx"]): bytes(r["hash"]) for r in self._cursor.fetchall()}
