@@ -77,7 +77,7 @@ def test_create_makes_every_table_and_records_the_version(database_url: str) -> 
     world = build_world(database_url)
     world.ledger.close()
     tables = _tables(database_url)
-    assert {"ledger_meta", "ledger_leaves", "ledger_nodes", "ledger_checkpoints"} <= tables
+    assert {"ledger_meta", "ledger_leaves", "ledger_tiles", "ledger_checkpoints"} <= tables
     assert set(PROJECTION_TABLES) <= tables
     # eventsourcing's (named stored_events and tracking on SQLite, ledger_* on PostgreSQL)
     assert any(t.endswith("events") and t != "proj_events" for t in tables), tables

@@ -50,13 +50,22 @@ __all__ = [
     "migrate",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_META = "schema-version"
 TRUST_META = "trust"
 
+
+def _nodes_to_tiles(ledger: Ledger) -> None:
+    """1 -> 2: the Merkle tree moves from one row per node to one row per tile
+    (format.md 8.13), checked against the stored root before the nodes are dropped."""
+    store: Any = ledger.log_store  # a LogRecorder is also an eventsourcing recorder
+    store.create_table()  # the tiles table, which the copy fills
+    ledger.log_store.migrate_nodes_to_tiles()
+
+
 # Version v -> v + 1: changes to existing tables, run before the create statements.
 # (Version 0 -> 1 needs none: 0 had every table a create statement makes.)
-_STEPS: dict[int, Callable[[Ledger], None]] = {}
+_STEPS: dict[int, Callable[[Ledger], None]] = {1: _nodes_to_tiles}
 
 
 def check_schema(ledger: Ledger) -> None:
