@@ -28,6 +28,10 @@ class NonCanonicalError(FormatError):
     """Bytes that parse but are not the one canonical encoding of their value."""
 
 
+class EntryTooLargeError(FormatError):
+    """An envelope over 65,535 bytes: it cannot be a tlog-tiles entry, so no ledger accepts it."""
+
+
 class SchemaError(LedgerError):
     """A statement or body whose structure breaks the schema of its kind."""
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from ledger.errors import LedgerError, UnknownEventError
 from ledger.format.authority import BAWASLU_ROOT, KPU_ROOT, Signer, authorize
+from ledger.format.recap import recap_inputs
 from ledger.format.regions import KABKOTA, KECAMATAN, PROVINCE, level_of, parse_stream_id
 from ledger.format.schema import TALLY_INT_FIELDS, Contest, contest_from_body, voted_total
 from ledger.format.statement import Envelope, Statement, key_id
@@ -363,8 +364,9 @@ class Projector:
         computed = zero_totals(contest)
         stale, unknown = [], []
         named = set()
-        for item in st.body["inputs"]:
-            stream, head = item["stream"], item["head"].hex()
+        inputs = recap_inputs(st)
+        for stream, head_bytes in inputs:
+            head = head_bytes.hex()
             named.add(stream)
             totals, current = self._input_totals(stream, head)
             if totals is None:
@@ -411,7 +413,7 @@ class Projector:
                 "signer": st.signer.hex(),
                 "totals": st.body["totals"],
                 "computed": computed,
-                "inputs": len(st.body["inputs"]),
+                "inputs": len(inputs),
                 "omitted": omitted,
                 "stale": stale,
                 "unknown": unknown,

@@ -18,6 +18,7 @@ import pytest
 
 from ledger import pilkada
 from ledger.format import ed25519
+from ledger.format.recap import recap_inputs
 from ledger.format.regions import covers, kecamatan_of, parse_stream_id
 from ledger.format.schema import REGISTERED_FIELDS, VOTED_FIELDS, arithmetic_flags
 from ledger.format.statement import Envelope, key_id
@@ -116,7 +117,7 @@ def find(sim: Simulation, envelopes: list[Envelope]) -> set[tuple[str, str]]:
         if st.kind == "recap":
             recap_totals[e.hash] = body["totals"]
             contest, place = parts[1], parts[2]
-            named = {item["stream"]: item["head"] for item in body["inputs"]}
+            named = dict(recap_inputs(st))
             inputs: list[dict[str, Any]] = []
             for name, head in named.items():
                 if heads.get(name) != head:
@@ -353,7 +354,7 @@ def test_each_planted_fault_is_recorded_once_with_its_events(faulty: Generated) 
         sheets = {by_hash[h].statement.stream for h in item.events[1:]}
         if item.kind in ("recap_omissions", "stale_heads"):
             (sheet,) = sheets
-            named = {i["stream"]: i["head"] for i in first.body["inputs"]}
+            named = dict(recap_inputs(first))
             if item.kind == "recap_omissions":
                 assert sheet not in named
             elif item.kind == "stale_heads":

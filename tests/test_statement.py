@@ -6,6 +6,7 @@ Every rejection of bad bytes asserts the exact error class.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import Any
 
@@ -17,14 +18,17 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.errors import FormatError, InvalidSignature, NonCanonicalError
+from ledger.errors import EntryTooLargeError, FormatError, InvalidSignature, NonCanonicalError
 from ledger.format import canonical
 from ledger.format.canonical import MAX_DEPTH
 from ledger.format.statement import (
     FORMAT_VERSION,
     HASH_SIZE,
+    MAX_ENTRY_SIZE,
     MAX_ENVELOPE_SIZE,
     STATEMENT_CONTEXT,
+    STATEMENT_CONTEXT_V2,
+    VERSIONS,
     ZERO_HASH,
     Envelope,
     Statement,
@@ -152,6 +156,7 @@ def test_statement_known_bytes() -> None:
         body={"n": 300},
         signer=signer,
         time=0,
+        version=1,
     )
     # Keys in UTF-8 byte order: body election kind prev seq signer stream time version.
     expected = (
@@ -170,10 +175,15 @@ def test_statement_known_bytes() -> None:
     )
     assert statement.to_bytes() == expected
     assert Statement.from_bytes(expected) == statement
+    # Version 2 changes only the version's value (and the context signed under).
+    v2 = dataclasses.replace(statement, version=2)
+    assert v2.to_bytes() == expected[:-1] + b"\x02"
+    assert Statement.from_bytes(v2.to_bytes()) == v2
 
 
 def test_statement_defaults_to_format_version() -> None:
-    assert make_statement().version == FORMAT_VERSION == 1
+    assert make_statement().version == FORMAT_VERSION == 2
+    assert VERSIONS == (1, 2)
 
 
 @pytest.mark.parametrize("field", STATEMENT_FIELDS)
@@ -196,7 +206,7 @@ BAD_FIELDS: list[tuple[str, dict[str, Any]]] = [
     ("seq negative", {"seq": -1}),
     ("seq as bin", {"seq": b"\x01"}),
     ("seq None", {"seq": None}),
-    ("version 2", {"version": 2}),
+    ("version 3", {"version": 3}),
     ("version 0", {"version": 0}),
     ("version as bool", {"version": True}),
     ("version as str", {"version": "1"}),
@@ -303,23 +313,39 @@ def test_signing_is_deterministic() -> None:
     assert sign_statement(statement, KEY).raw != sign_statement(statement, OTHER_KEY).raw
 
 
-def test_signed_message_is_context_plus_statement_bytes() -> None:
-    statement = make_statement()
+@pytest.mark.parametrize("version", [1, 2])
+def test_signed_message_is_context_plus_statement_bytes(version: int) -> None:
+    statement = make_statement(version=version)
+    context = {1: STATEMENT_CONTEXT, 2: STATEMENT_CONTEXT_V2}[version]
     envelope = sign_statement(statement, KEY)
+    assert envelope.signed_message == context + statement.to_bytes()
     public = KEY.public_key()
-    public.verify(envelope.signature, STATEMENT_CONTEXT + statement.to_bytes())
+    public.verify(envelope.signature, context + statement.to_bytes())
     with pytest.raises(CryptoInvalidSignature):
         public.verify(envelope.signature, statement.to_bytes())
     with pytest.raises(CryptoInvalidSignature):
         public.verify(envelope.signature, envelope.raw)
-    assert envelope.signature == KEY.sign(STATEMENT_CONTEXT + statement.to_bytes())
+    assert envelope.signature == KEY.sign(context + statement.to_bytes())
 
 
 def test_statement_context() -> None:
     assert STATEMENT_CONTEXT == b"pilkada-ledger/v1/statement\x00"
-    assert STATEMENT_CONTEXT.endswith(b"\x00")
-    assert STATEMENT_CONTEXT.count(b"\x00") == 1
-    STATEMENT_CONTEXT.decode("ascii")
+    assert STATEMENT_CONTEXT_V2 == b"pilkada-ledger/v2/statement\x00"
+    for context in (STATEMENT_CONTEXT, STATEMENT_CONTEXT_V2):
+        assert context.endswith(b"\x00")
+        assert context.count(b"\x00") == 1
+        context.decode("ascii")
+
+
+def test_a_signature_under_the_other_versions_context_is_rejected() -> None:
+    # A version 2 statement signed as if version 1 (and the reverse) does not verify.
+    for version, wrong in ((2, STATEMENT_CONTEXT), (1, STATEMENT_CONTEXT_V2)):
+        statement_bytes = make_statement(version=version).to_bytes()
+        raw = canonical.encode(
+            {"statement": statement_bytes, "signature": KEY.sign(wrong + statement_bytes)}
+        )
+        with pytest.raises(InvalidSignature):
+            Envelope.parse(raw).verify_signature(PUBLIC)
 
 
 def test_signature_without_context_is_rejected() -> None:
@@ -432,7 +458,7 @@ BAD_ENVELOPES: list[tuple[str, dict[str, Any]]] = [
     ("statement empty bin", {"statement": b""}),
     ("statement not a map", {"statement": canonical.encode([1, 2])}),
     ("statement with seq 0", {"statement": canonical.encode(statement_map(seq=0))}),
-    ("statement with version 2", {"statement": canonical.encode(statement_map(version=2))}),
+    ("statement with version 3", {"statement": canonical.encode(statement_map(version=3))}),
 ]
 
 
@@ -467,31 +493,49 @@ def test_non_canonical_envelope() -> None:
     expect_exactly(NonCanonicalError, Envelope.parse, long_header)
 
 
-def _envelope_with_blob(size: int) -> bytes:
-    statement_bytes = make_statement(body={"blob": bytes(size)}).to_bytes()
-    signature = KEY.sign(STATEMENT_CONTEXT + statement_bytes)
+def _envelope_with_blob(size: int, version: int = 1) -> bytes:
+    statement_bytes = make_statement(body={"blob": bytes(size)}, version=version).to_bytes()
+    context = STATEMENT_CONTEXT if version == 1 else STATEMENT_CONTEXT_V2
+    signature = KEY.sign(context + statement_bytes)
     return canonical.encode({"statement": statement_bytes, "signature": signature})
 
 
-def test_envelope_size_limit() -> None:
+def test_version_1_envelope_size_limit() -> None:
     # Above 65535 bytes every header is 32-bit, so the size grows one for one.
     overhead = len(_envelope_with_blob(100_000)) - 100_000
     largest = MAX_ENVELOPE_SIZE - overhead
     at_limit = _envelope_with_blob(largest)
     assert len(at_limit) == MAX_ENVELOPE_SIZE
-    Envelope.parse(at_limit).verify_signature(PUBLIC)
+    Envelope.parse(at_limit).verify_signature(PUBLIC)  # readable: older ledgers hold them
     over_limit = _envelope_with_blob(largest + 1)
     assert len(over_limit) == MAX_ENVELOPE_SIZE + 1
     expect_exactly(FormatError, Envelope.parse, over_limit)
-    expect_exactly(
-        FormatError, sign_statement, make_statement(body={"blob": bytes(largest + 1)}), KEY
-    )
+    big = make_statement(body={"blob": bytes(largest + 1)}, version=1)
+    expect_exactly(FormatError, sign_statement, big, KEY)
+
+
+def test_version_2_envelope_fits_a_tile_entry() -> None:
+    # Between 256 and 65535 bytes the blob's header is 3 bytes, the envelope's
+    # statement bin header 3: the size grows one for one.
+    overhead = len(_envelope_with_blob(30_000, 2)) - 30_000
+    largest = MAX_ENTRY_SIZE - overhead
+    at_limit = _envelope_with_blob(largest, 2)
+    assert len(at_limit) == MAX_ENTRY_SIZE == 65_535
+    Envelope.parse(at_limit).verify_signature(PUBLIC)
+    over_limit = _envelope_with_blob(largest + 1, 2)
+    assert len(over_limit) == MAX_ENTRY_SIZE + 1
+    with pytest.raises(EntryTooLargeError, match=r"65,536 bytes .* exceeds the 65,535-byte"):
+        Envelope.parse(over_limit)
+    big = make_statement(body={"blob": bytes(largest + 1)}, version=2)
+    expect_exactly(EntryTooLargeError, sign_statement, big, KEY)
+    # The same content as version 1 is readable (it is not a new envelope to accept).
+    assert len(Envelope.parse(_envelope_with_blob(largest + 1)).raw) > MAX_ENTRY_SIZE
 
 
 @pytest.mark.parametrize(
     "changes",
-    [{"seq": 0}, {"seq": 1, "prev": b"\x01" * 32}, {"version": 2}, {"seq": 2, "prev": bytes(31)}],
-    ids=["seq 0", "seq 1 nonzero prev", "version 2", "prev 31 bytes"],
+    [{"seq": 0}, {"seq": 1, "prev": b"\x01" * 32}, {"version": 3}, {"seq": 2, "prev": bytes(31)}],
+    ids=["seq 0", "seq 1 nonzero prev", "version 3", "prev 31 bytes"],
 )
 def test_sign_statement_refuses_invalid_statement(changes: dict[str, Any]) -> None:
     expect_exactly(FormatError, sign_statement, make_statement(**changes), KEY)

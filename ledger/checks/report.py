@@ -460,7 +460,7 @@ def verify_statement(
             ) from None
 
     try:
-        check_body(st.kind, st.body, lambda: contest(stream_contest(st.stream)))
+        check_body(st.kind, st.body, lambda: contest(stream_contest(st.stream)), version=st.version)
         report.checked.append(f"{st.kind} body schema")
         subject = state.signers.get(st.body["key"]) if st.kind == "revoke" else None
         authorize(st, signer, contest=contest, subject=subject)

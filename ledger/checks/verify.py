@@ -71,9 +71,10 @@ from ledger.format.authority import BAWASLU_ROOT, KPU_ROOT, Signer, authorize, r
 from ledger.format.exportfile import read_records, trust_record
 from ledger.format.note import Checkpoint, Verifier, open_note
 from ledger.format.policy import TlogPolicy
+from ledger.format.recap import recap_inputs
 from ledger.format.regions import kecamatan_of, parse_stream_id, stream_contest
 from ledger.format.schema import Contest, check_body, contest_from_body, voted_total
-from ledger.format.statement import STATEMENT_CONTEXT, Envelope, key_id
+from ledger.format.statement import Envelope, key_id
 from ledger.format.trust import TrustRoots
 
 __all__ = ["Failure", "TrustPolicy", "VerifyReport", "verify_export"]
@@ -266,7 +267,9 @@ class _Replay:
             envelope.verify_signature(signer.public_key)
         elif not verdict:
             raise InvalidSignature("Ed25519 signature does not verify")
-        check_body(st.kind, st.body, lambda: self.contest(stream_contest(st.stream)))  # (4)
+        check_body(
+            st.kind, st.body, lambda: self.contest(stream_contest(st.stream)), version=st.version
+        )  # (4)
         if st.kind == "grant" and key_id(st.body["key"]) in self.roots:
             raise SchemaError("a trust root cannot be granted a role: roots are pinned")
         subject = None
@@ -292,17 +295,11 @@ class _Replay:
                     f"{st.kind} names {target.hex()[:16]}, not a count or correction here"
                 )
         elif st.kind == "recap":
-            for item in st.body["inputs"]:
-                named = self.sheets.get(item["stream"])
-                hashes = (
-                    named.hashes
-                    if named is not None
-                    else self.recap_hashes.get(item["stream"], set())
-                )
-                if item["head"] not in hashes:
-                    raise UnknownEventError(
-                        f"recap input {item['stream']} has no event {item['head'].hex()[:16]}"
-                    )
+            for stream, head in recap_inputs(st):
+                named = self.sheets.get(stream)
+                hashes = named.hashes if named is not None else self.recap_hashes.get(stream, set())
+                if head not in hashes:
+                    raise UnknownEventError(f"recap input {stream} has no event {head.hex()[:16]}")
 
     def _record(self, envelope: Envelope) -> None:
         st = envelope.statement
@@ -447,9 +444,7 @@ class _SignaturesAhead:
             signer = self.replay.signers.get(st.signer)
             public = signer.public_key if signer is not None else self.recent.get(st.signer)
             tasks.append(
-                None
-                if public is None
-                else (public, envelope.signature, STATEMENT_CONTEXT + envelope.statement_bytes)
+                None if public is None else (public, envelope.signature, envelope.signed_message)
             )
             key = st.body.get("key") if st.kind == "grant" else None
             if isinstance(key, bytes) and len(key) == 32:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from ledger.errors import (
     LedgerError,
@@ -21,6 +20,7 @@ from ledger.errors import (
     SchemaError,
     UnauthorizedError,
 )
+from ledger.format.recap import recap_inputs
 from ledger.format.regions import (
     KABKOTA,
     KECAMATAN,
@@ -165,7 +165,7 @@ def authorize(
             raise _deny(signer, "sign a recap")
         if signer.scope != place:
             raise OutOfScopeError(f"{signer.describe()} may not sign the recap of {place}")
-        _check_recap_inputs(statement.body["inputs"], contest_id, place)
+        _check_recap_inputs(recap_inputs(statement), contest_id, place)
         return
     _authorize_sheet(kind, signer, defined, place)
 
@@ -178,16 +178,16 @@ _RECAP_INPUTS = {
 }
 
 
-def _check_recap_inputs(inputs: list[dict[str, Any]], contest_id: str, region: str) -> None:
+def _check_recap_inputs(inputs: list[tuple[str, bytes]], contest_id: str, region: str) -> None:
     stream_type, level = _RECAP_INPUTS[level_of(region)]
-    for item in inputs:
-        parts = parse_stream_id(item["stream"])
+    for stream, _ in inputs:
+        parts = parse_stream_id(stream)
         if parts[0] != stream_type or parts[1] != contest_id:
             raise SchemaError(
-                f"a recap of {region} sums {stream_type} streams of {contest_id}, not {item['stream']}"
+                f"a recap of {region} sums {stream_type} streams of {contest_id}, not {stream}"
             )
         if level_of(parts[2]) != level or not covers(region, parts[2]):
-            raise SchemaError(f"recap input {item['stream']} is not a {level} inside {region}")
+            raise SchemaError(f"recap input {stream} is not a {level} inside {region}")
 
 
 def _authorize_key_stream(

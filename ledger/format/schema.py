@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.errors import SchemaError
+from ledger.format.recap import MAX_DECISION_TEXT, MAX_DECISIONS, check_inputs_v2
 from ledger.format.regions import (
     KABKOTA,
     KECAMATAN,
@@ -99,13 +100,13 @@ def _count(value: Any, name: str) -> int:
     return value
 
 
-def _text(value: Any, name: str, *, empty: bool = False) -> str:
+def _text(value: Any, name: str, *, empty: bool = False, limit: int = MAX_TEXT) -> str:
     if not isinstance(value, str):
         raise SchemaError(f"{name} must be a string")
     if not empty and not value.strip():
         raise SchemaError(f"{name} must not be empty")
-    if len(value) > MAX_TEXT:
-        raise SchemaError(f"{name} is longer than {MAX_TEXT} characters")
+    if len(value) > limit:
+        raise SchemaError(f"{name} is longer than {limit} characters")
     return value
 
 
@@ -293,9 +294,7 @@ def _check_attest(body: Mapping[str, Any]) -> None:
         _text(body["reason"], "attest.reason", empty=True)
 
 
-def _check_recap(body: Mapping[str, Any], contest: Contest) -> None:
-    _require(body, {"inputs", "totals"}, {"decisions"}, "recap body")
-    inputs = body["inputs"]
+def _check_inputs_v1(inputs: Any) -> None:
     if not isinstance(inputs, list) or not inputs:
         raise SchemaError("recap.inputs must be a non-empty list")
     seen = set()
@@ -308,6 +307,14 @@ def _check_recap(body: Mapping[str, Any], contest: Contest) -> None:
         if item["stream"] in seen:
             raise SchemaError(f"recap.inputs names stream {item['stream']} twice")
         seen.add(item["stream"])
+
+
+def _check_recap(body: Mapping[str, Any], contest: Contest, version: int) -> None:
+    _require(body, {"inputs", "totals"}, {"decisions"}, "recap body")
+    if version == 1:
+        _check_inputs_v1(body["inputs"])
+    else:
+        check_inputs_v2(body["inputs"])
     totals = body["totals"]
     if not isinstance(totals, dict):
         raise SchemaError("recap.totals must be a map")
@@ -323,6 +330,13 @@ def _check_recap(body: Mapping[str, Any], contest: Contest) -> None:
     decisions = body.get("decisions", [])
     if not isinstance(decisions, list):
         raise SchemaError("recap.decisions must be a list")
+    # Version 2 bounds decisions so the largest kecamatan's recap fits an entry (5.8).
+    reason_limit = MAX_TEXT if version == 1 else MAX_DECISION_TEXT
+    if version >= 2 and len(decisions) > MAX_DECISIONS:
+        raise SchemaError(
+            f"recap.decisions holds {len(decisions)} decisions, at most {MAX_DECISIONS}: "
+            "put the rest in the next recap of the stream"
+        )
     for i, decision in enumerate(decisions):
         if not isinstance(decision, dict):
             raise SchemaError(f"recap.decisions[{i}] must be a map")
@@ -330,11 +344,17 @@ def _check_recap(body: Mapping[str, Any], contest: Contest) -> None:
         _hash(decision["objection"], f"recap.decisions[{i}].objection")
         if decision["ruling"] not in RULINGS:
             raise SchemaError(f"recap.decisions[{i}].ruling must be one of {', '.join(RULINGS)}")
-        _text(decision["reason"], f"recap.decisions[{i}].reason")
+        _text(decision["reason"], f"recap.decisions[{i}].reason", limit=reason_limit)
 
 
-def check_body(kind: str, body: Mapping[str, Any], contest: Callable[[], Contest]) -> None:
-    """Check ``body`` against the schema of ``kind``; ``contest()`` gives the stream's contest."""
+def check_body(
+    kind: str, body: Mapping[str, Any], contest: Callable[[], Contest], *, version: int
+) -> None:
+    """Check ``body`` against the schema of ``kind`` in format ``version``.
+
+    ``contest()`` gives the stream's contest. The versions differ only in the
+    recap body (format.md 5.8); kinds a later version adds are refused in earlier ones.
+    """
     if kind == "election":
         _require(body, {"name"}, set(), "election body")
         _text(body["name"], "election.name")
@@ -357,6 +377,6 @@ def check_body(kind: str, body: Mapping[str, Any], contest: Callable[[], Contest
         _text(body["reason"], "correct.reason")
         check_tally(body["tally"], contest(), "correct.tally")
     elif kind == "recap":
-        _check_recap(body, contest())
+        _check_recap(body, contest(), version)
     else:
         raise SchemaError(f"unknown statement kind {kind!r} (known: {', '.join(KINDS)})")

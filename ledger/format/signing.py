@@ -4,7 +4,9 @@ A :class:`Chainer` keeps the head (seq, hash) of every stream it signed into, so
 a signer (or a simulation producing millions of statements) can sign a whole
 stream offline; :meth:`Chainer.follow` starts it from a head read from a ledger.
 Time is always passed in: a statement's time is the signer's claim, and tests and
-simulations need it reproducible.
+simulations need it reproducible. Signers produce format version 2
+(``FORMAT_VERSION``); ``Chainer(election, version=1)`` and ``recap_body(...,
+version=1)`` keep the version 1 path, to build version 1 ledgers in tests.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.format import ed25519
-from ledger.format.statement import ZERO_HASH, Envelope, Statement, key_id, sign_statement
+from ledger.format.recap import encode_inputs
+from ledger.format.statement import (
+    FORMAT_VERSION,
+    ZERO_HASH,
+    Envelope,
+    Statement,
+    key_id,
+    sign_statement,
+)
 
 __all__ = [
     "Chainer",
@@ -32,8 +42,9 @@ __all__ = [
 class Chainer:
     """Signs statements into streams, tracking each stream's head."""
 
-    def __init__(self, election: str) -> None:
+    def __init__(self, election: str, *, version: int = FORMAT_VERSION) -> None:
         self.election = election
+        self.version = version
         self.heads: dict[str, tuple[int, bytes]] = {}
 
     def follow(self, stream: str, seq: int, head: bytes) -> None:
@@ -59,6 +70,7 @@ class Chainer:
             body=dict(body),
             signer=key_id(ed25519.public_bytes(key)),
             time=time,
+            version=self.version,
         )
         envelope = sign_statement(statement, key)
         self.heads[stream] = (seq + 1, envelope.hash)
@@ -129,9 +141,16 @@ def recap_body(
     invalid: int,
     voted: int,
     decisions: list[dict[str, Any]] | None = None,
+    *,
+    version: int = FORMAT_VERSION,
 ) -> dict[str, Any]:
+    """A recap body of format ``version`` naming ``inputs`` as ``(stream, head)`` pairs.
+
+    Whether it fits an entry is known only once signed: signing raises
+    EntryTooLargeError for one that does not (format.md 5.8 says how to split it).
+    """
     body: dict[str, Any] = {
-        "inputs": [{"stream": stream, "head": head} for stream, head in inputs],
+        "inputs": encode_inputs(inputs, version),
         "totals": {"votes": dict(votes), "valid": valid, "invalid": invalid, "voted": voted},
     }
     if decisions:

@@ -3,10 +3,17 @@
 A *statement* is a canonical msgpack map (docs/format.md, "Statement"); an
 *envelope* is the canonical map ``{"signature": sig, "statement": statement
 bytes}``; the SHA-256 of the envelope bytes is the event's hash and the next
-statement's ``prev``. The signature is Ed25519 over ``STATEMENT_CONTEXT ||
-statement bytes``; the context string ends in NUL, which no C2SP signed note can
-contain, so a statement signature can never be replayed as a note signature,
-a receipt, or any other message of this project.
+statement's ``prev``. The signature is Ed25519 over ``context || statement
+bytes``, the context string of the statement's format version
+(``pilkada-ledger/v<N>/statement`` and NUL); NUL cannot occur in a C2SP signed
+note, so a statement signature can never be replayed as a note signature, a
+receipt, a statement of another version, or any other message of this project.
+
+Versions (docs/format.md, section 9): version 1 is read and verified forever;
+version 2 (what signers produce) differs in the recap body (compact inputs,
+bounded decisions, :mod:`ledger.format.recap`) and in that its envelopes are at
+most :data:`MAX_ENTRY_SIZE` bytes, the size of a tlog-tiles entry. A ledger
+accepts no new envelope of any version above that size (:func:`check_entry_size`).
 """
 
 from __future__ import annotations
@@ -18,31 +25,51 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.errors import FormatError
+from ledger.errors import EntryTooLargeError, FormatError
 from ledger.format import canonical, ed25519
 
 __all__ = [
     "FORMAT_VERSION",
     "HASH_SIZE",
+    "MAX_ENTRY_SIZE",
     "STATEMENT_CONTEXT",
+    "STATEMENT_CONTEXT_V2",
+    "VERSIONS",
     "ZERO_HASH",
     "Envelope",
     "Statement",
+    "check_entry_size",
     "event_hash",
     "key_id",
     "sign_statement",
+    "statement_context",
 ]
 
-FORMAT_VERSION = 1
+# The version signers produce; every version in VERSIONS is read and verified.
+FORMAT_VERSION = 2
+VERSIONS = (1, 2)
 HASH_SIZE = 32
 ZERO_HASH = bytes(HASH_SIZE)
 STATEMENT_CONTEXT = b"pilkada-ledger/v1/statement\x00"
+STATEMENT_CONTEXT_V2 = b"pilkada-ledger/v2/statement\x00"
+_CONTEXTS = {1: STATEMENT_CONTEXT, 2: STATEMENT_CONTEXT_V2}
 
 _STATEMENT_FIELDS = frozenset(
     {"version", "election", "stream", "seq", "prev", "kind", "body", "signer", "time"}
 )
 _ENVELOPE_FIELDS = frozenset({"statement", "signature"})
+# Version 1 envelopes are read up to 2^20 bytes (older ledgers hold them); no
+# envelope of any version above a tlog-tiles entry's uint16 length is accepted.
 MAX_ENVELOPE_SIZE = 1 << 20
+MAX_ENTRY_SIZE = 0xFFFF
+
+
+def statement_context(version: int) -> bytes:
+    """The context string a statement of ``version`` is signed under (format.md 3)."""
+    try:
+        return _CONTEXTS[version]
+    except KeyError:
+        raise FormatError(f"statement format version {version} is not supported") from None
 
 
 def key_id(public_key: bytes) -> bytes:
@@ -106,7 +133,7 @@ class Statement:
         if extra:
             raise FormatError(f"statement has unknown field(s) {', '.join(sorted(extra))}")
         version = _field(value, "version", int, "an integer")
-        if version != FORMAT_VERSION:
+        if version not in VERSIONS:
             raise FormatError(f"statement format version {version} is not supported")
         seq = _field(value, "seq", int, "an integer")
         if seq < 1:
@@ -169,22 +196,53 @@ class Envelope:
             raise FormatError("envelope 'statement' and 'signature' must be bin")
         if len(signature) != ed25519.SIGNATURE_SIZE:
             raise FormatError(f"envelope signature must be 64 bytes, got {len(signature)}")
-        return cls(
+        envelope = cls(
             raw=raw,
             statement_bytes=statement_bytes,
             signature=signature,
             statement=Statement.from_bytes(statement_bytes),
             hash=event_hash(raw),
         )
+        if envelope.statement.version >= 2:
+            check_entry_size(envelope)
+        return envelope
 
     @classmethod
     def build(cls, statement_bytes: bytes, signature: bytes) -> Envelope:
         raw = canonical.encode({"statement": statement_bytes, "signature": signature})
         return cls.parse(raw)
 
+    @property
+    def signed_message(self) -> bytes:
+        """The bytes the signature is over: the version's context, then the statement."""
+        return _CONTEXTS[self.statement.version] + self.statement_bytes
+
     def verify_signature(self, public_key: bytes) -> None:
         """Raise InvalidSignature unless ``public_key`` signed this statement."""
-        ed25519.verify(public_key, self.signature, STATEMENT_CONTEXT + self.statement_bytes)
+        ed25519.verify(public_key, self.signature, self.signed_message)
+
+
+def check_entry_size(envelope: Envelope) -> None:
+    """Raise EntryTooLargeError if ``envelope`` cannot be a tlog-tiles entry (format.md 4.1).
+
+    Every version 2 envelope, and every envelope a ledger accepts, passes this. A
+    recap too large is split by its signer as format.md 5.8 says, and the message
+    says how.
+    """
+    size = len(envelope.raw)
+    if size <= MAX_ENTRY_SIZE:
+        return
+    hint = ""
+    if envelope.statement.kind == "recap":
+        hint = (
+            "; split the recap: put its decisions in consecutive recaps of the same "
+            "stream, each repeating the inputs and totals (format.md 5.8)"
+        )
+    raise EntryTooLargeError(
+        f"envelope of {size:,} bytes ({envelope.statement.kind} in "
+        f"{envelope.statement.stream}) exceeds the {MAX_ENTRY_SIZE:,}-byte tlog-tiles "
+        f"entry{hint}"
+    )
 
 
 @lru_cache(maxsize=32768)
@@ -195,5 +253,5 @@ def _parse_envelope(raw: bytes) -> Envelope:
 def sign_statement(statement: Statement, private_key: Ed25519PrivateKey) -> Envelope:
     """Sign ``statement`` with ``private_key`` and wrap it in an envelope."""
     statement_bytes = statement.to_bytes()
-    signature = ed25519.sign(private_key, STATEMENT_CONTEXT + statement_bytes)
+    signature = ed25519.sign(private_key, statement_context(statement.version) + statement_bytes)
     return Envelope.build(statement_bytes, signature)

@@ -31,7 +31,7 @@ from ledger.format.signing import (
     recap_body,
     revoke_body,
 )
-from ledger.format.statement import Envelope, key_id
+from ledger.format.statement import FORMAT_VERSION, Envelope, key_id
 from ledger.format.trust import TrustRoots
 
 __all__ = ["Scenario"]
@@ -49,12 +49,14 @@ class Scenario:
         seed: str = "pilkada-ledger test scenario",
         origin: str = "ledger.example/pilkada2024",
         time: int = DEFAULT_TIME,
+        version: int = FORMAT_VERSION,
     ) -> None:
+        """``version`` is the statement format signed; 1 builds version 1 ledgers (tests)."""
         self.election = election
         self.seed = seed
         self.origin = origin
         self.time = time
-        self.chain = Chainer(election)
+        self.chain = Chainer(election, version=version)
         self._keys: dict[str, Ed25519PrivateKey] = {}
         self.kpu = self.key("kpu-root")
         self.bawaslu = self.key("bawaslu-root")
@@ -158,7 +160,9 @@ class Scenario:
         voted: int,
         decisions: list[dict[str, Any]] | None = None,
     ) -> Envelope:
-        body = recap_body(inputs, votes, valid, invalid, voted, decisions)
+        body = recap_body(
+            inputs, votes, valid, invalid, voted, decisions, version=self.chain.version
+        )
         return self.sign(key, recap_stream(contest, region), "recap", body)
 
     def head(self, stream: str) -> bytes:

@@ -95,6 +95,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import pilkada
 from ledger.format import canonical, ed25519
+from ledger.format.recap import MAX_DECISIONS
 from ledger.format.regions import (
     KABKOTA,
     KECAMATAN,
@@ -113,7 +114,14 @@ from ledger.format.signing import (
     grant_body,
     recap_body,
 )
-from ledger.format.statement import STATEMENT_CONTEXT, ZERO_HASH, Envelope, Statement, key_id
+from ledger.format.statement import (
+    ZERO_HASH,
+    Envelope,
+    Statement,
+    check_entry_size,
+    key_id,
+    statement_context,
+)
 from ledger.format.trust import TrustRoots
 from ledger.pilkada.reference import ContestInfo, KecamatanResult
 from ledger.pilkada.scenario import Scenario
@@ -478,15 +486,18 @@ class Simulation:
             body=body,
             signer=signer.id,
             time=time,
+            version=self.scenario.chain.version,
         )
         statement_bytes = statement.to_bytes()
-        signature = ed25519.sign(signer.key, STATEMENT_CONTEXT + statement_bytes)
+        signature = ed25519.sign(signer.key, statement_context(statement.version) + statement_bytes)
         raw = canonical.encode({"signature": signature, "statement": statement_bytes})
         digest = hashlib.sha256(raw).digest()
+        envelope = Envelope(raw, statement_bytes, signature, statement, digest)
+        check_entry_size(envelope)  # what no ledger would accept is never produced
         heads[stream] = (seq + 1, digest)
         self.scenario.time = time
         self.kinds[kind] += 1
-        return Envelope(raw, statement_bytes, signature, statement, digest)
+        return envelope
 
     def _grant(
         self,
@@ -580,7 +591,9 @@ class Simulation:
         valid = sum(r.valid for r in inputs)
         invalid = sum(r.invalid for r in inputs)
         voted = sum(r.voted for r in inputs)
-        body = recap_body([(r.stream, r.head) for r in inputs], votes, valid, invalid, voted)
+        version = self.scenario.chain.version
+        named = [(r.stream, r.head) for r in inputs]
+        body = recap_body(named, votes, valid, invalid, voted, version=version)
         stream = recap_stream(contest, region)
         time = self._noon + day - 2 * HOUR + rng.randrange(8 * HOUR)
         envelope = self._sign(signer, stream, "recap", body, time)
@@ -704,11 +717,11 @@ class Simulation:
             cid = unit.contest.id
             if cid not in tallies:
                 continue
-            envelope, recap = self._kecamatan_recap(
+            envelopes, recap = self._kecamatan_recap(
                 unit, ppk, tallies[cid], touched[cid], decisions.get(cid, []), t, fault_rng
             )
             recaps[cid] = recap
-            yield envelope
+            yield from envelopes
             t += 30 * MINUTE + rng.randrange(HOUR)
 
     def _place(
@@ -885,7 +898,7 @@ class Simulation:
         decisions: list[dict[str, Any]],
         time: int,
         rng: random.Random,
-    ) -> tuple[Envelope, _Recap]:
+    ) -> tuple[list[Envelope], _Recap]:
         cid, kec = unit.contest.id, unit.kecamatan
         heads = self.scenario.chain.heads
         kinds = self._recap_plan.get((cid, kec), [])
@@ -929,8 +942,24 @@ class Simulation:
                 votes[source] += 1
                 note = f"totals give ballot {source} one vote no sheet has"
         stream = recap_stream(cid, kec)
-        body = recap_body(inputs, votes, valid, invalid, voted, decisions)
-        envelope = self._sign(ppk, stream, "recap", body, time)
+        # A recap carries at most MAX_DECISIONS decisions; the rest go into consecutive
+        # recaps of the stream repeating its inputs and totals (format.md 5.8).
+        chunks = [
+            decisions[i : i + MAX_DECISIONS] for i in range(0, len(decisions), MAX_DECISIONS)
+        ] or [[]]
+        envelopes = [
+            self._sign(
+                ppk,
+                stream,
+                "recap",
+                recap_body(
+                    inputs, votes, valid, invalid, voted, chunk, version=self.scenario.chain.version
+                ),
+                time + i * MINUTE,
+            )
+            for i, chunk in enumerate(chunks)
+        ]
+        envelope = envelopes[0]
         if note:
             self._inject("recap_mismatches", stream, [envelope.hash], note)
         if omitted is not None:
@@ -945,4 +974,4 @@ class Simulation:
             )  # fmt: skip
         if not covers(self.region, kec[:5]):
             del heads[stream]
-        return envelope, _Recap(stream, envelope.hash, votes, valid, invalid, voted)
+        return envelopes, _Recap(stream, envelopes[-1].hash, votes, valid, invalid, voted)

@@ -56,9 +56,10 @@ from ledger.format.authority import (
     root_signer,
     signer_from_grant,
 )
+from ledger.format.recap import recap_inputs
 from ledger.format.regions import key_stream, stream_contest
 from ledger.format.schema import Contest, check_body, contest_from_body
-from ledger.format.statement import STATEMENT_CONTEXT, Envelope, key_id
+from ledger.format.statement import Envelope, Statement, check_entry_size, key_id
 from ledger.format.trust import TrustRoots
 from ledger.store.domain import Stream, stream_uuid
 from ledger.store.migrations import TRUST_META, check_schema
@@ -142,7 +143,10 @@ class _Batch:
         if not signature_verified:
             envelope.verify_signature(signer.public_key)
         check_body(  # (6)
-            statement.kind, statement.body, lambda: self.contest(stream_contest(statement.stream))
+            statement.kind,
+            statement.body,
+            lambda: self.contest(stream_contest(statement.stream)),
+            version=statement.version,
         )
         if statement.kind == "grant" and key_id(statement.body["key"]) in self.root_ids():
             raise SchemaError("a trust root cannot be granted a role: roots are pinned")
@@ -161,7 +165,7 @@ class _Batch:
                 f"stream {statement.stream}: prev {statement.prev.hex()[:16]} is not the hash "
                 f"of seq {seq} ({stream.head.hex()[:16]})"
             )
-        self._check_references(statement.kind, statement.body, stream)  # (9)
+        self._check_references(statement, stream)  # (9)
         if stream is None:
             stream = Stream.start(envelope)
             self.streams[statement.stream] = stream
@@ -179,7 +183,8 @@ class _Batch:
                 None,
             )
 
-    def _check_references(self, kind: str, body: dict[str, Any], stream: Stream | None) -> None:
+    def _check_references(self, statement: Statement, stream: Stream | None) -> None:
+        kind, body = statement.kind, statement.body
         if kind in ("attest", "correct"):
             target = body["event"] if kind == "attest" else body["corrects"]
             found = None if stream is None else stream.find(target)
@@ -189,11 +194,11 @@ class _Batch:
                     "correction in this stream"
                 )
         elif kind == "recap":
-            for item in body["inputs"]:
-                named = self.stream(item["stream"])
-                if named is None or named.find(item["head"]) is None:
+            for input_stream, head in recap_inputs(statement):
+                named = self.stream(input_stream)
+                if named is None or named.find(head) is None:
                     raise UnknownEventError(
-                        f"recap input {item['stream']} has no event {item['head'].hex()[:16]}"
+                        f"recap input {input_stream} has no event {head.hex()[:16]}"
                     )
 
 
@@ -335,6 +340,7 @@ class Ledger(Application[uuid.UUID]):
         for i, raw in enumerate(raws):
             with _at(i, len(raws)):
                 envelope = Envelope.parse(raw)  # (1)
+                check_entry_size(envelope)  # every accepted envelope fits a tile entry
                 if envelope.statement.election != self.trust.election:  # (2)
                     raise ElectionMismatchError(
                         f"statement is for election {envelope.statement.election!r}, "
@@ -400,9 +406,7 @@ class Ledger(Application[uuid.UUID]):
                     if isinstance(public, bytes):
                         known[statement.signer] = public
             if isinstance(public, bytes) and key_id(public) == statement.signer:
-                tasks.append(
-                    (public, envelope.signature, STATEMENT_CONTEXT + envelope.statement_bytes)
-                )
+                tasks.append((public, envelope.signature, envelope.signed_message))
             else:
                 tasks.append(None)
             if statement.kind == "grant" and isinstance(statement.body.get("key"), bytes):
