@@ -34,6 +34,7 @@ from ledger.format.note import (
     sign_note,
 )
 from ledger.format.policy import parse_policy
+from ledger.format.recap import MAX_DECISION_TEXT, MAX_DECISIONS, MAX_TPS_NUMBER, recap_inputs
 from ledger.format.schema import (
     KINDS,
     REGISTERED_FIELDS,
@@ -42,9 +43,12 @@ from ledger.format.schema import (
     arithmetic_flags,
     tally_flags,
 )
+from ledger.format.signing import recap_body
 from ledger.format.statement import (
+    MAX_ENTRY_SIZE,
     MAX_ENVELOPE_SIZE,
     STATEMENT_CONTEXT,
+    STATEMENT_CONTEXT_V2,
     Envelope,
     Statement,
     event_hash,
@@ -133,6 +137,8 @@ def test_context_string_bytes_are_documented() -> None:
     text = DOC.read_text("utf-8")
     assert STATEMENT_CONTEXT == b"pilkada-ledger/v1/statement\x00"
     assert STATEMENT_CONTEXT[:-1].hex(" ") in text
+    assert STATEMENT_CONTEXT_V2 == b"pilkada-ledger/v2/statement\x00"
+    assert STATEMENT_CONTEXT_V2[:-1].hex(" ") in _section("3.")
 
 
 def _statement_example() -> dict[str, str]:
@@ -154,7 +160,9 @@ def test_statement_example() -> None:
         body=ast.literal_eval(ex["body"]),
         signer=bytes.fromhex(ex["signer"]),
         time=int(ex["time"]),
+        version=int(ex["version"]),
     )
+    assert statement.version == 1  # the worked example's bytes never change
     assert statement.to_bytes().hex() == ex["statement"]
     envelope = sign_statement(statement, key)
     assert envelope.signature.hex() == ex["signature"]
@@ -169,6 +177,56 @@ def test_statement_example() -> None:
     )
     parsed = Envelope.parse(bytes.fromhex(ex["envelope"]))
     assert parsed.statement == statement
+
+
+def test_recap_v2_example() -> None:
+    ex = _fields(_one("example-recap-v2"))
+    key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(ex["secret-key"]))
+    named = [
+        (stream, bytes.fromhex(head))
+        for stream, head in (item.split("@") for item in ex["inputs"].split())
+    ]
+    totals = ast.literal_eval(ex["totals"])
+    body = recap_body(
+        named, totals["votes"], totals["valid"], totals["invalid"], totals["voted"], version=2
+    )
+    assert canonical.encode(body).hex() == ex["body"]
+    statement = Statement(
+        election=ex["election"],
+        stream=ex["stream"],
+        seq=int(ex["seq"]),
+        prev=bytes.fromhex(ex["prev"]),
+        kind="recap",
+        body=body,
+        signer=key_id(ed25519.public_bytes(key)),
+        time=int(ex["time"]),
+        version=int(ex["version"]),
+    )
+    assert statement.to_bytes().hex() == ex["statement"]
+    envelope = sign_statement(statement, key)
+    assert envelope.signature.hex() == ex["signature"]
+    assert envelope.raw.hex() == ex["envelope"]
+    assert envelope.hash.hex() == ex["event-hash"]
+    # Signed under the version 2 context, and read back to the documented streams.
+    ed25519.verify(
+        ed25519.public_bytes(key),
+        bytes.fromhex(ex["signature"]),
+        b"pilkada-ledger/v2/statement\x00" + bytes.fromhex(ex["statement"]),
+    )
+    parsed = Envelope.parse(bytes.fromhex(ex["envelope"]))
+    assert recap_inputs(parsed.statement) == named
+    v1 = recap_body(named, totals["votes"], 500, 10, 510, version=1)
+    assert (
+        f"would be {len(canonical.encode(v1))} bytes instead of {len(bytes.fromhex(ex['body']))}"
+        in _section("5.8")
+    )
+
+
+def test_recap_v2_bounds_are_documented() -> None:
+    section = _section("5.8")
+    assert f"at most {MAX_DECISIONS} (`SchemaError`" in section
+    assert f"at most {MAX_DECISION_TEXT} code points" in section
+    assert "int 0..999" in section and MAX_TPS_NUMBER == 999
 
 
 # --- section 8: transparency log ----------------------------------------------------------
@@ -335,6 +393,8 @@ def test_statement_and_envelope_tables_match_the_code() -> None:
     assert _table_keys("4.1") == set(envelope)
     assert MAX_ENVELOPE_SIZE == 2**20
     assert "MUST NOT exceed 1 048 576 bytes (2^20)" in _section("4.1")
+    assert MAX_ENTRY_SIZE == 65_535
+    assert "MUST NOT exceed 65,535 bytes" in _section("4.1")
 
 
 def test_kinds_roles_and_tally_fields_are_all_documented() -> None:
@@ -422,6 +482,7 @@ def test_every_example_block_is_checked() -> None:
         "example-canonical",
         "example-noncanonical",
         "example-statement",
+        "example-recap-v2",
         "example-merkle",
         "example-keys",
         "example-checkpoint",
