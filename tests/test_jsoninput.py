@@ -148,7 +148,7 @@ def test_the_limits_are_those_format_md_states() -> None:
     from keys._files import MAX_KEY_FILE_SIZE
     from ledger.format.exportfile import MAX_RECORD
     from ledger.format.jsoninput import MAX_DOCUMENT_SIZE, MAX_DOSSIER_SIZE
-    from ledger.format.statement import MAX_ENVELOPE_SIZE
+    from ledger.format.statement import MAX_ENTRY_SIZE, MAX_ENVELOPE_SIZE
 
     doc = (Path(__file__).parents[1] / "docs" / "format.md").read_text()
     section = doc[doc.index("### 1.1 Limits") : doc.index("## 2. Canonical msgpack")]
@@ -162,6 +162,7 @@ def test_the_limits_are_those_format_md_states() -> None:
         return next(v for k, v in rows.items() if k.startswith(prefix))
 
     assert bound("envelope").startswith(f"2^{MAX_ENVELOPE_SIZE.bit_length() - 1} bytes")
+    assert bound("envelope accepted").startswith(f"{MAX_ENTRY_SIZE:,} bytes")
     assert bound("export record").startswith(f"2^{MAX_RECORD.bit_length() - 1} bytes")
     assert bound("JSON documents").startswith(f"2^{MAX_DOCUMENT_SIZE.bit_length() - 1} bytes")
     assert bound("dossier").startswith(f"2^{MAX_DOSSIER_SIZE.bit_length() - 1} bytes")
