@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ledger.errors import FormatError, RootMismatchError
-from ledger.format import merkle
+from ledger.format import merkle, statement
 from ledger.format.merkle_tiles import (
     TILE_HEIGHT,
     TILE_WIDTH,
@@ -66,8 +66,10 @@ TILE_HASHES = TILE_WIDTH
 MAX_LEVEL = 63
 """Highest tile level a path may name (c2sp.org/tlog-tiles, "Merkle Tree")."""
 
-MAX_ENTRY_SIZE = 0xFFFF
-"""Largest entry an entry bundle can hold: its length is a big-endian uint16."""
+MAX_ENTRY_SIZE = statement.MAX_ENTRY_SIZE
+"""Largest entry an entry bundle can hold: its length is a big-endian uint16.
+
+The same bound the statement format puts on every envelope a ledger accepts."""
 
 _LENGTH = struct.Struct(">H")
 _LEVEL = re.compile(r"0|[1-9][0-9]?")
