@@ -219,7 +219,9 @@ class Contract:
             largest_decisions(),
         )
         assert big_v1.statement.version == 1 and len(big_v1.raw) > MAX_ENTRY_SIZE
-        with pytest.raises(EntryTooLargeError):
+        with pytest.raises(
+            EntryTooLargeError, match=r"envelope 2 of 2: .* sign the recap in version 2"
+        ):
             k.ledger.append_batch([too_many.raw, big_v1.raw])
         assert k.ledger.sequence() == size
         assert k.ledger.head(f"recap:{CONTEST}:{KECAMATAN}") == (0, bytes(32))

@@ -233,7 +233,9 @@ def check_entry_size(envelope: Envelope) -> None:
     if size <= MAX_ENTRY_SIZE:
         return
     hint = ""
-    if envelope.statement.kind == "recap":
+    if envelope.statement.kind == "recap" and envelope.statement.version == 1:
+        hint = "; sign the recap in version 2, whose inputs are compact (format.md 5.8.2)"
+    elif envelope.statement.kind == "recap":
         hint = (
             "; split the recap: put its decisions in consecutive recaps of the same "
             "stream, each repeating the inputs and totals (format.md 5.8)"
