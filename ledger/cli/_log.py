@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from keys import KeyDir, passphrase_from
+from ledger.cli import _witness
 from ledger.cli._common import (
     PASSPHRASE_ENV,
     Commands,
@@ -72,6 +73,7 @@ def register(commands: Commands) -> None:
     a.add_argument("-o", "--output", default="-", metavar="FILE")
     a.add_argument("--time", type=int, metavar="UNIX", help="cosignature time (default: now)")
     a.set_defaults(handler=cmd_witness_cosign)
+    _witness.register(sub)
 
     p = commands.add_parser("proof", help="print or verify inclusion and consistency proofs (JSON)")
     sub = p.add_subparsers(dest="proof_command", metavar="ACTION", required=True)
