@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from keys import KeyDir, passphrase_from
-from ledger.cli import _witness
+from ledger.cli import _tlog_proof, _witness
 from ledger.cli._common import (
     PASSPHRASE_ENV,
     Commands,
@@ -90,7 +90,7 @@ def register(commands: Commands) -> None:
     a.add_argument("--old", type=int, required=True, metavar="SIZE")
     a.add_argument("--new", type=int, metavar="SIZE", help="default: the latest checkpoint")
     a.set_defaults(handler=cmd_proof_consistency)
-    a = sub.add_parser("verify", help="verify a proof file offline")
+    a = sub.add_parser("verify", help="verify a proof file (JSON, or a .tlog-proof) offline")
     a.add_argument("file", metavar="FILE")
     a.add_argument(
         "--log", required=True, metavar="VKEY_OR_TRUST", help="log verifier key, or a trust.json"
@@ -103,6 +103,7 @@ def register(commands: Commands) -> None:
         help="also require a cosignature by this witness on the checkpoint(s)",
     )
     a.set_defaults(handler=cmd_proof_verify)
+    _tlog_proof.register(sub)
 
     p = commands.add_parser("receipt", help="verify a receipt the log signed")
     sub = p.add_subparsers(dest="receipt_command", metavar="ACTION", required=True)
@@ -216,6 +217,8 @@ def cmd_proof_verify(args: argparse.Namespace) -> int:
     log = log_verifier_arg(args.log)
     witnesses = [Verifier.parse(v) for v in args.witness]
     data = read_bytes(args.file)
+    if _tlog_proof.is_tlog_proof(data):
+        return _tlog_proof.cmd_verify(args, log, data)
     if b'"inclusion"' in data:
         inclusion = InclusionProof.from_json(data)
         envelope = inclusion.verify(log)

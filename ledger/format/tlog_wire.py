@@ -59,7 +59,9 @@ _OLD = "old "
 
 def _decimal(text: str, what: str) -> int:
     if not _DECIMAL.fullmatch(text) or int(text) > _MAX_SIZE:
-        raise FormatError(f"{what} {text[:24]!r} is not a decimal in 0..2^64-1 without leading zeros")
+        raise FormatError(
+            f"{what} {text[:24]!r} is not a decimal in 0..2^64-1 without leading zeros"
+        )
     return int(text)
 
 

@@ -1,0 +1,117 @@
+"""Offline proofs a signer keeps: c2sp.org/tlog-proof files of the ledger's log.
+
+A tlog-proof (docs/format.md 8.14) shows that one envelope is a leaf of a tree
+whose checkpoint the log signed and the witnesses of a trust policy cosigned.
+In this project its ``extra`` line carries the envelope itself, so the file is
+self-contained: its leaf hash ``H(0x00 || envelope)`` is what the inclusion proof
+proves. :func:`tlog_proof_from` builds one from an inclusion proof;
+:func:`verify_tlog_proof` checks one, a pure function of the bytes, the log key
+and the policy.
+
+The policy is anything with ``verify_quorum(note, log)`` returning the witnesses
+whose cosignatures count and raising a :class:`~ledger.errors.LedgerError` when
+they do not meet the quorum: c2sp.org/tlog-policy's ``TlogPolicy`` (issue 10)
+has that method; :class:`WitnessQuorum` is the k-of-n policy the CLI builds from
+a trust roots file's witnesses until that policy is in this branch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ledger.errors import FormatError
+from ledger.format import merkle
+from ledger.format.note import Checkpoint, Verifier
+from ledger.format.statement import Envelope
+from ledger.format.tlog_wire import TlogProofFile
+from ledger.log.tlog import InclusionProof, open_checkpoint
+from ledger.log.witness import open_cosigned
+
+__all__ = [
+    "QuorumPolicy",
+    "VerifiedTlogProof",
+    "WitnessQuorum",
+    "tlog_proof_from",
+    "verify_tlog_proof",
+]
+
+
+class QuorumPolicy(Protocol):
+    """What a tlog-proof is checked against: which cosignatures make a checkpoint witnessed."""
+
+    def verify_quorum(self, note: bytes, log: Verifier) -> Sequence[Verifier]:
+        """Return the witnesses whose cosignatures on ``note`` count; raise unless they suffice."""
+        ...
+
+
+@dataclass(frozen=True)
+class WitnessQuorum:
+    """At least ``threshold`` of ``witnesses`` (cosignature/v1 keys) must have cosigned."""
+
+    witnesses: tuple[Verifier, ...]
+    threshold: int
+
+    @classmethod
+    def all_of(cls, witnesses: Iterable[Verifier]) -> WitnessQuorum:
+        """Every one of ``witnesses`` must have cosigned."""
+        listed = tuple(dict.fromkeys(witnesses))
+        return cls(listed, len(listed))
+
+    def verify_quorum(self, note: bytes, log: Verifier) -> tuple[Verifier, ...]:
+        """As :func:`ledger.log.witness.open_cosigned`, which raises UnverifiedNoteError."""
+        opened = open_cosigned(note, log, self.witnesses, quorum=self.threshold)
+        return tuple(c.verifier for c in opened.cosignatures)
+
+
+@dataclass(frozen=True)
+class VerifiedTlogProof:
+    """What a valid tlog-proof shows."""
+
+    envelope: Envelope
+    leaf_index: int
+    checkpoint: Checkpoint
+    cosigners: tuple[Verifier, ...]
+
+
+def tlog_proof_from(proof: InclusionProof) -> bytes:
+    """The tlog-proof file of an inclusion proof (envelope as ``extra``)."""
+    return TlogProofFile(
+        proof.envelope, proof.leaf_index, tuple(proof.hashes), proof.checkpoint
+    ).to_bytes()
+
+
+def verify_tlog_proof(data: bytes, log: Verifier, policy: QuorumPolicy) -> VerifiedTlogProof:
+    """Check a tlog-proof file of this project's log; return what it shows. Pure.
+
+    Steps, each raising its own :class:`~ledger.errors.LedgerError`:
+
+    1. parse the file (c2sp.org/tlog-proof, "Format"): ``FormatError``;
+    2. the ``extra`` data is present and is one envelope in its canonical
+       encoding (docs/format.md 4.1): ``FormatError`` / ``NonCanonicalError``;
+    3. the checkpoint carries a valid signature by ``log`` and its origin is the
+       log's (8.4): ``NoteError`` / ``UnverifiedNoteError`` / ``CheckpointError``;
+    4. its cosignatures meet ``policy`` (``policy.verify_quorum``);
+    5. ``H(0x00 || extra)`` at ``index`` with the proof lines reaches the
+       checkpoint's root at its size (RFC 9162 2.1.3.2): ``InclusionProofError``
+       / ``RootMismatchError``.
+
+    The envelope's signature is not checked here: that needs the signer's grant
+    chain (``ledger verify-statement`` or a dossier); this proves the bytes are in
+    the log the witnesses saw.
+    """
+    parsed = TlogProofFile.parse(data)  # (1)
+    if parsed.extra is None:  # (2)
+        raise FormatError("tlog-proof has no extra line: it must carry the envelope")
+    envelope = Envelope.parse(parsed.extra)
+    checkpoint = open_checkpoint(parsed.checkpoint, log)  # (3)
+    cosigners = tuple(policy.verify_quorum(parsed.checkpoint, log))  # (4)
+    merkle.verify_inclusion(  # (5)
+        merkle.leaf_hash(parsed.extra),
+        parsed.index,
+        checkpoint.size,
+        parsed.proof,
+        checkpoint.root_hash,
+    )
+    return VerifiedTlogProof(envelope, parsed.index, checkpoint, cosigners)
