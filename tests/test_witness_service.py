@@ -31,9 +31,9 @@ from tests.witness_processes import (
     Answer,
     WitnessProcess,
     add_checkpoint,
-    request,
     latest,
     make_witness,
+    request,
     spec_body,
     started,
 )
@@ -192,17 +192,17 @@ def _fork_of(log: Log, shared: int) -> Log:
 
 
 def _race(
-    url: str, bodies: dict[str, bytes], kill: WitnessProcess | None, delay: float
+    requests: dict[str, tuple[str, bytes]], kill: WitnessProcess | None = None, delay: float = 0.0
 ) -> dict[str, Answer]:
-    """Send ``bodies`` at once; with ``kill``, kill -9 that process ``delay`` s later."""
+    """Send each (url, body) at once; with ``kill``, kill -9 that process ``delay`` s later."""
     answers: dict[str, Answer] = {}
-    gate = threading.Barrier(len(bodies) + 1)
+    gate = threading.Barrier(len(requests) + 1)
 
-    def send(name: str, body: bytes) -> None:
+    def send(name: str, url: str, body: bytes) -> None:
         gate.wait(timeout=10)
         answers[name] = add_checkpoint(url, body)
 
-    threads = [threading.Thread(target=send, args=item) for item in bodies.items()]
+    threads = [threading.Thread(target=send, args=(n, *r)) for n, r in requests.items()]
     for t in threads:
         t.start()
     gate.wait(timeout=10)
@@ -210,7 +210,7 @@ def _race(
         time.sleep(delay)
         kill.kill()
     for t in threads:
-        t.join(timeout=20)
+        t.join(timeout=30)
     return answers
 
 
@@ -239,7 +239,8 @@ def test_kill_9_and_restart_never_cosign_two_trees_of_one_size(
                 n: spec_body(held, lg.proof(held, size), lg.signed(size)) for n, lg in logs.items()
             }
             killer = process if kill_delay is not None else None
-            answers = _race(process.url, bodies, killer, kill_delay or 0.0)
+            requests = {n: (process.url, b) for n, b in bodies.items()}
+            answers = _race(requests, killer, kill_delay or 0.0)
             answered = [n for n, a in answers.items() if a.status == 200]
             assert len(answered) <= 1, answers
             for name in answered:
@@ -277,3 +278,37 @@ def test_kill_9_and_restart_never_cosign_two_trees_of_one_size(
         assert Checkpoint.parse(parse_note(state.body).text) == go_log.checkpoint(held)
     finally:
         process.stop()
+
+
+def test_concurrent_requests_for_one_log_are_serialised(
+    witness_dir: tuple[Path, Verifier], own_log: Log
+) -> None:
+    """Eight requests, each valid from the size the witness holds, to two processes
+    serving one state directory at once: exactly one is cosigned, every other is
+    told the winner's size (the spec's race: no check of `old` outlives the write)."""
+    directory, key = witness_dir
+    own_log.grow_to(20)
+    first, second = WitnessProcess(directory), WitnessProcess(directory)
+    for _ in started([first, second]):
+        cp4 = own_log.signed(4)
+        assert _cosigned(add_checkpoint(first.url, spec_body(0, [], cp4)), cp4, key)
+        for held in (4, 12):
+            sizes = range(held + 1, held + 9)
+            bodies = {
+                str(n): spec_body(held, own_log.proof(held, n), own_log.signed(n)) for n in sizes
+            }
+            urls = (first.url, second.url)  # alternate between the two processes
+            answers = _race({n: (urls[int(n) % 2], b) for n, b in bodies.items()})
+            winners = [int(n) for n, a in answers.items() if a.status == 200]
+            assert len(winners) == 1, answers
+            (won,) = winners
+            _cosigned(answers[str(won)], own_log.signed(won), key)
+            for n, a in answers.items():
+                if int(n) != won:
+                    _size_conflict(a, won)
+            held_note = latest(second.url, OWN_ORIGIN).body
+            assert Checkpoint.parse(parse_note(held_note).text).size == won
+            if held == 4 and won != 12:  # bring the witness to 12 for the next round
+                cp12 = own_log.signed(12)
+                body = spec_body(won, own_log.proof(won, 12), cp12)
+                _cosigned(add_checkpoint(second.url, body), cp12, key)
