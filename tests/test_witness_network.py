@@ -6,9 +6,11 @@ fail for a changed envelope, index, proof line, or a checkpoint below the quorum
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +26,7 @@ from ledger.errors import (
     WitnessUnavailableError,
 )
 from ledger.format import merkle
-from ledger.format.note import Note, NoteSigner, Verifier, parse_note
+from ledger.format.note import Note, NoteSigner, Verifier, parse_note, sign_note
 from ledger.format.statement import Envelope
 from ledger.format.tlog_wire import TlogProofFile
 from ledger.log.tlog import TransparencyLog
@@ -123,11 +125,8 @@ def test_cosigned_checkpoints_and_tlog_proofs(
     assert set(shown.cosigners) == set(keys)
     parsed = TlogProofFile.parse(proof)
 
-    def changed(**fields: object) -> bytes:
-        values = {"extra": parsed.extra, "index": parsed.index, "proof": parsed.proof}
-        values["checkpoint"] = parsed.checkpoint
-        values.update(fields)
-        return TlogProofFile(**values).to_bytes()  # type: ignore[arg-type]
+    def changed(**fields: Any) -> bytes:
+        return dataclasses.replace(parsed, **fields).to_bytes()
 
     other = world.ledger.stream("election")[0].raw  # another envelope of the log
     assert other != parsed.extra
@@ -213,8 +212,6 @@ def test_cli_output_and_refusals(
     process, key = witnesses[2]
     stranger = NoteSigner.from_seed(bytes([3]) * 32, "stranger.example/log")
     foreign = parse_note(cp1).text.replace(signer.name, stranger.name, 1)
-    from ledger.format.note import sign_note
-
     with pytest.raises(UnknownLogError):
         request_cosignature(process.url, key, sign_note(foreign, [stranger]), lambda o, n: [])
     process.kill()
