@@ -6,8 +6,9 @@ cosigns a checkpoint only if the log signed it and the tree extends every tree
 it cosigned before for that origin, so that no two inconsistent checkpoints of
 one log ever carry its cosignature (a split view needs the witness to lie).
 
-:class:`Witness` is the stateful half (the CLI and any HTTP front end call
-:meth:`Witness.cosign`); :func:`verify_cosigned` and :func:`open_cosigned` are
+:class:`Witness` is the stateful half (the CLI calls :meth:`Witness.cosign`; the
+HTTP service of c2sp.org/tlog-witness calls :meth:`Witness.add_checkpoint`, which
+also checks the client's ``old`` size); :func:`verify_cosigned` and :func:`open_cosigned` are
 the pure half, used by anyone who checks that a checkpoint was witnessed.
 
 State
