@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ledger.errors import FormatError
-from ledger.format import merkle
-from ledger.format.note import Checkpoint, Verifier
+from ledger.format.note import Checkpoint, Verifier, parse_note
 from ledger.format.statement import Envelope
 from ledger.format.tlog_wire import TlogProofFile
-from ledger.log.tlog import InclusionProof, open_checkpoint
+from ledger.log.tlog import InclusionProof
 from ledger.log.witness import open_cosigned
 
 __all__ = [
@@ -97,21 +96,17 @@ def verify_tlog_proof(data: bytes, log: Verifier, policy: QuorumPolicy) -> Verif
        checkpoint's root at its size (RFC 9162 2.1.3.2): ``InclusionProofError``
        / ``RootMismatchError``.
 
-    The envelope's signature is not checked here: that needs the signer's grant
-    chain (``ledger verify-statement`` or a dossier); this proves the bytes are in
-    the log the witnesses saw.
+    Steps 2, 3 and 5 are :meth:`ledger.log.tlog.InclusionProof.verify` (the check
+    of the JSON inclusion proof file, 8.7), run before step 4. The envelope's
+    signature is not checked here: that needs the signer's grant chain (``ledger
+    verify-statement`` or a dossier); this proves the bytes are in the log the
+    witnesses saw.
     """
     parsed = TlogProofFile.parse(data)  # (1)
     if parsed.extra is None:  # (2)
         raise FormatError("tlog-proof has no extra line: it must carry the envelope")
-    envelope = Envelope.parse(parsed.extra)
-    checkpoint = open_checkpoint(parsed.checkpoint, log)  # (3)
+    inclusion = InclusionProof(parsed.extra, parsed.index, parsed.checkpoint, list(parsed.proof))
+    envelope = inclusion.verify(log)  # (2), (3) and (5)
     cosigners = tuple(policy.verify_quorum(parsed.checkpoint, log))  # (4)
-    merkle.verify_inclusion(  # (5)
-        merkle.leaf_hash(parsed.extra),
-        parsed.index,
-        checkpoint.size,
-        parsed.proof,
-        checkpoint.root_hash,
-    )
+    checkpoint = Checkpoint.parse(parse_note(parsed.checkpoint).text)
     return VerifiedTlogProof(envelope, parsed.index, checkpoint, cosigners)
