@@ -38,6 +38,9 @@ from ledger.format.statement import key_id as statement_key_id
 RAW_PUBLIC_KEY_SIZE = 32
 """Length of a raw Ed25519 public key (RFC 8032 5.1.5)."""
 
+MAX_KEY_FILE_SIZE = 1 << 16
+"""Largest key file read (64 KiB; an encrypted Ed25519 PEM is under 400 bytes)."""
+
 PRIVATE_KEY_MODE = 0o600
 PUBLIC_KEY_MODE = 0o644
 
@@ -149,11 +152,15 @@ def _fsync_dir(directory: Path) -> None:
 
 def _read(path: Path) -> bytes:
     try:
-        return path.read_bytes()
+        with path.open("rb") as f:
+            data = f.read(MAX_KEY_FILE_SIZE + 1)
     except FileNotFoundError as e:
         raise KeyFileError(f"key file {path} does not exist") from e
     except OSError as e:
         raise KeyFileError(f"cannot read key file {path}: {e.strerror or e}") from e
+    if len(data) > MAX_KEY_FILE_SIZE:
+        raise KeyFileError(f"key file {path} is over the limit of {MAX_KEY_FILE_SIZE:,} bytes")
+    return data
 
 
 def _check_passphrase(passphrase: bytes) -> None:

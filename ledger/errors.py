@@ -134,6 +134,10 @@ class WitnessUnavailableError(LedgerError):
     """A witness that cannot be reached, or answers outside c2sp.org/tlog-witness."""
 
 
+class UnwitnessedError(CheckpointError):
+    """Events, or a checkpoint, that the trust policy's quorum of witnesses did not cosign."""
+
+
 # --- keys and configuration ----------------------------------------------------------
 
 

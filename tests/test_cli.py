@@ -21,8 +21,10 @@ import pytest
 from keys import load_private_key
 from ledger.cli import main
 from ledger.format.note import Checkpoint, NoteSigner, Verifier, parse_note
+from ledger.format.policy import parse_policy, policy_text
 from ledger.format.regions import sheet_stream
 from ledger.format.signing import Chainer, attest_body
+from ledger.format.trust import policy_from_json
 from ledger.log.tlog import ConsistencyProof, InclusionProof, Receipt
 from ledger.log.witness import verify_cosigned
 from tests.cli_support import toml_document
@@ -238,7 +240,10 @@ def journey(cli: Cli, database: str | None = None) -> None:
 
     # The receipt of the first count.
     out = cli.ok("receipt", "verify", cli.path("r1.note"), "--log", trust)
-    assert out == f"OK: {ORIGIN} took event {count_hash} at leaf {count_leaf}\n"
+    assert out == (
+        f"OK: {ORIGIN} took event {count_hash} at leaf {count_leaf} "
+        "(the log's own word; no witness vouches for a receipt)\n"
+    )
     receipt = Receipt.open(Path(cli.path("r1.note")).read_bytes(), Verifier.parse(vkey))
     assert (receipt.leaf_index, receipt.event_hash.hex()) == (count_leaf, count_hash)
 
@@ -250,13 +255,19 @@ def journey(cli: Cli, database: str | None = None) -> None:
     assert cli.ok("checkpoint", "show", "-L", cli.ledger) == cp1.decode()
     out = cli.ok("witness", "init", cli.path("witness"), "--name", "bawaslu.example/witness")
     wkey = re.fullmatch(r"witness verifier key: (\S+)\n", out)[1]  # type: ignore[index]
+    # The trust policy that needs this witness (the ledger was created without one).
+    policy = cli.write("policy.txt", policy_text(vkey, [wkey]))
     cli.ok(
         "witness", "cosign", cli.path("witness"), cli.path("cp1.note"), "--log", trust,
         "-o", cli.path("cp1.cosigned"), "--time", str(T + 60),
     )  # fmt: skip
+    cli.fails(
+        "checkpoint", "add-cosignature", "-L", cli.ledger, cli.path("cp1.cosigned"),
+        match="embeds no trust policy",
+    )  # fmt: skip
     out = cli.ok(
         "checkpoint", "add-cosignature", "-L", cli.ledger, cli.path("cp1.cosigned"),
-        "--witness", wkey,
+        "--policy", policy,
     )  # fmt: skip
     assert out == f"stored cosigned checkpoint of size {size1} (2 signatures)\n"
 
@@ -266,11 +277,12 @@ def journey(cli: Cli, database: str | None = None) -> None:
     assert json.loads(by_stream) == json.loads(by_leaf)
     assert json.loads(by_leaf)["leaf_index"] == count_leaf
     inclusion = cli.write("inclusion.json", by_stream)
-    out = cli.ok("proof", "verify", inclusion, "--log", trust, "--witness", wkey)
+    out = cli.ok("proof", "verify", inclusion, "--log", trust, "--policy", policy)
     assert out.splitlines() == [
-        f"OK: event {count_hash} ({SHEET} seq 1) is leaf {count_leaf} of the checkpointed log",
-        "OK: checkpoint cosigned by bawaslu.example/witness",
+        f"OK: event {count_hash} ({SHEET} seq 1) is leaf {count_leaf} of the checkpointed log; "
+        f"checkpoint {size1} witnessed by bawaslu.example/witness",
     ]
+    cli.fails("proof", "verify", inclusion, "--log", trust, match="no trust policy")
     InclusionProof.from_json(by_stream).verify(Verifier.parse(vkey))
 
     # More statements, checkpoint 2, a consistency proof; the witness cosigns cp2 with it.
@@ -280,16 +292,26 @@ def journey(cli: Cli, database: str | None = None) -> None:
     consistency = cli.write(
         "consistency.json", cli.ok("proof", "consistency", "-L", cli.ledger, "--old", str(size1))
     )
-    out = cli.ok("proof", "verify", consistency, "--log", vkey)
-    assert out == f"OK: the log of {size1 + 2} leaves extends the log of {size1} leaves\n"
-    cli.fails("proof", "verify", consistency, "--log", trust, "--witness", wkey, match="cosign")
+    cli.fails("proof", "verify", consistency, "--log", vkey, match="no trust policy")
+    cli.fails(
+        "proof", "verify", consistency, "--log", vkey, "--policy", policy,
+        match=f"checkpoint {size1 + 2} is not witnessed",
+    )  # fmt: skip
+    out = cli.ok(
+        "proof", "verify", consistency, "--log", vkey, "--policy", policy,
+        "--accept-unwitnessed-tail",
+    )  # fmt: skip
+    assert out.startswith(
+        f"OK as the log's own word: the log of {size1 + 2} leaves extends the log of {size1} "
+        f"leaves; checkpoint {size1 + 2} is not witnessed"
+    )
     cli.ok(
         "witness", "cosign", cli.path("witness"), cli.path("cp2.note"), "--log", trust,
         "--proof", consistency, "-o", cli.path("cp2.cosigned"), "--time", str(T + 120),
     )  # fmt: skip
     cli.ok(
         "checkpoint", "add-cosignature", "-L", cli.ledger, cli.path("cp2.cosigned"),
-        "--witness", wkey,
+        "--policy", policy,
     )  # fmt: skip
     cosigned = cli.ok("checkpoint", "show", "-L", cli.ledger, "--size", str(size1 + 2)).encode()
     assert verify_cosigned(cosigned, Verifier.parse(vkey), [Verifier.parse(wkey)]).size == size1 + 2
@@ -299,11 +321,10 @@ def journey(cli: Cli, database: str | None = None) -> None:
             "proof", "consistency", "-L", cli.ledger, "--old", str(size1), "--new", str(size1 + 2)
         ),
     )
-    out = cli.ok("proof", "verify", both, "--log", trust, "--witness", wkey)
+    out = cli.ok("proof", "verify", both, "--log", trust, "--policy", policy)
     assert out.splitlines() == [
-        f"OK: the log of {size1 + 2} leaves extends the log of {size1} leaves",
-        "OK: checkpoint cosigned by bawaslu.example/witness",
-        "OK: checkpoint cosigned by bawaslu.example/witness",
+        f"OK: the log of {size1 + 2} leaves extends the log of {size1} leaves; "
+        f"checkpoint {size1 + 2} witnessed by bawaslu.example/witness",
     ]
     proof = ConsistencyProof.from_json(Path(both).read_bytes())
     assert parse_note(proof.new).text == parse_note(Path(cli.path("cp2.note")).read_bytes()).text
@@ -807,3 +828,22 @@ def test_a_failed_create_leaves_no_half_made_ledger(cli: Cli) -> None:
         ])  # fmt: skip
     assert not Path(cli.ledger, "ledger.toml").exists()
     create_ledger(cli, publics)
+
+
+def test_create_with_witnesses_embeds_a_policy_that_needs_them_all(cli: Cli) -> None:
+    publics = generate_keys(cli)
+    witnesses = [NoteSigner.generate(f"w{n}.example/w", 0x04).verifier.vkey for n in (1, 2)]
+    base = [
+        "create", cli.ledger, "--election", ELECTION, "--origin", ORIGIN,
+        "--kpu-root", cli.pub("kpu"), "--bawaslu-root", publics["bawaslu"],
+    ]  # fmt: skip
+    log = NoteSigner.generate("log.example/l").verifier.vkey
+    cli.fails(*base, "--witness", log, match="not a cosignature/v1 key")
+    assert not Path(cli.ledger, "ledger.toml").exists()
+    cli.ok(*base, "--witness", witnesses[0], "--witness", witnesses[1])
+    trust = Path(cli.ledger, "trust.json").read_text()
+    policy = parse_policy(policy_from_json(trust) or "")
+    policy.require_log(json.loads(trust)["log_vkey"])
+    assert [w.vkey for w in policy.witnesses.values()] == witnesses
+    keys = [Verifier.parse(v) for v in witnesses]
+    assert policy.meets(keys) and not policy.meets(keys[:1])

@@ -20,6 +20,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import errors
+from ledger.errors import FormatError, UnwitnessedError
 from ledger.format import authority, canonical, ed25519, merkle
 from ledger.format.note import (
     SIG_TYPE_COSIGNATURE_V1,
@@ -32,6 +33,7 @@ from ledger.format.note import (
     parse_note,
     sign_note,
 )
+from ledger.format.policy import parse_policy
 from ledger.format.schema import (
     KINDS,
     REGISTERED_FIELDS,
@@ -49,7 +51,7 @@ from ledger.format.statement import (
     key_id,
     sign_statement,
 )
-from ledger.format.trust import TrustRoots, trust_to_json
+from ledger.format.trust import TrustRoots, policy_from_json, trust_to_json
 from ledger.log.tlog import ConsistencyProof, InclusionProof, Receipt
 from ledger.log.witness import STATE_FORMAT, WitnessState, verify_cosigned
 
@@ -308,9 +310,22 @@ def test_json_field_tables_match_the_code() -> None:
         log_vkey=ex["log-vkey"],
         origin=ex["log-name"],
     )
-    written = json.loads(trust_to_json(trust, witnesses=[ex["witness-vkey"]]))
+    written = json.loads(trust_to_json(trust, policy=_one("example-policy")))
     assert _table_keys("8.10") == set(written)
-    assert "witnesses" not in json.loads(trust_to_json(trust))  # only when there are any
+    assert policy_from_json(json.dumps(written)) == _one("example-policy")
+    assert "policy" not in json.loads(trust_to_json(trust))  # only when there is one
+    with pytest.raises(FormatError, match="witnesses"):  # the field of earlier versions
+        policy_from_json(json.dumps({**written, "witnesses": [ex["witness-vkey"]]}))
+
+
+def test_policy_example_needs_the_witness() -> None:
+    ex, log, witness = _keys()
+    policy = parse_policy(_one("example-policy"))
+    policy.require_log(ex["log-vkey"])
+    cosigned = _one("example-cosigned-checkpoint").encode("utf-8")
+    assert policy.verify_quorum(cosigned, log.verifier) == (witness.verifier,)
+    with pytest.raises(UnwitnessedError):
+        policy.verify_quorum(_one("example-checkpoint").encode("utf-8"), log.verifier)
 
 
 def test_statement_and_envelope_tables_match_the_code() -> None:
@@ -413,6 +428,7 @@ def test_every_example_block_is_checked() -> None:
         "example-cosigned-checkpoint",
         "example-receipt",
         "example-inclusion-proof",
+        "example-policy",
     }
 
 

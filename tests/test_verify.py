@@ -27,7 +27,12 @@ from ledger.checks.dossier import build_dossier, verify_dossier
 from ledger.checks.report import RegionStore, bawaslu_report, verify_statement
 from ledger.checks.verify import Failure, TrustPolicy, VerifyReport, verify_export
 from ledger.cli import main
-from ledger.errors import CheckpointError, LedgerError, SchemaError, UnknownEventError
+from ledger.errors import (
+    LedgerError,
+    SchemaError,
+    UnknownEventError,
+    UnwitnessedError,
+)
 from ledger.format import canonical, merkle
 from ledger.format.exportfile import MAGIC, export_ledger, read_records
 from ledger.format.note import (
@@ -36,9 +41,11 @@ from ledger.format.note import (
     NoteSigner,
     Signature,
     Verifier,
+    cosign,
     parse_note,
     sign_note,
 )
+from ledger.format.policy import parse_policy, policy_text
 from ledger.format.regions import KECAMATAN as KECAMATAN_LEVEL
 from ledger.format.regions import sheet_stream
 from ledger.format.statement import Envelope
@@ -61,6 +68,8 @@ from tests.world import (
     World,
     build_world,
     tally,
+    unwitnessed_policy,
+    witnessed_policy,
 )
 
 TPS3 = "33.16.09.2001/003"
@@ -185,7 +194,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
     (base / "witness").mkdir()
     sizes, marks, receipt = _populate(world, base / "witness")
     wkey = world.scenario.witness_signer.verifier
-    policy = TrustPolicy(world.ledger.trust, (wkey,))
+    policy = witnessed_policy(world.ledger.trust, wkey)
     yield Scene(world, url, _export(world.ledger), policy, wkey, sizes, marks, receipt)
     world.ledger.close()
 
@@ -258,8 +267,10 @@ def change_vote(raw: bytes) -> bytes:
     return raw.replace(b"\xa11\x78", b"\xa11\x79")
 
 
-def verify(data: bytes, policy: TrustPolicy) -> VerifyReport:
-    return verify_export(io.BytesIO(data), policy)
+def verify(data: bytes, policy: TrustPolicy, *, tail: bool = True) -> VerifyReport:
+    """The verdict on ``data``; the scene's last event is an unwitnessed tail,
+    accepted unless ``tail`` is false (tests of the rule itself)."""
+    return verify_export(io.BytesIO(data), policy, accept_unwitnessed_tail=tail)
 
 
 def failure(report: VerifyReport, error: str, **where: Any) -> Failure:
@@ -343,7 +354,7 @@ def test_an_honest_export_verifies_and_its_totals_are_the_projections(scene: Sce
 
 def test_an_export_verifies_only_against_its_own_trust_roots(scene: Scene) -> None:
     other = Scenario(seed="another election")
-    report = verify(scene.export, TrustPolicy(other.trust()))
+    report = verify(scene.export, unwitnessed_policy(other.trust()))
     failure(report, "FormatError", leaf=None)
     failure(report, "UnknownSignerError", leaf=0, stream="election", seq=1)
 
@@ -507,7 +518,7 @@ def test_8_a_log_that_shrank_between_checkpoints_is_named(scene: Scene) -> None:
 
 @pytest.fixture(scope="module")
 def sheet_dossier(scene: Scene) -> bytes:
-    return build_dossier(scene.ledger, SHEET, witnesses=[scene.witness])
+    return build_dossier(scene.ledger, SHEET, policy=scene.policy.tlog)
 
 
 def test_a_sheet_dossier_is_proved_against_the_latest_cosigned_checkpoint(
@@ -531,16 +542,17 @@ def test_a_sheet_dossier_is_proved_against_the_latest_cosigned_checkpoint(
     assert sheet["corrected"]
     assert [a["verdict"] for a in sheet["attestations"]] == ["agree", "object"] + ["agree"] * 3
     # The latest checkpoint when no witness is asked for.
-    plain = build_dossier(scene.ledger, SHEET, witnesses=None)
+    plain = build_dossier(scene.ledger, SHEET, policy=None)
     assert _size(json.loads(plain)["checkpoint"].encode()) == scene.sizes[2]
-    assert verify_dossier(plain, TrustPolicy(scene.policy.roots)).ok
+    report = verify_dossier(plain, unwitnessed_policy(scene.policy.roots))
+    assert report.ok and report.quorum_none
     # ... which a policy naming the witness does not accept.
     report = verify_dossier(plain, scene.policy)
-    failure(report, "UnverifiedNoteError", checkpoint=scene.sizes[2])
+    failure(report, "UnwitnessedError", checkpoint=scene.sizes[2])
 
 
 def test_a_contest_dossier_gives_totals_and_the_article_158_margin(scene: Scene) -> None:
-    data = build_dossier(scene.ledger, BUPATI, witnesses=[scene.witness])
+    data = build_dossier(scene.ledger, BUPATI, policy=scene.policy.tlog)
     report = verify_dossier(data, scene.policy, population=800_000)
     assert report.ok, _summary(report)
     exported = verify(scene.export, scene.policy)
@@ -558,8 +570,8 @@ def test_a_contest_dossier_gives_totals_and_the_article_158_margin(scene: Scene)
 
 def test_no_dossier_without_a_cosigned_checkpoint_or_for_an_unknown_subject(scene: Scene) -> None:
     stranger = NoteSigner.generate("stranger.example/w", 0x04).verifier
-    with pytest.raises(CheckpointError, match="cosigned by a trusted witness"):
-        build_dossier(scene.ledger, SHEET, witnesses=[stranger])
+    with pytest.raises(UnwitnessedError, match="meets the trust policy"):
+        build_dossier(scene.ledger, SHEET, policy=witnessed_policy(scene.s.trust(), stranger).tlog)
     with pytest.raises(UnknownEventError):
         build_dossier(scene.ledger, sheet_stream(BUPATI, "33.16.09.2001/099"))
     with pytest.raises(SchemaError):
@@ -610,7 +622,7 @@ def test_9_a_dossier_proof_that_misses_its_checkpoint_is_named(
 def test_a_dossier_with_a_foreign_stream_or_other_roots_fails(
     scene: Scene, sheet_dossier: bytes
 ) -> None:
-    contest = json.loads(build_dossier(scene.ledger, BUPATI, witnesses=[scene.witness]))
+    contest = json.loads(build_dossier(scene.ledger, BUPATI, policy=scene.policy.tlog))
     foreign = _dossier_event(contest, scene.marks["B"])  # proved against the same checkpoint
 
     def smuggle(doc: dict[str, Any]) -> None:
@@ -625,7 +637,7 @@ def test_a_dossier_with_a_foreign_stream_or_other_roots_fails(
     swapped = TrustRoots(
         roots.election, roots.bawaslu_root, roots.kpu_root, roots.log_vkey, roots.origin
     )
-    report = verify_dossier(sheet_dossier, TrustPolicy(swapped))
+    report = verify_dossier(sheet_dossier, witnessed_policy(swapped, scene.witness))
     assert "trust roots" in failure(report, "FormatError", leaf=None).message
     report = verify_dossier(b"{}", scene.policy)
     assert not report.ok and report.failures["FormatError"][0].leaf is None
@@ -635,8 +647,11 @@ def test_a_dossier_with_a_foreign_stream_or_other_roots_fails(
 
 
 def test_the_bawaslu_report_of_a_kecamatan(scene: Scene) -> None:
-    report = bawaslu_report(io.BytesIO(scene.export), scene.policy, KECAMATAN)
+    report = bawaslu_report(
+        io.BytesIO(scene.export), scene.policy, KECAMATAN, accept_unwitnessed_tail=True
+    )
     assert report["verification"]["ok"]
+    assert report["verification"]["unwitnessed_tail"] == 1
     assert report["verification"]["checkpoint"]["size"] == scene.sizes[-1]
     bupati = [sheet_stream(BUPATI, t) for t in (TPS, TPS2, TPS3)]
     gubernur = sheet_stream(GUBERNUR, TPS)
@@ -681,7 +696,7 @@ def test_the_region_store_keeps_only_the_regions_rows(scene: Scene) -> None:
 
 
 def test_verify_statement_raw_base64_and_with_a_chain(scene: Scene, sheet_dossier: bytes) -> None:
-    policy = TrustPolicy(scene.policy.roots)
+    policy = scene.policy
     a = scene.marks["A"]
     # A root's statement needs no chain.
     election = scene.ledger.stream("election")[0]
@@ -727,7 +742,8 @@ def home(scene: Scene, tmp_path_factory: pytest.TempPathFactory) -> Path:
     (path / "ledger.toml").write_text(
         f'database = "sqlite:{db}"\nelection = "{scene.s.election}"\n'
     )
-    (path / "trust.json").write_text(trust_to_json(scene.policy.roots))
+    policy = policy_text(scene.policy.roots.log_vkey, [scene.witness.vkey])
+    (path / "trust.json").write_text(trust_to_json(scene.policy.roots, policy=policy))
     return path
 
 
@@ -744,11 +760,15 @@ def test_cli_export_and_verify(
     trust = str(home / "trust.json")
     code, _, err = run(capsys, "export", "-L", str(home), str(export))
     assert code == 0 and "exported" in err
-    code, out, _ = run(
-        capsys, "verify", str(export), "--trust", trust, "--witness", scene.witness.vkey
-    )
+    code, out, _ = run(capsys, "verify", str(export), "--trust", trust)
+    assert code == 1, out  # the scene's last event lies after the last witnessed checkpoint
+    assert "latest cosigned by no witness of the policy" in out
+    assert out.splitlines()[-1].startswith("VERDICT: FAILED - unwitnessed tail: 1 events")
+    code, out, _ = run(capsys, "verify", str(export), "--trust", trust, "--accept-unwitnessed-tail")
     assert code == 0, out
-    assert "VERDICT: OK" in out and "latest cosigned by no trusted witness" in out
+    assert f"witnessed: {scene.sizes[1]} of {scene.sizes[2]} events" in out
+    assert f"unwitnessed tail: 1 events after checkpoint {scene.sizes[1]}" in out
+    assert out.splitlines()[-1].startswith(f"VERDICT: OK up to checkpoint {scene.sizes[1]} - ")
     recs = records(export.read_bytes())
     i = event_index(recs, scene.leaf("A"))
     recs[i]["envelope"] = change_vote(recs[i]["envelope"])
@@ -765,9 +785,8 @@ def test_cli_dossier_and_verify_dossier(
 ) -> None:
     trust = str(home / "trust.json")
     sheet, contest = tmp_path / "sheet.json", tmp_path / "contest.json"
-    w = ["--witness", scene.witness.vkey]
-    assert run(capsys, "dossier", SHEET, "-o", str(sheet), "-L", str(home), *w)[0] == 0
-    code, out, _ = run(capsys, "verify-dossier", str(sheet), "--trust", trust, *w)
+    assert run(capsys, "dossier", SHEET, "-o", str(sheet), "-L", str(home))[0] == 0
+    code, out, _ = run(capsys, "verify-dossier", str(sheet), "--trust", trust)
     assert code == 0, out
     assert f"checkpoint: size {scene.sizes[1]}" in out
     assert "pair 1 120, pair 2 58; valid 178" in out and "VERDICT: OK" in out
@@ -779,7 +798,7 @@ def test_cli_dossier_and_verify_dossier(
     assert "margin: bupati, population 300,000: pair 1" in out
     code, out, _ = run(capsys, "verify-dossier", str(contest), "--trust", trust, "--json")
     assert code == 0 and json.loads(out)["ok"]
-    assert json.loads(out)["checkpoint"]["size"] == scene.sizes[2]
+    assert json.loads(out)["checkpoint"]["size"] == scene.sizes[1]  # the latest witnessed
     sheet.write_bytes(
         _edit(sheet.read_bytes(), lambda d: d["events"][-1]["proof"].__setitem__(0, "00" * 32))
     )
@@ -801,12 +820,19 @@ def test_cli_report_statement_and_receipt(
     export = tmp_path / "ledger.export"
     export.write_bytes(scene.export)
     code, out, _ = run(capsys, "report", str(export), "--trust", trust, "--region", KECAMATAN)
+    assert code == 1 and "unwitnessed tail: 1 events" in out, out
+    code, out, _ = run(
+        capsys, "report", str(export), "--trust", trust, "--region", KECAMATAN,
+        "--accept-unwitnessed-tail",
+    )  # fmt: skip
     assert code == 0, out
+    assert "the 1 events after it are NOT witnessed and NOT in this report" in out
     assert "sheets without a PTPS attestation: 3" in out
     assert "standing objections (unanswered): 1" in out and "seal broken" in out
     code, out, _ = run(
-        capsys, "report", str(export), "--trust", trust, "--region", "33.16.01", "--json"
-    )
+        capsys, "report", str(export), "--trust", trust, "--region", "33.16.01", "--json",
+        "--accept-unwitnessed-tail",
+    )  # fmt: skip
     assert code == 0 and json.loads(out)["sheets"]["total"] == 1
 
     envelope = tmp_path / "count.bin"
@@ -847,7 +873,7 @@ def test_a_postgresql_ledger_exports_and_verifies(postgres_url: str, tmp_path: P
         world.append(s.count(k["kpps2"], BUPATI, TPS2, tally((10, 20))))
         TransparencyLog(world.ledger).issue_checkpoint(s.log_signer)
         data = _export(world.ledger)
-        report = verify(data, TrustPolicy(world.ledger.trust))
+        report = verify(data, unwitnessed_policy(world.ledger.trust), tail=False)
         assert report.ok, _summary(report)
         assert report.leaves == world.ledger.log_store.log_size()
         store = replay(world.ledger)
@@ -856,7 +882,7 @@ def test_a_postgresql_ledger_exports_and_verifies(postgres_url: str, tmp_path: P
         assert total["votes"] == row["votes"] == {"1": 130, "2": 80}
         assert total["sheets"] == row["sheets_reported"] == 2
         dossier = build_dossier(world.ledger, BUPATI)
-        assert verify_dossier(dossier, TrustPolicy(world.ledger.trust)).ok
+        assert verify_dossier(dossier, unwitnessed_policy(world.ledger.trust)).ok
     finally:
         world.ledger.close()
 
@@ -909,7 +935,9 @@ def test_checking_signatures_ahead_gives_the_same_report(
     tampered = [*recs[:index], {**recs[index], "envelope": bytes(raw)}, *recs[index + 1 :]]
     for data in (scene.export, encode(tampered)):
         reports = [
-            verify_export(io.BytesIO(data), scene.policy, parallel=parallel).to_json()
+            verify_export(
+                io.BytesIO(data), scene.policy, parallel=parallel, accept_unwitnessed_tail=True
+            ).to_json()
             for parallel in (False, True)
         ]
         assert reports[0] == reports[1]
@@ -928,7 +956,7 @@ def test_as_of_a_checkpoint_before_any_sheet_is_not_missing(scene: Scene) -> Non
     head = [r for r in recs[:first_count] if r["type"] != "checkpoint"]
     cut = rebuild([*head, first_checkpoint, {"type": "end"}], resign=scene.s.log_signer)
     size = sum(1 for r in head if r["type"] == "event")
-    report = verify_export(io.BytesIO(cut), scene.policy, as_of=size)
+    report = verify_export(io.BytesIO(cut), unwitnessed_policy(scene.policy.roots), as_of=size)
     assert report.ok, report.failures
     assert report.totals == {}
 
@@ -951,3 +979,153 @@ def test_a_grant_of_a_root_key_is_refused_by_the_verifier_too(scene: Scene) -> N
     (failure,) = report.failures["SchemaError"]
     assert "trust root cannot be granted" in failure.message
     assert failure.event_hash == grant.hash.hex()
+
+
+# --- the witnessed verdict (issue 10, finding 1): OK only for what the witness saw ---------
+
+
+def _rewritten(scene: Scene) -> list[dict[str, Any]]:
+    """The export without the PPK correction, its attestations and the recaps naming
+    that sheet: a different history, every remaining event validly signed."""
+    dropped = {
+        scene.marks[n].hash
+        for n in ("A-fix", "A-fix-saksi1", "A-fix-saksi2", "R-kec", "R-kab", "A-ptps-again")
+    }
+    return [
+        r
+        for r in records(scene.export)
+        if not (r["type"] == "event" and Envelope.parse(r["envelope"]).hash in dropped)
+    ]
+
+
+def _resigned(recs: list[dict[str, Any]], log: NoteSigner) -> bytes:
+    """``recs`` renumbered with fresh checkpoints signed by the log key alone (the
+    last two checkpoints now stand at one size: the first of them is kept)."""
+    last = max(i for i, r in enumerate(recs) if r["type"] == "checkpoint")
+    return rebuild(recs[:last] + recs[last + 1 :], resign=log)
+
+
+def _strip_witness(note: bytes, witness: Verifier) -> bytes:
+    parsed = parse_note(note)
+    kept = tuple(s for s in parsed.signatures if s.name != witness.name)
+    return Note(parsed.text, kept).to_bytes()
+
+
+def test_a_rewritten_history_never_verifies_under_a_policy_naming_the_witness(
+    scene: Scene,
+) -> None:
+    recs = _rewritten(scene)
+    no_checkpoint = rebuild([r for r in recs if r["type"] != "checkpoint"])  # (a)
+    log_signed_only = _resigned(recs, scene.s.log_signer)  # (b)
+    first = [r for r in records(scene.export) if r["type"] != "end"]  # (c) tail and checkpoint
+    cut = rebuild([r for r in first if r["type"] == "header" or r.get("leaf", 0) < 5])
+    stripped = records(scene.export)  # (d) every cosignature line removed
+    for r in stripped:
+        if r["type"] == "checkpoint":
+            r["note"] = _strip_witness(r["note"], scene.witness)
+    for data in (no_checkpoint, log_signed_only, cut, encode(stripped)):
+        report = verify(data, scene.policy, tail=False)
+        assert not report.ok
+        assert report.witnessed == 0 and report.tail == report.leaves > 0
+        assert "UnwitnessedError" in report.failure_counts, _summary(report)
+        assert report.totals == {}  # nothing witnessed: no totals to vouch for
+    # Under `quorum none`, written so, the same bytes verify, and say they are unwitnessed.
+    unwitnessed = verify(log_signed_only, unwitnessed_policy(scene.policy.roots), tail=False)
+    assert unwitnessed.ok and unwitnessed.quorum_none, _summary(unwitnessed)
+    assert unwitnessed.tail == 0
+    honest = verify(scene.export, scene.policy).totals[BUPATI]["total"]["votes"]
+    rewritten = unwitnessed.totals[BUPATI]["total"]["votes"]
+    assert rewritten != honest  # what the rewrite was for
+    # Accepted as a tail, its totals are only shown apart, as the tail's effect.
+    report = verify(log_signed_only, scene.policy, tail=True)
+    assert report.ok and report.totals == {}
+    assert report.tail_effect[BUPATI]["votes"] == rewritten
+
+
+def test_a_rewritten_history_fails_on_the_command_line(
+    scene: Scene, home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export = tmp_path / "rewritten.export"
+    export.write_bytes(_resigned(_rewritten(scene), scene.s.log_signer))
+    trust = str(home / "trust.json")
+    code, out, _ = run(capsys, "verify", str(export), "--trust", trust)
+    assert code == 1 and out.splitlines()[-1].startswith("VERDICT: FAILED - unwitnessed tail")
+    code, out, _ = run(capsys, "report", str(export), "--trust", trust, "--region", KECAMATAN)
+    assert code == 1 and "export: FAILED verification (1 UnwitnessedError)" in out
+    assert "verified OK" not in out
+    # `quorum none`, written so: OK, and every verdict says it is not witnessed.
+    policy = tmp_path / "none.policy"
+    policy.write_text(f"log {scene.policy.roots.log_vkey}\nquorum none\n")
+    code, out, _ = run(capsys, "verify", str(export), "--trust", trust, "--policy", str(policy))
+    assert code == 0, out
+    assert out.splitlines()[-1].endswith("NOT independently witnessed (quorum none)")
+    code, out, _ = run(
+        capsys, "report", str(export), "--trust", trust, "--policy", str(policy),
+        "--region", KECAMATAN,
+    )  # fmt: skip
+    assert code == 0 and "NOT independently witnessed" in out.splitlines()[0]
+
+
+def test_a_group_of_two_of_three_witnesses_needs_two_cosignatures(scene: Scene) -> None:
+    others = [NoteSigner.generate(f"w{n}.example/witness", 0x04) for n in (2, 3)]
+    roots = scene.policy.roots
+    text = (
+        f"log {roots.log_vkey}\nwitness w1 {scene.witness.vkey}\n"
+        + "".join(f"witness w{n} {o.verifier.vkey}\n" for n, o in zip((2, 3), others, strict=True))
+        + "group g 2 w1 w2 w3\nquorum g\n"
+    )
+    policy = TrustPolicy(roots, parse_policy(text))
+    report = verify(scene.export, policy, tail=False)  # only w1 ever cosigned
+    assert report.witnessed == 0 and "UnwitnessedError" in report.failure_counts
+    assert [c["cosigned_by"] for c in report.checkpoints][:2] == [[scene.witness.name]] * 2
+    # A second witness of the group cosigns the first checkpoint: it is witnessed now.
+    recs = records(scene.export)
+    i = _checkpoint_index(recs, scene.sizes[0])
+    note = parse_note(recs[i]["note"])
+    second = cosign(note.text, NOW, others[0])
+    recs[i]["note"] = Note(note.text, (*note.signatures, second)).to_bytes()
+    report = verify(encode(recs), policy, tail=True)
+    assert report.ok and report.witnessed == scene.sizes[0]
+    assert report.checkpoints[0]["cosigned_by"] == [scene.witness.name, others[0].name]
+    with pytest.raises(UnwitnessedError, match=r"needs 2 of \("):
+        policy.tlog.verify_quorum(records(scene.export)[i]["note"], policy.log)
+
+
+def test_as_of_must_name_a_witnessed_checkpoint(
+    scene: Scene, home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export = tmp_path / "ledger.export"
+    export.write_bytes(scene.export)
+    trust = str(home / "trust.json")
+    base = ("verify", str(export), "--trust", trust, "--accept-unwitnessed-tail")
+    for size, message in (
+        ("5", "no witnessed checkpoint of that size"),
+        (str(scene.sizes[2]), "no witnessed checkpoint of that size"),  # not cosigned
+        ("-1", "is not negative"),
+    ):
+        code, out, err = run(capsys, *base, "--as-of", size)
+        assert code == 1 and out == "" and err.count("\n") == 1, err
+        assert err.startswith("ledger: error: ") and message in err, err
+    code, out, _ = run(capsys, *base, "--as-of", str(scene.sizes[0]))
+    assert code == 0 and f"bupati-33.16 as of checkpoint {scene.sizes[0]}: 1 sheets" in out
+
+
+def test_junk_after_the_end_record_does_not_hide_what_was_read(
+    scene: Scene, home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Finding 5a: the verdict fails, but the report still counts every event read."""
+    data = scene.export + b"\x00\x00\x00\x03junk"
+    report = verify(data, scene.policy)
+    assert set(report.failure_counts) == {"FormatError"}, _summary(report)
+    assert report.leaves == scene.ledger.log_store.log_size()
+    assert all("end record" not in f.message for f in report.failures["FormatError"])
+    assert sum(report.events.values()) == report.leaves
+    export = tmp_path / "junk.export"
+    export.write_bytes(data)
+    trust = str(home / "trust.json")
+    args = ("--trust", trust, "--accept-unwitnessed-tail")
+    code, out, _ = run(capsys, "verify", str(export), *args)
+    assert code == 1 and f"events: {report.leaves} in the log" in out and "cut short" not in out
+    code, out, _ = run(capsys, "report", str(export), *args, "--region", KECAMATAN)
+    assert code == 1 and "export: FAILED verification (1 FormatError)" in out
+    assert "sheets without a PTPS attestation: 3" in out  # the region's data was still read

@@ -23,14 +23,16 @@ from ledger.errors import (
     RootMismatchError,
     UnknownLogError,
     UnverifiedNoteError,
+    UnwitnessedError,
     WitnessUnavailableError,
 )
 from ledger.format import merkle
 from ledger.format.note import Note, NoteSigner, Verifier, parse_note, sign_note
+from ledger.format.policy import parse_policy
 from ledger.format.statement import Envelope
 from ledger.format.tlog_wire import TlogProofFile
 from ledger.log.tlog import TransparencyLog
-from ledger.log.tlog_proof import WitnessQuorum, tlog_proof_from, verify_tlog_proof
+from ledger.log.tlog_proof import tlog_proof_from, verify_tlog_proof
 from ledger.log.witness_client import request_cosignature
 from ledger.pilkada.scenario import Scenario
 from ledger.store.home import LedgerHome
@@ -88,6 +90,14 @@ def _cosign_all(
     return stored
 
 
+def _policy_text(log: Verifier, witnesses: list[Verifier], threshold: str) -> str:
+    """A c2sp.org/tlog-policy: the log, the witnesses, `threshold` of them."""
+    lines = [f"log {log.vkey}"]
+    lines += [f"witness w{i} {w.vkey}" for i, w in enumerate(witnesses)]
+    lines += [f"group q {threshold} {' '.join(f'w{i}' for i in range(len(witnesses)))}"]
+    return "\n".join([*lines, "quorum q"]) + "\n"
+
+
 def _strip(note: bytes, keep: int) -> bytes:
     """The note with the log signature and only the first ``keep`` cosignatures."""
     parsed = parse_note(note)
@@ -115,7 +125,8 @@ def test_cosigned_checkpoints_and_tlog_proofs(
     size2 = log.size()
 
     # A tlog-proof of the count, offline, against 2 of 3.
-    quorum = WitnessQuorum(tuple(keys), 2)
+    policy_text = _policy_text(signer.verifier, keys, "2")
+    quorum = parse_policy(policy_text)
     leaf = size2 - 1
     proof = tlog_proof_from(log.inclusion_proof(leaf, size2))
     assert proof.startswith(b"c2sp.org/tlog-proof@v1\nextra ")
@@ -142,8 +153,8 @@ def test_cosigned_checkpoints_and_tlog_proofs(
         (changed(index=size2), InclusionProofError),
         (changed(proof=bad_line), RootMismatchError),
         (changed(proof=parsed.proof[:-1]), LedgerError),
-        (changed(checkpoint=_strip(parsed.checkpoint, 1)), UnverifiedNoteError),
-        (changed(checkpoint=_strip(parsed.checkpoint, 0)), UnverifiedNoteError),
+        (changed(checkpoint=_strip(parsed.checkpoint, 1)), UnwitnessedError),
+        (changed(checkpoint=_strip(parsed.checkpoint, 0)), UnwitnessedError),
         (proof.replace(b"index ", b"index 0"), FormatError),
     ]:
         with pytest.raises(error):
@@ -159,7 +170,9 @@ def test_cosigned_checkpoints_and_tlog_proofs(
     # The CLI: build from the ledger directory, verify offline; a tampered file fails.
     directory = str(tmp_path / "ledger")
     trust = str(tmp_path / "ledger" / "trust.json")
-    wargs = [arg for key in keys for arg in ("--witness", key.vkey)]
+    policy_file = tmp_path / "two-of-three.policy"
+    policy_file.write_text(policy_text)
+    wargs = ["--policy", str(policy_file)]
     out_file = str(tmp_path / "count.tlog-proof")
     assert (
         main(["proof", "tlog-proof", "-L", directory, "--leaf", str(leaf), "-o", out_file, *wargs])
@@ -185,8 +198,10 @@ def test_cli_output_and_refusals(
     size = log.size()
     directory = str(tmp_path / "ledger")
     trust = str(tmp_path / "ledger" / "trust.json")
-    one = ["--witness", keys[0].vkey]
-    both = [*one, "--witness", keys[1].vkey]
+    (tmp_path / "one.policy").write_text(_policy_text(signer.verifier, keys[:1], "1"))
+    (tmp_path / "both.policy").write_text(_policy_text(signer.verifier, keys[:2], "2"))
+    one = ["--policy", str(tmp_path / "one.policy")]
+    both = ["--policy", str(tmp_path / "both.policy")]
     out_file = str(tmp_path / "grant.tlog-proof")
 
     capsys.readouterr()
@@ -202,7 +217,7 @@ def test_cli_output_and_refusals(
     for argv in (
         ["proof", "tlog-proof", "-L", directory, "--leaf", "0", *both],
         ["proof", "verify", out_file, "--log", trust, *both],
-        ["proof", "tlog-proof", "-L", directory, "--leaf", "0"],  # no witness at all
+        ["proof", "tlog-proof", "-L", directory, "--leaf", "0"],  # trust.json has no policy
     ):
         assert main(argv) == 1
         err = capsys.readouterr().err

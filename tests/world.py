@@ -7,7 +7,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ledger.checks.verify import TrustPolicy
+from ledger.format.note import Verifier
+from ledger.format.policy import parse_policy, policy_text
 from ledger.format.schema import REGISTERED_FIELDS, TALLY_INT_FIELDS
+from ledger.format.trust import TrustRoots
 from ledger.pilkada.scenario import Scenario
 from ledger.store.application import Ledger
 
@@ -17,6 +21,18 @@ KECAMATAN = "33.16.09"
 TPS = "33.16.09.2001/001"
 TPS2 = "33.16.09.2001/002"
 TPS_ELSEWHERE = "33.16.01.2001/001"
+
+
+def witnessed_policy(roots: TrustRoots, *witnesses: Verifier) -> TrustPolicy:
+    """The roots, with a trust policy that needs every one of ``witnesses``."""
+    return TrustPolicy(
+        roots, parse_policy(policy_text(roots.log_vkey, [w.vkey for w in witnesses]))
+    )
+
+
+def unwitnessed_policy(roots: TrustRoots) -> TrustPolicy:
+    """The roots, with a trust policy that says, in so many words, ``quorum none``."""
+    return TrustPolicy(roots, parse_policy(f"log {roots.log_vkey}\nquorum none\n"))
 
 
 def tally(

@@ -43,11 +43,13 @@ from ledger.errors import (
     ProofError,
     SchemaError,
     UnknownEventError,
-    UnverifiedNoteError,
+    UnwitnessedError,
 )
 from ledger.format import merkle
 from ledger.format.authority import Signer
-from ledger.format.note import Checkpoint, Verifier, open_note, parse_note
+from ledger.format.jsoninput import MAX_DOSSIER_SIZE, load_json
+from ledger.format.note import Checkpoint, Verifier, parse_note
+from ledger.format.policy import TlogPolicy
 from ledger.format.regions import key_stream, parse_contest_id, parse_stream_id
 from ledger.format.schema import Contest, tally_flags, voted_total
 from ledger.format.statement import Envelope, key_id
@@ -94,20 +96,19 @@ def _in_subject(stream: str, subject: str) -> bool:
 
 
 def _choose_checkpoint(
-    ledger: Ledger, log: Verifier, witnesses: list[Verifier] | None
+    ledger: Ledger, log: Verifier, policy: TlogPolicy | None
 ) -> tuple[bytes, Checkpoint]:
-    """The latest stored checkpoint (cosigned by one of ``witnesses``, if given)."""
+    """The latest stored checkpoint (that meets ``policy``, if given)."""
     for _, note in reversed(ledger.log_store.checkpoints()):
         try:
             checkpoint = open_checkpoint(note, log)
-            if witnesses:
-                open_note(note, witnesses)
+            if policy is not None:
+                policy.verify_quorum(note, log)
         except LedgerError:
             continue
         return note, checkpoint
-    if witnesses:
-        names = ", ".join(w.name for w in witnesses)
-        raise CheckpointError(f"no stored checkpoint is cosigned by a trusted witness ({names})")
+    if policy is not None:
+        raise UnwitnessedError(f"no stored checkpoint meets the trust policy ({policy.describe()})")
     raise CheckpointError("the log has no checkpoint yet (run `ledger checkpoint issue`)")
 
 
@@ -127,20 +128,19 @@ def _subject_streams(ledger: Ledger, subject: str, size: int) -> list[str]:
     return sorted(found)
 
 
-def build_dossier(
-    ledger: Ledger, subject: str, *, witnesses: list[Verifier] | None = None
-) -> bytes:
+def build_dossier(ledger: Ledger, subject: str, *, policy: TlogPolicy | None = None) -> bytes:
     """The dossier of ``subject`` (a sheet stream id or a contest id), as JSON bytes.
 
-    Every event is proved against one checkpoint: the latest stored one that a
-    witness in ``witnesses`` cosigned, or the latest if no witnesses are given.
-    Raises CheckpointError if there is none, SchemaError for a malformed subject
+    Every event is proved against one checkpoint: the latest stored one that
+    meets the trust ``policy`` (ledger.policy), or the latest if none is given.
+    Raises CheckpointError (UnwitnessedError: none meets the policy) if there is
+    none, SchemaError for a malformed subject
     and UnknownEventError for a contest or sheet the checkpoint does not cover.
     """
     trust = ledger.trust
     log = Verifier.parse(trust.log_vkey)
     kind, contest = parse_subject(subject)
-    note, checkpoint = _choose_checkpoint(ledger, log, witnesses)
+    note, checkpoint = _choose_checkpoint(ledger, log, policy)
     size = checkpoint.size
     roots = {key_id(trust.kpu_root), key_id(trust.bawaslu_root)}
     events: dict[int, Envelope] = {}
@@ -213,6 +213,7 @@ class DossierReport(VerifyReport):
     checkpoint_size: int | None = None
     checkpoint_root: str = ""
     cosigned_by: list[str] = field(default_factory=list)
+    checkpoint_witnessed: bool = False
     sheets: list[dict[str, Any]] = field(default_factory=list)
     recaps: list[dict[str, Any]] = field(default_factory=list)
     margin: MarginResult | None = None
@@ -230,6 +231,7 @@ class DossierReport(VerifyReport):
                 "size": self.checkpoint_size,
                 "root": self.checkpoint_root,
                 "cosigned_by": self.cosigned_by,
+                "witnessed": self.checkpoint_witnessed,
             },
             sheets=self.sheets,
             recaps=self.recaps,
@@ -259,10 +261,7 @@ def _is_int(value: Any) -> bool:
 
 def _parse(data: bytes, policy: TrustPolicy, report: DossierReport) -> tuple[str, list[_Item]]:
     """Step (1). Returns the checkpoint note text and the events (FormatError if unusable)."""
-    try:
-        doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise FormatError(f"not a dossier: not UTF-8 JSON ({e})") from e
+    doc = load_json(data, "dossier", max_size=MAX_DOSSIER_SIZE)
     if not isinstance(doc, dict) or doc.get("format") != DOSSIER_FORMAT:
         raise FormatError(f'not a dossier (its "format" must be {DOSSIER_FORMAT!r})')
     if sorted(doc) != sorted(_DOC_FIELDS):
@@ -329,7 +328,7 @@ def _parse(data: bytes, policy: TrustPolicy, report: DossierReport) -> tuple[str
 def _check_checkpoint(
     note_text: str, policy: TrustPolicy, report: DossierReport
 ) -> Checkpoint | None:
-    """Step (2): the log signature, the origin, and the trusted witnesses' cosignatures."""
+    """Step (2): the log signature, the origin, and the trust policy's quorum."""
     note = note_text.encode("utf-8")
     try:
         unverified = Checkpoint.parse(parse_note(note).text)
@@ -340,26 +339,21 @@ def _check_checkpoint(
     report.checkpoint_size = size
     report.checkpoint_root = unverified.root_hash.hex()
     try:
-        open_checkpoint(note, Verifier.parse(policy.roots.log_vkey))
+        open_checkpoint(note, policy.log)
+        cosigners = policy.tlog.verify_quorum(note, policy.log)
+    except UnwitnessedError as e:
+        report.fail(e, checkpoint=size)
+        cosigners = policy.tlog.cosigners(note, policy.log)
     except LedgerError as e:
         report.fail(e, checkpoint=size)
-    signatures = parse_note(note).signatures
-    for witness in policy.witnesses:
-        if not any((s.name, s.key_id) == (witness.name, witness.key_id) for s in signatures):
-            continue
-        try:
-            open_note(note, [witness])
-        except LedgerError as e:
-            report.fail(e, checkpoint=size)
-            continue
-        if witness.name not in report.cosigned_by:
-            report.cosigned_by.append(witness.name)
-    if policy.witnesses and not report.cosigned_by:
-        report.fail(
-            UnverifiedNoteError("the checkpoint carries no cosignature by a trusted witness"),
-            checkpoint=size,
-        )
-    report.checkpoints.append({"size": size, "cosigned_by": list(report.cosigned_by)})
+        cosigners = ()
+    else:
+        report.checkpoint_witnessed = True
+        report.witnessed = size
+    report.cosigned_by = [w.name for w in cosigners]
+    report.checkpoints.append(
+        {"size": size, "cosigned_by": report.cosigned_by, "witnessed": report.checkpoint_witnessed}
+    )
     return unverified
 
 
@@ -454,8 +448,9 @@ def verify_dossier(
        of canonical envelopes; each event's stream/seq/event_hash copies match;
        the subject is a sheet stream id or a contest id;
     2. the checkpoint carries a valid signature by the log key, its origin is the
-       log's; cosignatures by the policy's witnesses are verified and counted,
-       and if the policy names witnesses at least one of them must have cosigned;
+       log's; cosignatures by the policy's witnesses verify and meet its quorum
+       (ledger.policy; UnwitnessedError), so every event the dossier vouches for
+       lies inside a witnessed checkpoint;
     3. every event's leaf hash with its inclusion proof reaches the checkpoint's
        root at the checkpoint's size (RFC 9162), else InclusionProofError;
     4. the events are replayed in leaf order with the export verifier's rules
@@ -468,7 +463,7 @@ def verify_dossier(
        a contest the totals and, given ``population``, the Article 158 margin
        (ledger.checks.margin).
     """
-    report = DossierReport()
+    report = DossierReport(quorum_none=policy.tlog.unwitnessed)
     try:
         note, items = _parse(data, policy, report)  # (1)
     except FormatError as e:

@@ -124,11 +124,16 @@ def _signer_entity(projector: Projector, signer_hex: str) -> Entity:
     }
 
 
-def bawaslu_report(stream: IO[bytes], policy: TrustPolicy, region: str) -> dict[str, Any]:
+def bawaslu_report(
+    stream: IO[bytes], policy: TrustPolicy, region: str, *, accept_unwitnessed_tail: bool = False
+) -> dict[str, Any]:
     """The signature report of ``region`` from an export (a seekable binary stream).
 
-    ``verification`` is verify_export's verdict on the whole export; the rest is
-    computed from a second pass, for sheets whose TPS lies within ``region``:
+    ``verification`` is verify_export's verdict on the whole export (an
+    unwitnessed tail fails it unless ``accept_unwitnessed_tail``); the rest is
+    computed from a second pass over the events of the witnessed prefix (those
+    inside the last checkpoint that meets the trust policy), for sheets whose
+    TPS lies within ``region``:
 
     * ``without_ptps``: sheets with no attestation (agree or object) by a PTPS;
     * ``without_saksi``: sheets with no saksi attestation at all;
@@ -149,7 +154,7 @@ def bawaslu_report(stream: IO[bytes], policy: TrustPolicy, region: str) -> dict[
     if not stream.seekable():
         raise FormatError("the signature report reads the export twice: give a file, not a pipe")
     start = stream.tell()
-    verdict = verify_export(stream, policy)
+    verdict = verify_export(stream, policy, accept_unwitnessed_tail=accept_unwitnessed_tail)
     stream.seek(start)
     failed_leaves = {
         f.leaf for items in verdict.failures.values() for f in items if f.leaf is not None
@@ -157,14 +162,17 @@ def bawaslu_report(stream: IO[bytes], policy: TrustPolicy, region: str) -> dict[
     store = RegionStore(region)
     projector = Projector(policy.roots, store)
     leaf = 0
-    for record in read_records(stream):
-        if record["type"] != "event":
-            continue
-        raw = record.get("envelope")
-        if isinstance(raw, bytes) and leaf not in failed_leaves:
-            with suppress(LedgerError):  # reported by the verdict
-                projector.apply(leaf, raw)
-        leaf += 1
+    with suppress(FormatError):  # an unreadable rest is reported by the verdict
+        for record in read_records(stream):
+            if record["type"] == "end" or leaf >= verdict.witnessed:
+                break
+            if record["type"] != "event":
+                continue
+            raw = record.get("envelope")
+            if isinstance(raw, bytes) and leaf not in failed_leaves:
+                with suppress(LedgerError):  # reported by the verdict
+                    projector.apply(leaf, raw)
+            leaf += 1
 
     sheets = store.scan("sheet", within=region)
     without_ptps, without_saksi, missing_pairs = [], [], []
@@ -237,6 +245,9 @@ def bawaslu_report(stream: IO[bytes], policy: TrustPolicy, region: str) -> dict[
             "leaves": verdict.leaves,
             "failures": dict(sorted(verdict.failure_counts.items())),
             "checkpoint": latest,
+            "witnessed": verdict.witnessed,
+            "quorum_none": verdict.quorum_none,
+            "unwitnessed_tail": verdict.tail,
         },
         "sheets": {
             "total": len(sheets),
@@ -327,11 +338,15 @@ def _failures(report: VerifyReport) -> list[tuple[str, str]]:
 
 
 def _chain_from_export(chain: bytes, policy: TrustPolicy) -> _ChainState:
-    verdict = verify_export(io.BytesIO(chain), policy)  # the chain source, verified whole
-    replay = _Replay(policy, VerifyReport())  # and its state, for this statement
+    # The chain source, verified whole; its state, for this statement, is that of
+    # its witnessed prefix only (an unwitnessed tail vouches for nothing).
+    verdict = verify_export(io.BytesIO(chain), policy, accept_unwitnessed_tail=True)
+    replay = _Replay(policy, VerifyReport())
     leaf_of: dict[bytes, int] = {}
     leaf = 0
     for record in read_records(io.BytesIO(chain)):
+        if leaf >= verdict.witnessed:
+            break
         if record["type"] == "event":
             raw = record.get("envelope")
             if isinstance(raw, bytes):

@@ -25,11 +25,18 @@ goes on, so one report lists everything:
    committed to it);
 7. at each checkpoint record: its size is the number of events so far, the log
    signature verifies, its root equals the recomputed root, its size does not
-   shrink, and every cosignature from a trusted witness verifies; the roots of
-   successive checkpoints are consistent because both are recomputed from one
-   sequence of leaves;
+   shrink, and every cosignature by a witness of the trust policy verifies; the
+   roots of successive checkpoints are consistent because both are recomputed
+   from one sequence of leaves. A checkpoint that passes all this and whose
+   cosignatures meet the policy's quorum (ledger.policy) is *witnessed*;
 8. the end record's counts match; then the totals are recomputed from the
-   effective tallies (latest count or correction of each sheet).
+   effective tallies (latest count or correction of each sheet) as they stood
+   at the last witnessed checkpoint.
+
+The witnessed-verdict rule: the export is OK only if every event lies inside a
+witnessed checkpoint. Events after the last one are an *unwitnessed tail*: an
+UnwitnessedError, unless the caller accepts the tail, and then the report
+keeps the tail's effect on the totals apart from the witnessed totals.
 
 Memory is flat in the number of events: per stream it keeps only its head and
 the hashes it may be referred to by, per key its grant, per sheet its effective
@@ -57,11 +64,13 @@ from ledger.errors import (
     StaleHeadError,
     UnknownEventError,
     UnknownSignerError,
+    UnwitnessedError,
 )
 from ledger.format import ed25519, merkle
 from ledger.format.authority import BAWASLU_ROOT, KPU_ROOT, Signer, authorize, root_signer
 from ledger.format.exportfile import read_records, trust_record
-from ledger.format.note import Checkpoint, Verifier, open_note, parse_note
+from ledger.format.note import Checkpoint, Verifier, open_note
+from ledger.format.policy import TlogPolicy
 from ledger.format.regions import kecamatan_of, parse_stream_id, stream_contest
 from ledger.format.schema import Contest, check_body, contest_from_body, voted_total
 from ledger.format.statement import STATEMENT_CONTEXT, Envelope, key_id
@@ -74,10 +83,20 @@ MAX_LISTED = 200  # failures kept per class; the count is always exact
 
 @dataclass(frozen=True, slots=True)
 class TrustPolicy:
-    """What the verifier trusts: the roots, and the witnesses whose cosignatures count."""
+    """What the verifier trusts: the roots, and the tlog-policy checkpoints must meet.
+
+    The policy's log line must be the roots' log key (ConfigurationError).
+    """
 
     roots: TrustRoots
-    witnesses: tuple[Verifier, ...] = ()
+    tlog: TlogPolicy
+
+    def __post_init__(self) -> None:
+        self.tlog.require_log(self.roots.log_vkey)
+
+    @property
+    def log(self) -> Verifier:
+        return Verifier.parse(self.roots.log_vkey)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,10 +131,23 @@ class VerifyReport:
     totals: dict[str, dict[str, Any]] = field(default_factory=dict)
     as_of: int | None = None
     leaves: int = 0
+    # The witnessed-verdict rule (module docstring): the size of the last
+    # witnessed checkpoint, whether the policy needs no witness at all, and, for
+    # an unwitnessed tail, whether it was accepted and its effect on the totals.
+    witnessed: int = 0
+    quorum: str = ""  # the policy's quorum, in words
+    quorum_none: bool = False
+    tail_accepted: bool = False
+    tail_effect: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.failure_counts
+
+    @property
+    def tail(self) -> int:
+        """How many events lie after the last witnessed checkpoint."""
+        return max(0, self.leaves - self.witnessed)
 
     def fail(self, error: LedgerError | str, message: str = "", **where: Any) -> None:
         name = error if isinstance(error, str) else type(error).__name__
@@ -140,6 +172,18 @@ class VerifyReport:
                 for name, items in sorted(self.failures.items())
             },
             "checkpoints": self.checkpoints,
+            "witnessed": self.witnessed,
+            "quorum": self.quorum,
+            "quorum_none": self.quorum_none,
+            "unwitnessed_tail": (
+                {
+                    "events": self.tail,
+                    "accepted": self.tail_accepted,
+                    "effect": self.tail_effect,
+                }
+                if self.tail
+                else None
+            ),
             "as_of": self.as_of,
             "totals": self.totals,
         }
@@ -359,17 +403,23 @@ class _SignaturesAhead:
     ) -> Iterator[tuple[dict[str, Any], bool | None]]:
         in_flight: deque[tuple[list[dict[str, Any]], Future[list[bool | None]]]] = deque()
         chunk: list[dict[str, Any]] = []
+        unreadable: FormatError | None = None
         try:
-            for record in records:
-                chunk.append(record)
-                if len(chunk) >= self.CHUNK:
-                    in_flight.append(
-                        (chunk, self.executor.submit(ed25519.verify_many, self._tasks(chunk)))
-                    )
-                    chunk = []
-                    if len(in_flight) > 1:
-                        done, future = in_flight.popleft()
-                        yield from zip(done, future.result(), strict=True)
+            try:
+                for record in records:
+                    chunk.append(record)
+                    if len(chunk) >= self.CHUNK:
+                        in_flight.append(
+                            (chunk, self.executor.submit(ed25519.verify_many, self._tasks(chunk)))
+                        )
+                        chunk = []
+                        if len(in_flight) > 1:
+                            done, future = in_flight.popleft()
+                            yield from zip(done, future.result(), strict=True)
+            except FormatError as e:
+                # The reader stopped; what it read before is replayed first, so
+                # its error never hides events or the end record already read.
+                unreadable = e
             if chunk:
                 in_flight.append(
                     (chunk, self.executor.submit(ed25519.verify_many, self._tasks(chunk)))
@@ -377,6 +427,8 @@ class _SignaturesAhead:
             while in_flight:
                 done, future = in_flight.popleft()
                 yield from zip(done, future.result(), strict=True)
+            if unreadable is not None:
+                raise unreadable
         finally:
             self.executor.shutdown(wait=True, cancel_futures=True)
 
@@ -409,16 +461,18 @@ class _SignaturesAhead:
 
 def _check_checkpoint(
     note: bytes, replay: _Replay, policy: TrustPolicy, report: VerifyReport, previous: int
-) -> int:
-    """Step (7); returns the checkpoint's size (or ``previous`` if unreadable)."""
-    log = Verifier.parse(policy.roots.log_vkey)
+) -> tuple[int, bool]:
+    """Step (7); returns the checkpoint's size (or ``previous`` if unreadable) and
+    whether it is witnessed: valid, reproduced by the events, its quorum met."""
+    log = policy.log
     try:
         opened, _ = open_note(note, [log])
         checkpoint = Checkpoint.parse(opened.text)
     except LedgerError as e:
         report.fail(e, checkpoint=replay.tree.size)
-        return previous
+        return previous, False
     size = checkpoint.size
+    failures = sum(report.failure_counts.values())
     if report.checkpoints and size == previous:
         report.fail(FormatError(f"a second checkpoint record of size {size}"), checkpoint=size)
     if checkpoint.origin != policy.roots.origin:
@@ -441,20 +495,46 @@ def _check_checkpoint(
             ),
             checkpoint=size,
         )
-    cosigners = []
-    for witness in policy.witnesses:
-        if not any(
-            s.key_id == witness.key_id and s.name == witness.name
-            for s in parse_note(note).signatures
-        ):
-            continue
-        try:
-            open_note(note, [witness])
-            cosigners.append(witness.name)
-        except LedgerError as e:
-            report.fail(e, checkpoint=size)
-    report.checkpoints.append({"size": size, "cosigned_by": cosigners})
-    return size
+    cosigners: tuple[Verifier, ...] = ()
+    try:
+        cosigners = policy.tlog.cosigners(note, log)
+    except LedgerError as e:
+        report.fail(e, checkpoint=size)
+    valid = sum(report.failure_counts.values()) == failures
+    witnessed = valid and policy.tlog.meets(cosigners)
+    report.checkpoints.append(
+        {"size": size, "cosigned_by": [w.name for w in cosigners], "witnessed": witnessed}
+    )
+    return size, witnessed
+
+
+def _tail_effect(
+    full: dict[str, dict[str, Any]], witnessed: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Per contest, what the unwitnessed tail changes in the totals (non-zero entries)."""
+    effect: dict[str, dict[str, Any]] = {}
+    for contest_id, contest in sorted(full.items()):
+        after = contest["total"]
+        before = witnessed.get(contest_id, {}).get("total") or {
+            "votes": {},
+            "valid": 0,
+            "invalid": 0,
+            "voted": 0,
+            "sheets": 0,
+        }
+        votes = {
+            n: after["votes"][n] - before["votes"].get(n, 0)
+            for n in after["votes"]
+            if after["votes"][n] != before["votes"].get(n, 0)
+        }
+        change = {
+            name: after[name] - before[name]
+            for name in ("valid", "invalid", "voted", "sheets")
+            if after[name] != before[name]
+        }
+        if votes or change:
+            effect[contest_id] = {"votes": votes, **change}
+    return effect
 
 
 def verify_export(
@@ -462,17 +542,32 @@ def verify_export(
     policy: TrustPolicy,
     *,
     as_of: int | None = None,
+    accept_unwitnessed_tail: bool = False,
     progress: Callable[[int], None] | None = None,
     parallel: bool = True,
 ) -> VerifyReport:
-    """Verify an export against ``policy`` (steps in the module docstring).
+    """Verify an export against ``policy`` (steps and the witnessed-verdict rule
+    in the module docstring).
 
-    ``as_of`` (a checkpoint size present in the export) makes the report's totals
-    those that stood at that checkpoint; verification still covers everything.
-    ``parallel`` checks signatures a chunk ahead on a second core (the same
-    verdicts; see _SignaturesAhead).
+    The report's totals are those that stood at the last witnessed checkpoint,
+    or at ``as_of``, which must be the size of a witnessed checkpoint
+    (CheckpointError otherwise, FormatError if negative); verification still
+    covers everything. Events after the last witnessed checkpoint are an
+    UnwitnessedError unless ``accept_unwitnessed_tail``; either way their effect
+    on the totals is reported apart (``tail_effect``). ``parallel`` checks
+    signatures a chunk ahead on a second core (the same verdicts; see
+    _SignaturesAhead).
     """
-    report = VerifyReport(as_of=as_of)
+    if as_of is not None and as_of < 0:
+        raise FormatError(f"--as-of {as_of}: a checkpoint size is not negative")
+    report = VerifyReport(
+        as_of=as_of,
+        quorum=policy.tlog.describe(),
+        quorum_none=policy.tlog.unwitnessed,
+        tail_accepted=accept_unwitnessed_tail,
+    )
+    witnessed_totals: dict[str, dict[str, Any]] = {}
+    as_of_totals: dict[str, dict[str, Any]] | None = None
     replay = _Replay(policy, report)
     expected_leaf = 0
     last_size = 0
@@ -514,12 +609,14 @@ def verify_export(
             elif kind == "checkpoint":
                 checkpoint_records += 1
                 note = record.get("note")
-                last_size = _check_checkpoint(
+                last_size, witnessed = _check_checkpoint(
                     note if isinstance(note, bytes) else b"", replay, policy, report, last_size
                 )
-                if as_of is not None and last_size == as_of and replay.tree.size == as_of:
-                    report.totals = replay.totals()
-                    as_of_found = True
+                if witnessed:
+                    report.witnessed = last_size
+                    witnessed_totals = replay.totals()
+                    if last_size == as_of:
+                        as_of_totals = witnessed_totals
             else:
                 ended = True
                 counted = (record.get("events"), record.get("checkpoints"))
@@ -535,8 +632,20 @@ def verify_export(
     if not ended:
         report.fail(FormatError("the export has no end record: it was cut short"))
     report.leaves = expected_leaf
-    if as_of is None:
-        report.totals = replay.totals()
-    elif not as_of_found:
-        report.fail(CheckpointError(f"the export has no checkpoint of size {as_of}"))
+    if as_of is not None and as_of_totals is None:
+        sizes = ", ".join(str(c["size"]) for c in report.checkpoints if c["witnessed"])
+        raise CheckpointError(
+            f"--as-of {as_of}: the export has no witnessed checkpoint of that size "
+            f"(witnessed: {sizes or 'none'})"
+        )
+    if report.tail:
+        report.tail_effect = _tail_effect(replay.totals(), witnessed_totals)
+        if not accept_unwitnessed_tail:
+            report.fail(
+                UnwitnessedError(
+                    f"{report.tail:,} events (leaves {report.witnessed} to {report.leaves - 1}) "
+                    "lie after the last checkpoint that meets the trust policy"
+                )
+            )
+    report.totals = witnessed_totals if as_of_totals is None else as_of_totals
     return report

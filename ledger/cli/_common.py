@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from keys import load_private_key, load_public_key, passphrase_from, raw_public_key
 from ledger.errors import FormatError, KeyFileError
+from ledger.format.jsoninput import MAX_DOCUMENT_SIZE, load_json, read_limited
 from ledger.format.note import NoteSigner
 from ledger.store.application import Ledger
 from ledger.store.home import LedgerHome
@@ -97,29 +98,34 @@ def add_time_arg(parser: argparse.ArgumentParser) -> None:
 
 def read_document(path: str) -> dict[str, Any]:
     """A JSON or TOML file (by extension; '-' reads JSON from stdin)."""
-    try:
-        if path == "-":
-            value = json.load(sys.stdin)
-        elif path.endswith(".toml"):
-            value = tomllib.loads(Path(path).read_text())
-        else:
-            value = json.loads(Path(path).read_text())
-    except OSError as e:
-        raise FormatError(f"cannot read {path}: {e.strerror}") from e
-    except (ValueError, tomllib.TOMLDecodeError) as e:
-        raise FormatError(
-            f"{path} is not valid {'TOML' if path.endswith('.toml') else 'JSON'}: {e}"
-        ) from e
+    data = read_bytes(path)
+    if not path.endswith(".toml"):
+        value = load_json(data, path)
+    else:
+        try:
+            value = tomllib.loads(data.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise FormatError(f"{path} is not UTF-8 (byte {e.start})") from e
+        except RecursionError as e:  # tomllib is pure Python: nothing but the stack is hurt
+            raise FormatError(f"{path} nests arrays or tables too deeply") from e
+        except tomllib.TOMLDecodeError as e:
+            raise FormatError(f"{path} is not valid TOML: {e}") from e
     if not isinstance(value, dict):
         raise FormatError(f"{path} must hold a table/object")
     return value
 
 
-def read_bytes(path: str) -> bytes:
+def read_bytes(path: str, limit: int = MAX_DOCUMENT_SIZE) -> bytes:
+    """The file at ``path`` ('-': stdin), at most ``limit`` bytes (docs/format.md, 1.1)."""
+    if path != "-":
+        return read_limited(path, "file", limit)
     try:
-        return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+        data: bytes = sys.stdin.buffer.read(limit + 1)
     except OSError as e:
-        raise FormatError(f"cannot read {path}: {e.strerror}") from e
+        raise FormatError(f"cannot read stdin: {e.strerror}") from e
+    if len(data) > limit:
+        raise FormatError(f"stdin holds over the limit of {limit:,} bytes")
+    return data
 
 
 def write_bytes(path: str, data: bytes) -> None:

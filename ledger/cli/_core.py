@@ -64,6 +64,13 @@ def register(commands: Commands) -> None:
         metavar="URL",
         help="sqlite:PATH (default sqlite:ledger.db in DIR) or postgresql://USER@HOST/DB",
     )
+    p.add_argument(
+        "--witness",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="a witness whose cosignature the trust policy in trust.json needs (repeat: all)",
+    )
     p.set_defaults(handler=cmd_create)
 
     p = commands.add_parser("keys", help="generate and show Ed25519 keys")
@@ -199,6 +206,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         bawaslu_root=public_key_arg(args.bawaslu_root),
         passphrase=passphrase,
         database=args.database,
+        witnesses=args.witness,
     )
     print(f"created ledger {args.directory} for election {args.election}")
     print(f"log verifier key: {ledger.trust.log_vkey}")
@@ -235,9 +243,13 @@ def _submit(
     return 0
 
 
+def _state(accepted: Accepted) -> str:
+    """What became of an envelope: a duplicate was already there and is not stored again."""
+    return "already in the ledger" if accepted.duplicate else "accepted"
+
+
 def _report(args: argparse.Namespace, ledger: Ledger, accepted: Accepted) -> None:
-    state = "already in the ledger" if accepted.duplicate else "accepted"
-    print(f"{state}: {accepted.stream} seq {accepted.seq}")
+    print(f"{_state(accepted)}: {accepted.stream} seq {accepted.seq}")
     print(f"event hash {accepted.event_hash.hex()}")
     print(f"leaf index {accepted.leaf_index}")
     if getattr(args, "receipt", None):
@@ -342,7 +354,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
         results = ledger.append_batch(raws)
         for accepted in results[:-1]:
-            print(f"accepted: {accepted.stream} seq {accepted.seq} leaf {accepted.leaf_index}")
+            print(
+                f"{_state(accepted)}: {accepted.stream} seq {accepted.seq} leaf {accepted.leaf_index}"
+            )
         _report(args, ledger, results[-1])
     return 0
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ledger.checks.dossier import DossierReport, build_dossier, verify_dossier
+from ledger.checks.verify import TrustPolicy
 from ledger.cli._common import (
     Commands,
     add_json_arg,
@@ -16,10 +17,16 @@ from ledger.cli._common import (
     read_bytes,
     write_bytes,
 )
-from ledger.cli._verify import add_trust_args, load_policy, print_failures, print_totals
+from ledger.cli._verify import (
+    add_trust_args,
+    load_policy,
+    print_failures,
+    print_totals,
+    tlog_policy,
+)
 from ledger.errors import FormatError
-from ledger.format.note import Verifier
-from ledger.format.trust import witnesses_from_json
+from ledger.format.jsoninput import MAX_DOSSIER_SIZE
+from ledger.format.trust import policy_from_json
 
 EXIT_FAILED = 1
 
@@ -38,17 +45,16 @@ def register(commands: Commands) -> None:
         "-o", "--output", required=True, metavar="FILE", help="output file ('-': stdout)"
     )
     p.add_argument(
-        "--witness",
-        action="append",
-        default=[],
-        metavar="VKEY",
-        help="prove against the latest checkpoint cosigned by this witness (repeat)",
+        "--policy",
+        metavar="FILE",
+        help="prove against the latest checkpoint that meets this trust policy "
+        "(default: the one DIR/trust.json embeds)",
     )
     p.set_defaults(handler=cmd_dossier)
 
     p = commands.add_parser("verify-dossier", help="verify a dossier offline against trust roots")
     p.add_argument("file", metavar="FILE", help="a dossier ('-' for stdin)")
-    add_trust_args(p, "require and count cosignatures by this witness (besides the trust file's)")
+    add_trust_args(p)
     p.add_argument(
         "--population",
         type=int,
@@ -60,27 +66,28 @@ def register(commands: Commands) -> None:
 
 
 def cmd_dossier(args: argparse.Namespace) -> int:
-    # By default, the witnesses the ledger directory's trust file lists: a
-    # dossier is proved against a checkpoint they cosigned.
-    witnesses = [Verifier.parse(v) for v in args.witness] or list(_directory_witnesses(args.ledger))
+    # A dossier is proved against the latest checkpoint that meets the trust
+    # policy: --policy, else the one the ledger directory's trust.json embeds.
+    trust = Path(args.ledger) / "trust.json"
+    embedded = policy_from_json(trust.read_text()) if trust.is_file() else None
+    policy = tlog_policy(args.policy, embedded)
     with open_ledger(args) as ledger:
-        data = build_dossier(ledger, args.subject, witnesses=witnesses or None)
+        if policy is not None:
+            TrustPolicy(ledger.trust, policy)  # its log line must be this ledger's
+        data = build_dossier(ledger, args.subject, policy=policy)
     write_bytes(args.output, data)
     if args.output != "-":
         print(f"wrote the dossier of {args.subject} to {args.output}", file=sys.stderr)
     return 0
 
 
-def _directory_witnesses(directory: str) -> tuple[Verifier, ...]:
-    path = Path(directory) / "trust.json"
-    return witnesses_from_json(path.read_text()) if path.is_file() else ()
-
-
 def cmd_verify_dossier(args: argparse.Namespace) -> int:
-    policy = load_policy(args.trust, args.witness)
+    policy = load_policy(args.trust, args.policy)
     if args.population is not None and args.population <= 0:
         raise FormatError("--population must be a positive number")
-    report = verify_dossier(read_bytes(args.file), policy, population=args.population)
+    report = verify_dossier(
+        read_bytes(args.file, MAX_DOSSIER_SIZE), policy, population=args.population
+    )
     if args.json:
         print_json(report.to_json())
     else:
@@ -100,7 +107,7 @@ def _votes(entry: dict[str, object]) -> str:
 def print_dossier_report(report: DossierReport) -> None:
     print(f"dossier: {report.subject or '(unreadable)'}")
     if report.checkpoint_size is not None:
-        cosigners = ", ".join(report.cosigned_by) or "no trusted witness"
+        cosigners = ", ".join(report.cosigned_by) or "no witness of the policy"
         print(
             f"checkpoint: size {report.checkpoint_size:,}, root {report.checkpoint_root[:16]}, "
             f"cosigned by {cosigners}"
@@ -142,8 +149,10 @@ def print_dossier_report(report: DossierReport) -> None:
             print(f"\nmargin: {report.margin_error}")
         else:
             print("\nmargin: give --population to check the Article 158 threshold")
-    print(
-        "VERDICT: OK - every proof, signature, grant chain and stream chain holds"
-        if report.ok
-        else "VERDICT: FAILED - the dossier does not verify against these trust roots"
-    )
+    holds = "every proof, signature, grant chain and stream chain holds"
+    if not report.ok:
+        print("VERDICT: FAILED - the dossier does not verify against these trust roots and policy")
+    elif report.quorum_none:
+        print(f"VERDICT: OK - {holds}; NOT independently witnessed (quorum none)")
+    else:
+        print(f"VERDICT: OK - {holds}, and the checkpoint is witnessed")

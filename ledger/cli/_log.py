@@ -17,11 +17,14 @@ from ledger.cli._common import (
     read_bytes,
     write_bytes,
 )
-from ledger.errors import ConfigurationError, FormatError
+from ledger.cli._verify import add_tail_arg, tlog_policy
+from ledger.errors import ConfigurationError, FormatError, UnwitnessedError
+from ledger.format.jsoninput import read_limited
 from ledger.format.note import SIG_TYPE_COSIGNATURE_V1, Checkpoint, NoteSigner, Verifier, parse_note
-from ledger.format.trust import trust_from_json
+from ledger.format.policy import TlogPolicy
+from ledger.format.trust import policy_from_json, trust_from_json
 from ledger.log.tlog import ConsistencyProof, InclusionProof, Receipt, TransparencyLog
-from ledger.log.witness import Witness, verify_cosigned
+from ledger.log.witness import WITNESS_KEY, Witness
 
 
 def register(commands: Commands) -> None:
@@ -43,11 +46,10 @@ def register(commands: Commands) -> None:
     add_ledger_arg(a)
     a.add_argument("file", metavar="FILE", help="the cosigned checkpoint note")
     a.add_argument(
-        "--witness",
-        action="append",
-        required=True,
-        metavar="VKEY",
-        help="trusted witness verifier key (repeat)",
+        "--policy",
+        metavar="FILE",
+        help="trust policy whose witnesses' cosignatures to store "
+        "(default: the one DIR/trust.json embeds)",
     )
     a.set_defaults(handler=cmd_checkpoint_add_cosignature)
 
@@ -96,12 +98,12 @@ def register(commands: Commands) -> None:
         "--log", required=True, metavar="VKEY_OR_TRUST", help="log verifier key, or a trust.json"
     )
     a.add_argument(
-        "--witness",
-        action="append",
-        default=[],
-        metavar="VKEY",
-        help="also require a cosignature by this witness on the checkpoint(s)",
+        "--policy",
+        metavar="FILE",
+        help="trust policy (c2sp.org/tlog-policy) the checkpoint must meet "
+        "(default: the one the trust.json given as --log embeds)",
     )
+    add_tail_arg(a)
     a.set_defaults(handler=cmd_proof_verify)
     _tlog_proof.register(sub)
 
@@ -116,8 +118,13 @@ def register(commands: Commands) -> None:
 def log_verifier_arg(value: str) -> Verifier:
     """A log verifier key given inline, or read from a trust.json file."""
     if Path(value).is_file():
-        return Verifier.parse(trust_from_json(Path(value).read_text()).log_vkey)
+        return Verifier.parse(trust_from_json(read_limited(value, "trust roots file")).log_vkey)
     return Verifier.parse(value)
+
+
+def _proof_policy(args: argparse.Namespace, log: Verifier) -> TlogPolicy:
+    """--policy, else the policy the trust.json given as --log embeds; its log must be ``log``."""
+    return _tlog_proof.trust_policy(args.policy, Path(args.log), log)
 
 
 def cmd_checkpoint_issue(args: argparse.Namespace) -> int:
@@ -138,7 +145,16 @@ def cmd_checkpoint_show(args: argparse.Namespace) -> int:
 
 
 def cmd_checkpoint_add_cosignature(args: argparse.Namespace) -> int:
-    witnesses = [Verifier.parse(v) for v in args.witness]
+    trust = Path(args.ledger) / "trust.json"
+    policy = tlog_policy(
+        args.policy, policy_from_json(trust.read_text()) if trust.is_file() else None
+    )
+    if policy is None or not policy.witnesses:
+        raise ConfigurationError(
+            f"no witness to store cosignatures of: {trust} embeds no trust policy naming one "
+            "(give --policy FILE)"
+        )
+    witnesses = list(policy.witnesses.values())
     with open_ledger(args) as ledger:
         note = TransparencyLog(ledger).add_cosignatures(read_bytes(args.file), witnesses)
     size = Checkpoint.parse(parse_note(note).text).size
@@ -146,9 +162,6 @@ def cmd_checkpoint_add_cosignature(args: argparse.Namespace) -> int:
         f"stored cosigned checkpoint of size {size} ({len(parse_note(note).signatures)} signatures)"
     )
     return 0
-
-
-WITNESS_KEY = "witness"
 
 
 def cmd_witness_init(args: argparse.Namespace) -> int:
@@ -166,8 +179,8 @@ def cmd_witness_init(args: argparse.Namespace) -> int:
 
 def _witness_signer(directory: Path) -> NoteSigner:
     try:
-        name = (directory / "name").read_text().strip()
-    except OSError as e:
+        name = (directory / "name").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as e:
         raise ConfigurationError(
             f"{directory} is not a witness directory (run `ledger witness init`)"
         ) from e
@@ -215,32 +228,47 @@ def cmd_proof_consistency(args: argparse.Namespace) -> int:
 
 def cmd_proof_verify(args: argparse.Namespace) -> int:
     log = log_verifier_arg(args.log)
-    witnesses = [Verifier.parse(v) for v in args.witness]
     data = read_bytes(args.file)
     if _tlog_proof.is_tlog_proof(data):
         return _tlog_proof.cmd_verify(args, log, data)
     if b'"inclusion"' in data:
         inclusion = InclusionProof.from_json(data)
         envelope = inclusion.verify(log)
-        notes = [inclusion.checkpoint]
-        print(
-            f"OK: event {envelope.hash.hex()} ({envelope.statement.stream} seq "
+        note = inclusion.checkpoint
+        claim = (
+            f"event {envelope.hash.hex()} ({envelope.statement.stream} seq "
             f"{envelope.statement.seq}) is leaf {inclusion.leaf_index} of the checkpointed log"
         )
+        tail = "the event lies in an unwitnessed checkpoint"
     else:
         consistency = ConsistencyProof.from_json(data)
         old, new = consistency.verify(log)
-        notes = [consistency.old, consistency.new]
-        print(f"OK: the log of {new.size} leaves extends the log of {old.size} leaves")
-    for note in notes if witnesses else []:
-        verify_cosigned(note, log, witnesses, quorum=len(witnesses))
-        print(f"OK: checkpoint cosigned by {', '.join(w.name for w in witnesses)}")
+        note = consistency.new
+        claim = f"the log of {new.size} leaves extends the log of {old.size} leaves"
+        tail = f"checkpoint {new.size} is not witnessed"
+    size = Checkpoint.parse(parse_note(note).text).size
+    policy = _proof_policy(args, log)
+    if policy.unwitnessed:
+        print(f"OK: {claim}; NOT independently witnessed (the trust policy says quorum none)")
+        return 0
+    try:
+        cosigners = policy.verify_quorum(note, log)
+    except UnwitnessedError as e:
+        if not args.accept_unwitnessed_tail:
+            raise UnwitnessedError(
+                f"{tail} ({e}); --accept-unwitnessed-tail accepts it as the log's word"
+            ) from e
+        print(f"OK as the log's own word: {claim}; {tail} ({e})")
+        return 0
+    names = ", ".join(w.name for w in cosigners)
+    print(f"OK: {claim}; checkpoint {size} witnessed by {names}")
     return 0
 
 
 def cmd_receipt_verify(args: argparse.Namespace) -> int:
     receipt = Receipt.open(read_bytes(args.file), log_verifier_arg(args.log))
     print(
-        f"OK: {receipt.origin} took event {receipt.event_hash.hex()} at leaf {receipt.leaf_index}"
+        f"OK: {receipt.origin} took event {receipt.event_hash.hex()} at leaf "
+        f"{receipt.leaf_index} (the log's own word; no witness vouches for a receipt)"
     )
     return 0

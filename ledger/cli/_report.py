@@ -10,8 +10,9 @@ from typing import IO, Any
 
 from ledger.checks.report import bawaslu_report, verify_statement
 from ledger.cli._common import Commands, add_json_arg, print_json, read_bytes, table
-from ledger.cli._verify import add_trust_args, load_policy
+from ledger.cli._verify import add_tail_arg, add_trust_args, load_policy
 from ledger.errors import FormatError
+from ledger.format.jsoninput import MAX_DOSSIER_SIZE
 
 EXIT_FAILED = 1
 
@@ -21,7 +22,8 @@ def register(commands: Commands) -> None:
         "report", help="Bawaslu's signature report of a region, from a verified export"
     )
     p.add_argument("file", metavar="EXPORT", help="an export file ('-' for stdin)")
-    add_trust_args(p, "also count cosignatures by this witness")
+    add_trust_args(p)
+    add_tail_arg(p)
     p.add_argument("--region", required=True, metavar="CODE", help="region code, e.g. 33.16.09")
     add_json_arg(p)
     p.set_defaults(handler=cmd_report)
@@ -30,7 +32,7 @@ def register(commands: Commands) -> None:
         "verify-statement", help="verify one signed envelope (a file, or QR base64 text)"
     )
     p.add_argument("file", metavar="FILE_OR_-", help="the envelope, raw or base64 ('-': stdin)")
-    p.add_argument("--trust", required=True, metavar="ROOTS", help="trust roots file (trust.json)")
+    add_trust_args(p)
     p.add_argument(
         "--chain",
         metavar="DOSSIER_OR_EXPORT",
@@ -54,9 +56,11 @@ def _open_export(path: str) -> IO[bytes]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    policy = load_policy(args.trust, args.witness)
+    policy = load_policy(args.trust, args.policy)
     with _open_export(args.file) as stream:
-        report = bawaslu_report(stream, policy, args.region)
+        report = bawaslu_report(
+            stream, policy, args.region, accept_unwitnessed_tail=args.accept_unwitnessed_tail
+        )
     if args.json:
         print_json(report)
     else:
@@ -75,15 +79,31 @@ def print_bawaslu_report(report: dict[str, Any]) -> None:
     checkpoint = verification["checkpoint"]
     where = (
         f"latest checkpoint {checkpoint['size']:,} cosigned by "
-        f"{', '.join(checkpoint['cosigned_by']) or 'no trusted witness'}"
+        f"{', '.join(checkpoint['cosigned_by']) or 'no witness of the policy'}"
         if checkpoint
         else "no checkpoint"
     )
-    if verification["ok"]:
-        print(f"export: verified OK ({verification['leaves']:,} events; {where})")
-    else:
+    tail = verification["unwitnessed_tail"]
+    if not verification["ok"]:
         failures = ", ".join(f"{n} {name}" for name, n in verification["failures"].items())
         print(f"export: FAILED verification ({failures}); what follows is NOT verified")
+    elif verification["quorum_none"]:
+        print(
+            f"export: verified OK ({verification['leaves']:,} events; {where}); "
+            "NOT independently witnessed (the trust policy says quorum none)"
+        )
+    elif tail:
+        print(
+            f"export: verified OK up to checkpoint {verification['witnessed']:,} ({where}); "
+            f"the {tail:,} events after it are NOT witnessed and NOT in this report"
+        )
+    else:
+        print(f"export: verified OK ({verification['leaves']:,} events, all witnessed; {where})")
+    if tail and not verification["ok"]:
+        print(
+            f"unwitnessed tail: {tail:,} events after checkpoint {verification['witnessed']:,} "
+            "(not in this report; --accept-unwitnessed-tail accepts them as the log's word)"
+        )
     sheets = report["sheets"]
     print(f"region {report['region']}: {sheets['total']:,} sheets ({sheets['counted']:,} counted)")
     print(f"\nsheets without a PTPS attestation: {len(report['without_ptps'])}")
@@ -117,8 +137,8 @@ def print_bawaslu_report(report: dict[str, Any]) -> None:
 
 
 def cmd_verify_statement(args: argparse.Namespace) -> int:
-    policy = load_policy(args.trust, [])
-    chain = read_bytes(args.chain) if args.chain else None
+    policy = load_policy(args.trust, args.policy)
+    chain = read_bytes(args.chain, MAX_DOSSIER_SIZE) if args.chain else None
     result = verify_statement(read_bytes(args.file), policy, chain=chain)
     if args.json:
         print_json(result.to_json())

@@ -1,8 +1,7 @@
 """``proof tlog-proof`` (build) and the c2sp.org/tlog-proof half of ``proof verify``.
 
-The quorum a tlog-proof must meet is, for now, every witness the trust roots
-file lists plus every ``--witness``: the tlog-policy of issue 10 replaces this
-with its quorum when it reaches this branch (see ``_quorum``).
+A tlog-proof must meet the quorum of the trust policy (docs/format.md 8.12):
+``--policy FILE``, else the one the trust roots file embeds.
 """
 
 from __future__ import annotations
@@ -11,20 +10,22 @@ import argparse
 from pathlib import Path
 
 from ledger.cli._common import add_ledger_arg, open_ledger, write_bytes
+from ledger.cli._verify import tlog_policy
 from ledger.errors import (
     ConfigurationError,
     FormatError,
     LedgerError,
     UnknownEventError,
-    UnverifiedNoteError,
+    UnwitnessedError,
 )
 from ledger.format.note import Checkpoint, Verifier, parse_note
+from ledger.format.policy import TlogPolicy
 from ledger.format.tlog_wire import TLOG_PROOF_HEADER
-from ledger.format.trust import witnesses_from_json
+from ledger.format.trust import policy_from_json
 from ledger.log.tlog import TransparencyLog
-from ledger.log.tlog_proof import WitnessQuorum, tlog_proof_from, verify_tlog_proof
+from ledger.log.tlog_proof import tlog_proof_from, verify_tlog_proof
 
-__all__ = ["cmd_verify", "is_tlog_proof", "register"]
+__all__ = ["cmd_verify", "is_tlog_proof", "register", "trust_policy"]
 
 _TRUST = "trust.json"
 
@@ -47,11 +48,10 @@ def register(proof_commands: argparse._SubParsersAction[argparse.ArgumentParser]
         "and meets the quorum)",
     )
     a.add_argument(
-        "--witness",
-        action="append",
-        default=[],
-        metavar="VKEY",
-        help="also require this witness's cosignature (beside those DIR/trust.json lists)",
+        "--policy",
+        metavar="FILE",
+        help="trust policy whose quorum the checkpoint must meet "
+        "(default: the one DIR/trust.json embeds)",
     )
     a.add_argument("-o", "--output", default="-", metavar="FILE", help="default: stdout")
     a.set_defaults(handler=cmd_build)
@@ -62,36 +62,41 @@ def is_tlog_proof(data: bytes) -> bool:
     return data.startswith(TLOG_PROOF_HEADER.encode() + b"\n")
 
 
-def _quorum(trust_file: Path | None, extra: list[str]) -> WitnessQuorum:
-    listed = witnesses_from_json(trust_file.read_text()) if trust_file is not None else ()
-    witnesses = (*listed, *(Verifier.parse(v) for v in extra))
-    if not witnesses:
+def trust_policy(policy_file: str | None, trust_file: Path, log: Verifier) -> TlogPolicy:
+    """``policy_file`` if given, else the policy ``trust_file`` (if a file) embeds; for ``log``."""
+    embedded = policy_from_json(trust_file.read_bytes()) if trust_file.is_file() else None
+    policy = tlog_policy(policy_file, embedded)
+    if policy is None:
         raise ConfigurationError(
-            "a tlog-proof is only as good as its witnesses: name them in trust.json or "
-            "with --witness"
+            "no trust policy: give --policy FILE, or a trust.json that embeds one"
         )
-    return WitnessQuorum.all_of(witnesses)
+    policy.require_log(log.vkey)
+    return policy
+
+
+def _witnessed(policy: TlogPolicy, cosigners: tuple[Verifier, ...]) -> str:
+    if policy.unwitnessed:
+        return "NOT independently witnessed (the trust policy says quorum none)"
+    return f"cosigned by {', '.join(w.name for w in cosigners)}"
 
 
 def cmd_verify(args: argparse.Namespace, log: Verifier, data: bytes) -> int:
     """``proof verify`` of a tlog-proof: offline, against the log key and the quorum."""
-    trust = Path(args.log) if Path(args.log).is_file() else None
-    shown = verify_tlog_proof(data, log, _quorum(trust, args.witness))
+    policy = trust_policy(args.policy, Path(args.log), log)
+    shown = verify_tlog_proof(data, log, policy)
     statement = shown.envelope.statement
-    names = ", ".join(w.name for w in shown.cosigners)
     print(
         f"OK: event {shown.envelope.hash.hex()} ({statement.stream} seq {statement.seq}) is "
         f"leaf {shown.leaf_index} of the log's checkpoint {shown.checkpoint.size}, "
-        f"cosigned by {names}"
+        f"{_witnessed(policy, shown.cosigners)}"
     )
     return 0
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    trust = Path(args.ledger) / _TRUST
-    quorum = _quorum(trust if trust.is_file() else None, args.witness)
     with open_ledger(args) as ledger:
         log = TransparencyLog(ledger)
+        quorum = trust_policy(args.policy, Path(args.ledger) / _TRUST, log.log_verifier)
         if args.stream is not None:
             if args.seq is None:
                 raise FormatError("--stream needs --seq")
@@ -109,7 +114,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _witnessed_size(log: TransparencyLog, index: int, quorum: WitnessQuorum) -> int:
+def _witnessed_size(log: TransparencyLog, index: int, quorum: TlogPolicy) -> int:
     """The size of the latest stored checkpoint holding leaf ``index`` that meets ``quorum``."""
     for note in reversed(log.checkpoints()):
         size = Checkpoint.parse(parse_note(note).text).size
@@ -120,7 +125,7 @@ def _witnessed_size(log: TransparencyLog, index: int, quorum: WitnessQuorum) -> 
         except LedgerError:
             continue
         return size
-    raise UnverifiedNoteError(
-        f"no stored checkpoint holding leaf {index} is cosigned by "
-        f"{', '.join(w.name for w in quorum.witnesses)} (collect cosignatures first)"
+    raise UnwitnessedError(
+        f"no stored checkpoint holding leaf {index} meets the trust policy's "
+        f"{quorum.describe()} (collect cosignatures first)"
     )

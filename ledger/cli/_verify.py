@@ -18,10 +18,11 @@ from ledger.cli._common import (
     print_json,
     table,
 )
-from ledger.errors import FormatError
+from ledger.errors import ConfigurationError, FormatError
 from ledger.format.exportfile import export_ledger
-from ledger.format.note import Verifier
-from ledger.format.trust import trust_from_json, witnesses_from_json
+from ledger.format.jsoninput import read_limited
+from ledger.format.policy import TlogPolicy, parse_policy
+from ledger.format.trust import policy_from_json, trust_from_json
 from ledger.progress import Progress
 
 EXIT_FAILED = 1
@@ -37,24 +38,35 @@ def register(commands: Commands) -> None:
         "verify", help="replay an export from zero and check everything, offline"
     )
     p.add_argument("file", metavar="FILE", help="an export file ('-' for stdin)")
-    add_trust_args(p, "also count cosignatures by this witness (in addition to the trust file's)")
+    add_trust_args(p)
+    add_tail_arg(p)
     p.add_argument(
         "--as-of",
         type=int,
         metavar="CHECKPOINT_SIZE",
-        help="report the totals as they stood at the checkpoint of this size",
+        help="report the totals as they stood at the witnessed checkpoint of this size",
     )
     add_json_arg(p)
     p.set_defaults(handler=cmd_verify)
 
 
-def load_policy(path: str, extra_witnesses: list[str]) -> TrustPolicy:
-    try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise FormatError(f"cannot read trust roots {path}: {e.strerror}") from e
-    witnesses = witnesses_from_json(text) + tuple(Verifier.parse(v) for v in extra_witnesses)
-    return TrustPolicy(trust_from_json(text), witnesses)
+def load_policy(trust_path: str, policy_path: str | None) -> TrustPolicy:
+    """The trust roots of ``trust_path`` with the tlog-policy of ``policy_path``, if
+    given, else the one the trust roots file embeds (docs/format.md 8.10)."""
+    text = read_limited(trust_path, "trust roots file")
+    policy = tlog_policy(policy_path, policy_from_json(text))
+    if policy is None:
+        raise ConfigurationError(
+            f"{trust_path} embeds no trust policy: give --policy FILE (c2sp.org/tlog-policy)"
+        )
+    return TrustPolicy(trust_from_json(text), policy)
+
+
+def tlog_policy(policy_path: str | None, embedded: str | None) -> TlogPolicy | None:
+    """The policy file ``policy_path`` if given (it overrides), else ``embedded``."""
+    if policy_path is not None:
+        return parse_policy(read_limited(policy_path, "trust policy"))
+    return None if embedded is None else parse_policy(embedded)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -84,13 +96,19 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    policy = load_policy(args.trust, args.witness)
+    policy = load_policy(args.trust, args.policy)
     try:
         stream = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")  # noqa: SIM115
     except OSError as e:
         raise FormatError(f"cannot read {args.file}: {e.strerror}") from e
     with stream, Progress("verifying") as progress:
-        report = verify_export(stream, policy, as_of=args.as_of, progress=progress.advance)
+        report = verify_export(
+            stream,
+            policy,
+            as_of=args.as_of,
+            accept_unwitnessed_tail=args.accept_unwitnessed_tail,
+            progress=progress.advance,
+        )
     if args.json:
         print_json(report.to_json())
     else:
@@ -105,20 +123,66 @@ def print_report(report: VerifyReport) -> None:
     )
     if report.checkpoints:
         latest = report.checkpoints[-1]
-        cosigners = ", ".join(latest["cosigned_by"]) or "no trusted witness"
+        cosigners = ", ".join(latest["cosigned_by"]) or "no witness of the policy"
         sizes = ", ".join(str(c["size"]) for c in report.checkpoints)
         print(
             f"checkpoints: {len(report.checkpoints)} (sizes {sizes}); latest cosigned by {cosigners}"
         )
     else:
         print("checkpoints: none")
+    print(f"witnessed: {witnessed_line(report)}")
     print_failures(report)
-    print_totals(report.totals, report.as_of)
-    print(
-        "VERDICT: OK - every signature, grant, chain and checkpoint holds"
-        if report.ok
-        else "VERDICT: FAILED - the ledger does not verify against these trust roots"
+    print_totals(report.totals, report.as_of if report.as_of is not None else report.witnessed)
+    print_tail(report)
+    print(verdict_line(report, "every signature, grant, chain and checkpoint holds", "ledger"))
+
+
+def witnessed_line(report: VerifyReport) -> str:
+    """How much of the history the trust policy's witnesses vouch for."""
+    line = (
+        f"{report.witnessed:,} of {report.leaves:,} events lie in checkpoints that meet "
+        f"the trust policy ({report.quorum})"
     )
+    if report.tail:
+        line += f"; the last {report.tail:,} are an unwitnessed tail"
+    return line
+
+
+def print_tail(report: VerifyReport) -> None:
+    """The unwitnessed tail's effect on the totals, apart from the witnessed totals."""
+    if not report.tail:
+        return
+    print(
+        f"\nunwitnessed tail: {report.tail:,} events after checkpoint {report.witnessed:,}, "
+        "NOT in the totals above; their effect:"
+    )
+    for contest_id, effect in report.tail_effect.items():
+        changes = [f"pair {n} {v:+,}" for n, v in effect["votes"].items()]
+        changes += [
+            f"{name} {effect[name]:+,}" for name in ("valid", "invalid", "sheets") if name in effect
+        ]
+        print(f"  {contest_id}: {', '.join(changes)}")
+    if not report.tail_effect:
+        print("  none on the totals")
+
+
+def verdict_line(report: VerifyReport, holds: str, whole: str) -> str:
+    """The VERDICT line: OK only for what the policy's witnesses saw (or said so)."""
+    if not report.ok:
+        if set(report.failure_counts) == {"UnwitnessedError"} and report.tail:
+            return (
+                f"VERDICT: FAILED - unwitnessed tail: {report.tail:,} events lie after the last "
+                "witnessed checkpoint (--accept-unwitnessed-tail accepts them as the log's word)"
+            )
+        return f"VERDICT: FAILED - the {whole} does not verify against these trust roots and policy"
+    if report.quorum_none:
+        return f"VERDICT: OK - {holds}; NOT independently witnessed (quorum none)"
+    if report.tail:
+        return (
+            f"VERDICT: OK up to checkpoint {report.witnessed:,} - {holds}; the {report.tail:,} "
+            "events after it are NOT witnessed (accepted as the log's word)"
+        )
+    return f"VERDICT: OK - {holds}; every event is witnessed"
 
 
 def print_failures(report: VerifyReport, whole: str = "export", shown: int = 20) -> None:
@@ -135,12 +199,25 @@ def print_failures(report: VerifyReport, whole: str = "export", shown: int = 20)
             print(f"    ... and {report.failure_counts[name] - shown:,} more (see --json)")
 
 
-def add_trust_args(parser: argparse.ArgumentParser, witness_help: str) -> None:
-    """--trust ROOTS and --witness VKEY..., as every offline check takes them."""
+def add_trust_args(parser: argparse.ArgumentParser) -> None:
+    """--trust ROOTS and --policy FILE, as every offline check takes them."""
     parser.add_argument(
         "--trust", required=True, metavar="ROOTS", help="trust roots file (trust.json)"
     )
-    parser.add_argument("--witness", action="append", default=[], metavar="VKEY", help=witness_help)
+    parser.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="trust policy (c2sp.org/tlog-policy) to use instead of the one trust.json embeds",
+    )
+
+
+def add_tail_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--accept-unwitnessed-tail",
+        action="store_true",
+        help="accept events after the last witnessed checkpoint as the log's own word "
+        "(reported apart; the totals stay those of the witnessed prefix)",
+    )
 
 
 def print_totals(totals: dict[str, dict[str, Any]], as_of: int | None) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from ledger.cli._common import (
@@ -16,6 +15,7 @@ from ledger.cli._common import (
     table,
 )
 from ledger.errors import FormatError, UnknownEventError
+from ledger.format.jsoninput import read_limited
 from ledger.format.note import Verifier
 from ledger.format.regions import KECAMATAN
 from ledger.log.tlog import TransparencyLog, open_checkpoint
@@ -95,10 +95,7 @@ def _position(args: argparse.Namespace, ledger: Ledger) -> int | None:
     if args.checkpoint.isdigit():
         note = TransparencyLog(ledger).checkpoint_at(int(args.checkpoint))
     else:
-        try:
-            note = Path(args.checkpoint).read_bytes()
-        except OSError as e:
-            raise FormatError(f"cannot read {args.checkpoint}: {e.strerror}") from e
+        note = read_limited(args.checkpoint, "checkpoint")
     return open_checkpoint(note, Verifier.parse(ledger.trust.log_vkey)).size
 
 

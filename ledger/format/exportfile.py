@@ -71,32 +71,35 @@ def read_records(stream: IO[bytes]) -> Iterator[dict[str, Any]]:
     """Yield each record as a map; FormatError for a file that is not an export.
 
     Every record is canonical msgpack with a known ``type``; the reader does not
-    judge order or content beyond that (the verifier does).
+    judge order or content beyond that (the verifier does). An error names the
+    byte offset and how many records were read before it, so a report built from
+    the records already yielded never hides them.
     """
     if stream.read(len(MAGIC)) != MAGIC:
         raise FormatError("not a ledger export (bad magic; expected PILKADA-LEDGER-EXPORT/1)")
     offset = len(MAGIC)
+    read = 0
     while True:
+        where = f"byte {offset} (after {read} complete records)"
         prefix = stream.read(_LENGTH.size)
         if not prefix:
             return
         if len(prefix) < _LENGTH.size:
-            raise FormatError(f"export cut short in a record length at byte {offset}")
+            raise FormatError(f"export cut short in a record length at {where}")
         (length,) = _LENGTH.unpack(prefix)
         if length > MAX_RECORD:
-            raise FormatError(f"record at byte {offset} claims {length} bytes (limit {MAX_RECORD})")
+            raise FormatError(f"record at {where} claims {length} bytes (limit {MAX_RECORD})")
         data = stream.read(length)
         if len(data) < length:
-            raise FormatError(f"export cut short inside the record at byte {offset}")
+            raise FormatError(f"export cut short inside the record at {where}")
         try:
             record = canonical.decode(data)
         except FormatError as e:
-            raise FormatError(f"record at byte {offset}: {e}") from e
+            raise FormatError(f"record at {where}: {e}") from e
         if not isinstance(record, dict) or record.get("type") not in RECORD_TYPES:
-            raise FormatError(
-                f"record at byte {offset} is not a header, event, checkpoint or end record"
-            )
+            raise FormatError(f"record at {where} is not a header, event, checkpoint or end record")
         offset += _LENGTH.size + length
+        read += 1
         yield record
 
 

@@ -2,9 +2,10 @@
 
 ``TrustRoots`` is stored in the ledger's database (canonical msgpack) and
 handed to verifiers as a trust roots file, ``trust.json`` (docs/format.md,
-"Trust roots file"), which may also list the witnesses whose cosignatures the
-verifier counts. This module is a format primitive: the offline verifier uses
-it without the ledger application.
+"Trust roots file"), which may also embed the trust policy (c2sp.org/tlog-policy,
+ledger.policy) naming the witnesses whose cosignatures a verdict needs. This
+module is a format primitive: the offline verifier uses it without the ledger
+application.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from typing import Any
 
 from ledger.errors import ConfigurationError, FormatError
 from ledger.format import canonical
+from ledger.format.jsoninput import field_str, load_json
 from ledger.format.note import SIG_TYPE_ED25519, Verifier
 
-__all__ = ["TrustRoots", "trust_from_json", "trust_to_json", "witnesses_from_json"]
+__all__ = ["TrustRoots", "policy_from_json", "trust_from_json", "trust_to_json"]
+
+_WHAT = "trust roots file"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +61,8 @@ class TrustRoots:
             raise ConfigurationError(f"trust roots lack field {e}") from e
 
 
-def trust_to_json(trust: TrustRoots, *, witnesses: list[str] | None = None) -> str:
-    """The trust roots file; ``witnesses`` lists the witness verifier keys to count."""
+def trust_to_json(trust: TrustRoots, *, policy: str | None = None) -> str:
+    """The trust roots file; ``policy`` is the tlog-policy text it embeds, if any."""
     value: dict[str, Any] = {
         "election": trust.election,
         "origin": trust.origin,
@@ -66,24 +70,28 @@ def trust_to_json(trust: TrustRoots, *, witnesses: list[str] | None = None) -> s
         "bawaslu_root": base64.b64encode(trust.bawaslu_root).decode(),
         "log_vkey": trust.log_vkey,
     }
-    if witnesses:
-        value["witnesses"] = list(witnesses)
+    if policy is not None:
+        value["policy"] = policy
     return json.dumps(value, indent=2) + "\n"
 
 
-def trust_from_json(text: str) -> TrustRoots:
-    """Parse a trust roots file; FormatError names what is wrong."""
+def _root(value: dict[str, Any], name: str) -> bytes:
     try:
-        value: dict[str, Any] = json.loads(text)
-        trust = TrustRoots(
-            election=str(value["election"]),
-            origin=str(value["origin"]),
-            kpu_root=base64.b64decode(value["kpu_root"], validate=True),
-            bawaslu_root=base64.b64decode(value["bawaslu_root"], validate=True),
-            log_vkey=str(value["log_vkey"]),
-        )
-    except (ValueError, KeyError, TypeError) as e:
-        raise FormatError(f"not a trust roots file: {type(e).__name__}: {e}") from e
+        return base64.b64decode(field_str(value, name, _WHAT), validate=True)
+    except ValueError as e:  # binascii.Error
+        raise FormatError(f'{_WHAT}: "{name}" is not base64') from e
+
+
+def trust_from_json(text: str | bytes) -> TrustRoots:
+    """Parse a trust roots file; FormatError names what is wrong."""
+    value = load_json(text, _WHAT)
+    trust = TrustRoots(
+        election=field_str(value, "election", _WHAT),
+        origin=field_str(value, "origin", _WHAT),
+        kpu_root=_root(value, "kpu_root"),
+        bawaslu_root=_root(value, "bawaslu_root"),
+        log_vkey=field_str(value, "log_vkey", _WHAT),
+    )
     if len(trust.kpu_root) != 32 or len(trust.bawaslu_root) != 32:
         raise FormatError("trust roots file: root keys must be 32-byte Ed25519 public keys")
     log = Verifier.parse(trust.log_vkey)
@@ -94,12 +102,17 @@ def trust_from_json(text: str) -> TrustRoots:
     return trust
 
 
-def witnesses_from_json(text: str) -> tuple[Verifier, ...]:
-    """The witness verifier keys a trust roots file lists (its optional "witnesses")."""
-    try:
-        listed = json.loads(text).get("witnesses", [])
-    except (ValueError, AttributeError) as e:
-        raise FormatError(f"not a trust roots file: {e}") from e
-    if not isinstance(listed, list):
-        raise FormatError("trust roots file: witnesses must be a list of verifier keys")
-    return tuple(Verifier.parse(str(v)) for v in listed)
+def policy_from_json(text: str | bytes) -> str | None:
+    """The tlog-policy text a trust roots file embeds (its optional "policy"), or None."""
+    value = load_json(text, _WHAT)
+    if not isinstance(value, dict):
+        raise FormatError(f"{_WHAT} must be a JSON object")
+    if "witnesses" in value:
+        raise FormatError(
+            'trust roots file: "witnesses" is no longer read; name the witnesses and the '
+            'quorum in its "policy" (docs/format.md 8.10)'
+        )
+    policy = value.get("policy")
+    if policy is not None and not isinstance(policy, str):
+        raise FormatError("trust roots file: policy must be the text of a tlog-policy")
+    return policy

@@ -29,6 +29,7 @@ from ledger.errors import (
     UnknownEventError,
 )
 from ledger.format import merkle
+from ledger.format.jsoninput import field_int, field_list, field_str, load_json
 from ledger.format.note import (
     Checkpoint,
     Note,
@@ -76,6 +77,17 @@ def _hex_list(values: Any, what: str) -> list[bytes]:
     return [_hex(v, what) for v in values]
 
 
+def _base64(value: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError as e:  # binascii.Error, or a non-ASCII character
+        raise FormatError(f"{what} is not base64") from e
+
+
+def _note(value: str) -> bytes:
+    return value.encode("utf-8")  # load_json admits no lone surrogate
+
+
 def _hex(value: Any, what: str) -> bytes:
     try:
         return bytes.fromhex(value)
@@ -84,10 +96,7 @@ def _hex(value: Any, what: str) -> bytes:
 
 
 def _parse_json(text: str | bytes, kind: str) -> dict[str, Any]:
-    try:
-        doc = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise FormatError(f"not a JSON {kind} proof: {e}") from e
+    doc = load_json(text, f"{kind} proof")
     if not isinstance(doc, dict) or doc.get("type") != kind:
         raise FormatError(f'not a {kind} proof (its "type" must be {kind!r})')
     return doc
@@ -119,15 +128,11 @@ class InclusionProof:
     @classmethod
     def from_json(cls, text: str | bytes) -> InclusionProof:
         doc = _parse_json(text, "inclusion")
-        try:
-            envelope = base64.b64decode(doc["envelope"], validate=True)
-            leaf_index = doc["leaf_index"]
-            checkpoint = str(doc["checkpoint"]).encode()
-            hashes = _hex_list(doc["proof"], "proof")
-        except (KeyError, binascii.Error) as e:
-            raise FormatError(f"inclusion proof: missing or bad field {e}") from e
-        if not isinstance(leaf_index, int) or isinstance(leaf_index, bool):
-            raise FormatError("inclusion proof: leaf_index must be an integer")
+        what = "inclusion proof"
+        envelope = _base64(field_str(doc, "envelope", what), f'{what}: "envelope"')
+        leaf_index = field_int(doc, "leaf_index", what)
+        checkpoint = _note(field_str(doc, "checkpoint", what))
+        hashes = _hex_list(field_list(doc, "proof", what), "proof")
         proof = cls(envelope, leaf_index, checkpoint, hashes)
         # The JSON repeats tree_size and event_hash for readers; they must agree.
         stated = (doc.get("tree_size"), doc.get("event_hash"))
@@ -184,14 +189,12 @@ class ConsistencyProof:
     @classmethod
     def from_json(cls, text: str | bytes) -> ConsistencyProof:
         doc = _parse_json(text, "consistency")
-        try:
-            proof = cls(
-                str(doc["old_checkpoint"]).encode(),
-                str(doc["new_checkpoint"]).encode(),
-                _hex_list(doc["proof"], "proof"),
-            )
-        except KeyError as e:
-            raise FormatError(f"consistency proof: missing field {e}") from e
+        what = "consistency proof"
+        proof = cls(
+            _note(field_str(doc, "old_checkpoint", what)),
+            _note(field_str(doc, "new_checkpoint", what)),
+            _hex_list(field_list(doc, "proof", what), "proof"),
+        )
         sizes = tuple(Checkpoint.parse(parse_note(n).text).size for n in (proof.old, proof.new))
         if (doc.get("old_size"), doc.get("new_size")) != sizes:
             raise FormatError("consistency proof: old_size/new_size do not match its checkpoints")

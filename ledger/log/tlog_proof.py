@@ -8,60 +8,26 @@ proves. :func:`tlog_proof_from` builds one from an inclusion proof;
 :func:`verify_tlog_proof` checks one, a pure function of the bytes, the log key
 and the policy.
 
-The policy is anything with ``verify_quorum(note, log)`` returning the witnesses
-whose cosignatures count and raising a :class:`~ledger.errors.LedgerError` when
-they do not meet the quorum: c2sp.org/tlog-policy's ``TlogPolicy`` (issue 10)
-has that method; :class:`WitnessQuorum` is the k-of-n policy the CLI builds from
-a trust roots file's witnesses until that policy is in this branch.
+The quorum is that of the trust policy (c2sp.org/tlog-policy, docs/format.md
+8.12): :meth:`ledger.format.policy.TlogPolicy.verify_quorum`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from ledger.errors import FormatError
 from ledger.format.note import Checkpoint, Verifier, parse_note
+from ledger.format.policy import TlogPolicy
 from ledger.format.statement import Envelope
 from ledger.format.tlog_wire import TlogProofFile
 from ledger.log.tlog import InclusionProof
-from ledger.log.witness import open_cosigned
 
 __all__ = [
-    "QuorumPolicy",
     "VerifiedTlogProof",
-    "WitnessQuorum",
     "tlog_proof_from",
     "verify_tlog_proof",
 ]
-
-
-class QuorumPolicy(Protocol):
-    """What a tlog-proof is checked against: which cosignatures make a checkpoint witnessed."""
-
-    def verify_quorum(self, note: bytes, log: Verifier) -> Sequence[Verifier]:
-        """Return the witnesses whose cosignatures on ``note`` count; raise unless they suffice."""
-        ...
-
-
-@dataclass(frozen=True)
-class WitnessQuorum:
-    """At least ``threshold`` of ``witnesses`` (cosignature/v1 keys) must have cosigned."""
-
-    witnesses: tuple[Verifier, ...]
-    threshold: int
-
-    @classmethod
-    def all_of(cls, witnesses: Iterable[Verifier]) -> WitnessQuorum:
-        """Every one of ``witnesses`` must have cosigned."""
-        listed = tuple(dict.fromkeys(witnesses))
-        return cls(listed, len(listed))
-
-    def verify_quorum(self, note: bytes, log: Verifier) -> tuple[Verifier, ...]:
-        """As :func:`ledger.log.witness.open_cosigned`, which raises UnverifiedNoteError."""
-        opened = open_cosigned(note, log, self.witnesses, quorum=self.threshold)
-        return tuple(c.verifier for c in opened.cosignatures)
 
 
 @dataclass(frozen=True)
@@ -81,7 +47,7 @@ def tlog_proof_from(proof: InclusionProof) -> bytes:
     ).to_bytes()
 
 
-def verify_tlog_proof(data: bytes, log: Verifier, policy: QuorumPolicy) -> VerifiedTlogProof:
+def verify_tlog_proof(data: bytes, log: Verifier, policy: TlogPolicy) -> VerifiedTlogProof:
     """Check a tlog-proof file of this project's log; return what it shows. Pure.
 
     Steps, each raising its own :class:`~ledger.errors.LedgerError`:
@@ -91,7 +57,8 @@ def verify_tlog_proof(data: bytes, log: Verifier, policy: QuorumPolicy) -> Verif
        encoding (docs/format.md 4.1): ``FormatError`` / ``NonCanonicalError``;
     3. the checkpoint carries a valid signature by ``log`` and its origin is the
        log's (8.4): ``NoteError`` / ``UnverifiedNoteError`` / ``CheckpointError``;
-    4. its cosignatures meet ``policy`` (``policy.verify_quorum``);
+    4. its cosignatures meet ``policy``'s quorum (``UnwitnessedError``; under
+       ``quorum none`` every checkpoint does, with no cosigner);
     5. ``H(0x00 || extra)`` at ``index`` with the proof lines reaches the
        checkpoint's root at its size (RFC 9162 2.1.3.2): ``InclusionProofError``
        / ``RootMismatchError``.

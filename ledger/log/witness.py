@@ -60,6 +60,7 @@ from typing import Any
 from ledger.errors import (
     CheckpointError,
     ConfigurationError,
+    FormatError,
     InconsistentCheckpointError,
     LedgerError,
     LogShrankError,
@@ -69,6 +70,7 @@ from ledger.errors import (
     UnverifiedNoteError,
     WitnessConflictError,
 )
+from ledger.format.jsoninput import load_json
 from ledger.format.merkle import EMPTY_ROOT, verify_consistency
 from ledger.format.note import (
     SIG_TYPE_COSIGNATURE_V1,
@@ -86,6 +88,7 @@ from ledger.format.note import (
 
 __all__ = [
     "STATE_FORMAT",
+    "WITNESS_KEY",
     "CosignedCheckpoint",
     "Witness",
     "WitnessCosignature",
@@ -99,6 +102,8 @@ __all__ = [
 
 #: Value of the ``format`` field of a state file.
 STATE_FORMAT = "ledger-witness-state/v1"
+#: The key file name (in KeyDir layout) of a witness directory (`ledger witness init`).
+WITNESS_KEY = "witness"
 
 _STATE_KEYS = frozenset({"format", "origin", "size", "root", "timestamp", "note"})
 _LOCK_NAME = "lock"
@@ -158,9 +163,9 @@ class WitnessState:
     def from_json(cls, data: bytes, origin: str) -> WitnessState:
         """Parse and check a state file for ``origin``; raise ConfigurationError if corrupt."""
         try:
-            record: Any = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as e:
-            raise ConfigurationError(f"witness state for {origin!r} is not UTF-8 JSON") from e
+            record: Any = load_json(data, "witness state file")
+        except FormatError as e:
+            raise ConfigurationError(f"witness state for {origin!r}: {e}") from e
         if not isinstance(record, dict) or set(record) != _STATE_KEYS:
             raise ConfigurationError(f"witness state for {origin!r} has the wrong fields")
         if record["format"] != STATE_FORMAT:

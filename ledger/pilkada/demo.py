@@ -27,10 +27,12 @@ from ledger.checks.verify import TrustPolicy, VerifyReport, verify_export
 from ledger.errors import ConfigurationError
 from ledger.format.exportfile import export_ledger
 from ledger.format.note import SIG_TYPE_COSIGNATURE_V1
+from ledger.format.policy import parse_policy, policy_text
 from ledger.format.regions import covers
 from ledger.format.trust import trust_to_json
 from ledger.log.tlog import TransparencyLog
-from ledger.log.witness import Witness
+from ledger.log.witness import WITNESS_KEY, Witness
+from ledger.pilkada.scenario import Scenario
 from ledger.pilkada.simulate import Simulation
 from ledger.progress import Progress
 from ledger.store.home import LedgerHome
@@ -90,16 +92,14 @@ def build(
         checkpoint = log.issue_checkpoint(scenario.log_signer)
 
         witness_dir = directory / "witness"
-        (witness_dir / "state").mkdir(parents=True, exist_ok=True)
-        witness_signer = scenario.witness_signer
-        assert witness_signer.sig_type == SIG_TYPE_COSIGNATURE_V1
-        witness = Witness(witness_signer, witness_dir / "state", {trust.origin: log.log_verifier})
+        witness = _witness(scenario, witness_dir, passphrase, log)
         cosigned_at = int(time.time()) if now is None else now
         line = witness.cosign(checkpoint, [], now=cosigned_at)
         checkpoint = log.add_cosignatures(checkpoint + line, [witness.verifier])
-        (directory / "trust.json").write_text(
-            trust_to_json(trust, witnesses=[witness.verifier.vkey])
-        )
+        # The trust policy every verdict rests on: the Bawaslu witness must cosign.
+        text = policy_text(trust.log_vkey, [witness.verifier.vkey])
+        policy = parse_policy(text)
+        (directory / "trust.json").write_text(trust_to_json(trust, policy=text))
         (directory / "checkpoint.txt").write_bytes(checkpoint)
 
         projections = Projections(ledger)
@@ -117,13 +117,28 @@ def build(
         export = directory / "ledger.export"
         with open(export, "wb") as out, Progress("exporting", events) as progress:
             export_ledger(ledger, out, progress=progress.advance)
-        policy = TrustPolicy(trust, (witness.verifier,))
         with open(export, "rb") as stream, Progress("verifying", events) as progress:
-            report = verify_export(stream, policy, progress=progress.advance)
+            report = verify_export(stream, TrustPolicy(trust, policy), progress=progress.advance)
         sample = _write_sample_keys(simulation, directory, passphrase)
     finally:
         ledger.close()
     return DemoResult(directory, events, checkpoint, found, report, totals, sample)
+
+
+def _witness(
+    scenario: Scenario, directory: Path, passphrase: bytes, log: TransparencyLog
+) -> Witness:
+    """The Bawaslu witness, in the layout of `ledger witness init` (so `ledger witness
+    cosign DIR/witness ...` works by hand with the demo passphrase)."""
+    signer = scenario.witness_signer
+    assert signer.sig_type == SIG_TYPE_COSIGNATURE_V1
+    (directory / "state").mkdir(parents=True, exist_ok=True)
+    keydir = KeyDir(directory)
+    if not keydir.private_path(WITNESS_KEY).exists():
+        save_private_key(keydir.private_path(WITNESS_KEY), scenario.witness_key, passphrase)
+        save_public_key(keydir.public_path(WITNESS_KEY), scenario.witness_key.public_key())
+    (directory / "name").write_text(signer.name + "\n")
+    return Witness(signer, directory / "state", {log.log_verifier.name: log.log_verifier})
 
 
 def _within(simulation: Simulation, contest_region: str) -> str:

@@ -60,8 +60,9 @@ class Scenario:
         self.bawaslu = self.key("bawaslu-root")
         self.log_key = self._seed_key("log")
         self.log_signer = NoteSigner(self.log_key, origin, SIG_TYPE_ED25519)
+        self.witness_key = self._seed_key("witness")
         self.witness_signer = NoteSigner(
-            self._seed_key("witness"), "bawaslu.example/witness", SIG_TYPE_COSIGNATURE_V1
+            self.witness_key, "bawaslu.example/witness", SIG_TYPE_COSIGNATURE_V1
         )
 
     def _seed_key(self, label: str) -> Ed25519PrivateKey:

@@ -84,4 +84,4 @@ class Stream(Aggregate):
 # Stored events name their class by topic (module:qualname). Ledgers written
 # before the layout of issue 12 name it ``ledger.domain:Stream.<event>``; that
 # topic must keep resolving, or those ledgers could no longer be opened.
-register_topic("ledger.domain:Stream", Stream)
+register_topic("ledger.store.domain:Stream", Stream)

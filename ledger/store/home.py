@@ -7,7 +7,8 @@ Layout of ``DIR``:
 * ``log.key`` / ``log.pub``: the log's Ed25519 key (passphrase-encrypted PKCS#8),
   which signs checkpoints and receipts;
 * ``trust.json``: the trust roots pinned at creation, in the form verifiers take
-  with ``--trust`` (docs/format.md, "Trust roots file").
+  with ``--trust`` (docs/format.md, "Trust roots file"), embedding the trust
+  policy (c2sp.org/tlog-policy) that needs every witness named at creation.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import os
 import shutil
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from keys import KeyDir, generate, save_private_key, save_public_key
 from ledger.errors import ConfigurationError, LedgerError
-from ledger.format.note import SIG_TYPE_ED25519, NoteSigner, is_valid_key_name
+from ledger.format.note import (
+    SIG_TYPE_COSIGNATURE_V1,
+    SIG_TYPE_ED25519,
+    NoteSigner,
+    Verifier,
+    is_valid_key_name,
+)
+from ledger.format.policy import policy_text
 from ledger.format.trust import TrustRoots, trust_to_json
 from ledger.store.application import Ledger
 
@@ -48,8 +57,8 @@ class LedgerHome:
             raise ConfigurationError(
                 f"{self.path} is not a ledger directory (no {CONFIG}; run `ledger create`)"
             ) from e
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigurationError(f"{self.path / CONFIG}: {e}") from e
+        except (OSError, UnicodeDecodeError, RecursionError, tomllib.TOMLDecodeError) as e:
+            raise ConfigurationError(f"{self.path / CONFIG}: {type(e).__name__}: {e}") from e
 
     @property
     def database_url(self) -> str:
@@ -73,12 +82,21 @@ class LedgerHome:
         passphrase: bytes,
         database: str = "sqlite:ledger.db",
         log_key: Ed25519PrivateKey | None = None,
+        witnesses: Sequence[str] = (),
     ) -> Ledger:
-        """Create the directory, its log key and its ledger; refuse to reuse one."""
+        """Create the directory, its log key and its ledger; refuse to reuse one.
+
+        ``witnesses`` (cosignature vkeys) go into the trust policy trust.json
+        embeds, which then needs all of them; without any, trust.json embeds no
+        policy and verifiers must be given one (``--policy``).
+        """
         if not is_valid_key_name(origin):
             raise ConfigurationError(f"origin {origin!r} is not a valid C2SP key name")
         if (self.path / CONFIG).exists():
             raise ConfigurationError(f"{self.path} already holds a ledger")
+        for vkey in witnesses:
+            if Verifier.parse(vkey).sig_type != SIG_TYPE_COSIGNATURE_V1:
+                raise ConfigurationError(f"witness {vkey} is not a cosignature/v1 key")
         key = log_key or generate()
         signer = NoteSigner(key, origin, SIG_TYPE_ED25519)
         trust = TrustRoots(
@@ -101,7 +119,8 @@ class LedgerHome:
         keydir = KeyDir(self.path)
         save_private_key(keydir.private_path(LOG_KEY), key, passphrase)
         save_public_key(keydir.public_path(LOG_KEY), key.public_key())
-        (self.path / TRUST).write_text(trust_to_json(trust))
+        policy = policy_text(trust.log_vkey, witnesses) if witnesses else None
+        (self.path / TRUST).write_text(trust_to_json(trust, policy=policy))
         (self.path / CONFIG).write_text(
             f"database = {json.dumps(database)}\nelection = {json.dumps(election)}\n"
         )
