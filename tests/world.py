@@ -74,10 +74,12 @@ class World:
         return results[-1] if results else None
 
 
-def build_world(url: str) -> World:
+def build_world(url: str, ledger: Ledger | None = None) -> World:
+    """The world on a new ledger at ``url``, or on ``ledger`` (created with Scenario().trust())."""
     s = Scenario()
-    ledger = Ledger.create(url, s.trust())
-    Projections.create(ledger)  # the projection's tables, as `ledger create` makes them
+    if ledger is None:
+        ledger = Ledger.create(url, s.trust())
+        Projections.create(ledger)  # the projection's tables, as `ledger create` makes them
     w = World(s, ledger)
     w.append(
         s.define_election("Pilkada Serentak 2024"),
