@@ -122,3 +122,7 @@ class KeyFileError(LedgerError):
 
 class ConfigurationError(LedgerError):
     """A ledger directory, database setting or trust root that is missing or invalid."""
+
+
+class ServiceError(LedgerError):
+    """A ledger server that cannot be reached, or answers outside its documented API."""
