@@ -217,6 +217,21 @@ def _is_conflict(error: BaseException) -> bool:
     return isinstance(error, psycopg.IntegrityError)
 
 
+def _database_errors() -> list[type[Exception]]:
+    """The exception classes of the database layers (psycopg only where installed)."""
+    import sqlite3
+
+    from eventsourcing.persistence import PersistenceError
+
+    found: list[type[Exception]] = [PersistenceError, sqlite3.Error]
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError:  # a SQLite-only installation
+        return found
+    return [*found, psycopg.Error, psycopg_pool.PoolTimeout]
+
+
 def _submitted_json(s: Submitted) -> dict[str, Any]:
     a = s.accepted
     return {
@@ -334,6 +349,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
         code = {404: "NotFound", 405: "MethodNotAllowed"}.get(e.status_code, "InvalidRequest")
         detail = "no such resource" if code == "NotFound" else str(e.detail)
         return _problem_response(Problem(code, detail))
+
+    async def _store(request: Request, e: Exception) -> JSONResponse:
+        return _problem_response(e)
+
+    # Database failures are answered here (503, or 500 for what is not the store being
+    # down); only a bug reaches the catch-all below, which also closes the connection.
+    for cls in _database_errors():
+        app.add_exception_handler(cls, _store)
 
     @app.exception_handler(Exception)
     async def _any(request: Request, e: Exception) -> JSONResponse:

@@ -63,6 +63,8 @@ STATUS: dict[type[errors.LedgerError], int] = {
     errors.InconsistentCheckpointError: 500,
     errors.KeyFileError: 500,
     errors.ConfigurationError: 500,
+    # Raised by clients about a server; a server relaying one answers as a bad gateway.
+    errors.ServiceError: 502,
 }
 
 # Codes for what is not a LedgerError: the HTTP layer's own refusals and the server's failures.
@@ -153,6 +155,14 @@ def is_store_unavailable(error: BaseException) -> bool:
         import psycopg_pool
     except ImportError:  # a SQLite-only installation
         return False
-    return isinstance(
+    if isinstance(
         error, psycopg.OperationalError | psycopg.InterfaceError | psycopg_pool.PoolTimeout
-    )
+    ):
+        return True
+    if isinstance(error, psycopg.Error):
+        # No SQLSTATE: the connection failed on the client's side; class 08 is a
+        # connection exception, 57P the server shutting down (PostgreSQL appendix A).
+        state = error.sqlstate or ""
+        return not state or state.startswith(("08", "57P"))
+    cause = error.__cause__
+    return cause is not None and cause is not error and is_store_unavailable(cause)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ledger.errors import ConfigurationError
 from ledger.store.home import LedgerHome
+from projections.recorder import Projections
 
 __all__ = ["parse_listen", "serve"]
 
@@ -46,6 +47,9 @@ def serve(
     try:
         home.log_signer(passphrase, ledger.trust)  # a wrong passphrase fails here, once
         backend = ledger.config.backend
+        # Create the projection's tables here, once: workers creating them at the same
+        # time would race on PostgreSQL's catalog.
+        Projections(ledger)
     finally:
         ledger.close()
     if backend == "sqlite" and workers > 1:
@@ -58,8 +62,9 @@ def serve(
         os.environ["LEDGER_SERVER_BODY_TIMEOUT"] = str(body_timeout_s)
     if checkpoint_interval_s is not None:
         os.environ["LEDGER_SERVER_CHECKPOINT_INTERVAL"] = str(checkpoint_interval_s)
-    # A dead PostgreSQL should answer 503 within seconds, not hang a request.
-    os.environ.setdefault("POSTGRES_CONNECT_TIMEOUT", "5")
+    # A dead PostgreSQL should answer 503 within seconds, not hang a request
+    # (eventsourcing tries a lost connection up to 10 times, each this long).
+    os.environ.setdefault("POSTGRES_CONNECT_TIMEOUT", "2")
     import uvicorn
 
     with tempfile.TemporaryDirectory(prefix="ledger-metrics-") as metrics_dir:
