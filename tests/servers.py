@@ -9,6 +9,7 @@ without touching the shared database server.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -155,10 +156,8 @@ class TcpProxy:
             self._listener = None
         with self._lock:
             for s in self._sockets:
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 s.close()
             self._sockets.clear()
 
@@ -188,7 +187,5 @@ class TcpProxy:
             pass
         finally:
             for s in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass

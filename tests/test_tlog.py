@@ -109,18 +109,18 @@ def reference_root(raws: list[bytes]) -> bytes:
 
 
 def log_state(ledger: Ledger) -> tuple[list[Any], list[Any], int | None]:
-    """Leaves, nodes and sequencer position: what two equal logs must share."""
+    """Leaves, Merkle tiles and sequencer position: what two equal logs must share."""
     leaves = [
         (r.leaf_index, r.event_hash, r.stream, r.seq)
         for r in ledger.log_store.leaves(0, ledger.log_store.log_size())
     ]
-    nodes = [
-        (row["level"], row["idx"], bytes(row["hash"]))
+    tiles = [
+        (row["level"], row["idx"], bytes(row["hashes"]))
         for row in execute(
-            ledger, "SELECT level, idx, hash FROM {s}ledger_nodes ORDER BY level, idx"
+            ledger, "SELECT level, idx, hashes FROM {s}ledger_tiles ORDER BY level, idx"
         )
     ]
-    return leaves, nodes, ledger.log_store.max_tracking_id(sequencer.SEQUENCER_NAME)
+    return leaves, tiles, ledger.log_store.max_tracking_id(sequencer.SEQUENCER_NAME)
 
 
 def resign_checkpoint(signer: NoteSigner, origin: str, size: int, root: bytes) -> str:
@@ -380,16 +380,16 @@ class TransparencyLogContract:
             log.issue_checkpoint(signer(world.scenario))
 
     @pytest.mark.parametrize("then_grow", [False, True], ids=["same-size", "after-growth"])
-    def test_a_tampered_node_table_is_never_signed(
+    def test_a_tampered_tile_table_is_never_signed(
         self, world: World, log: TransparencyLog, then_grow: bool
     ) -> None:
         log.issue_checkpoint(world.scenario.log_signer)
-        size = log.size()
-        level = size.bit_length() - 1  # the largest complete subtree: in every root and proof
+        # Leaf 0's hash, in the level-0 tile: under every root and proof.
+        (row,) = execute(world.ledger, "SELECT hashes FROM {s}ledger_tiles WHERE level=0")
         execute(
             world.ledger,
-            "UPDATE {s}ledger_nodes SET hash=? WHERE level=? AND idx=0",
-            (bytes(32), level),
+            "UPDATE {s}ledger_tiles SET hashes=? WHERE level=0 AND idx=0",
+            (bytes(32) + bytes(row["hashes"])[32:],),
         )
         if then_grow:
             grow(world, 3)
@@ -406,26 +406,29 @@ class TransparencyLogContract:
         with no_new_checkpoint(world.ledger), raises_exactly(errors.LogShrankError):
             log.issue_checkpoint(world.scenario.log_signer)
 
-    @pytest.mark.parametrize(
-        ("node", "then_grow"),
-        [
-            pytest.param((3, 0), False, id="on-the-right-edge"),
-            pytest.param((1, 7), True, id="only-in-the-consistency-proof"),
-        ],
-    )
-    def test_a_log_that_lost_a_node_is_never_signed(
-        self, world: World, log: TransparencyLog, node: tuple[int, int], then_grow: bool
+    @pytest.mark.parametrize("kept", [0, 7, 13], ids=["tile-gone", "below-(3,0)", "last-hash"])
+    def test_a_log_that_lost_tile_hashes_is_never_signed(
+        self, world: World, log: TransparencyLog, kept: int
     ) -> None:
-        """14 leaves = 8 + 4 + 2: the right edge (read to resume the tree and for its
-        root) is (3,0) (2,2) (1,6). Grown to 17 = 16 + 1, the proof 14 -> 17 reads
-        (1,6) (1,7) (2,2) (3,0) (0,16), the new root only (4,0) (0,16)."""
+        """14 leaves = 8 + 4 + 2: the root reads (3,0) (2,2) (1,6), all folded from
+        the one level-0 tile; losing any of its hashes loses a node."""
         log.issue_checkpoint(world.scenario.log_signer)
         assert log.size() == 14
-        if then_grow:
-            grow(world, 3)
-        execute(world.ledger, "DELETE FROM {s}ledger_nodes WHERE level=? AND idx=?", node)
+        (row,) = execute(world.ledger, "SELECT hashes FROM {s}ledger_tiles WHERE level=0")
+        if kept:
+            execute(
+                world.ledger,
+                "UPDATE {s}ledger_tiles SET hashes=? WHERE level=0",
+                (bytes(row["hashes"])[: 32 * kept],),
+            )
+        else:
+            execute(world.ledger, "DELETE FROM {s}ledger_tiles WHERE level=0")
         with no_new_checkpoint(world.ledger), raises_exactly(errors.InconsistentCheckpointError):
             log.issue_checkpoint(world.scenario.log_signer)
+        # Nor does the log grow on a damaged tree: sequencing refuses.
+        with raises_exactly(errors.ConfigurationError, match="damaged"):
+            grow(world, 3)
+        assert log.size() == 14
 
     def test_there_is_no_checkpoint_before_one_is_issued(
         self, world: World, log: TransparencyLog

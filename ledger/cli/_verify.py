@@ -6,8 +6,9 @@ import argparse
 import os
 import sys
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ledger.checks.verify import TrustPolicy, VerifyReport, verify_export
 from ledger.cli._common import (
@@ -22,6 +23,8 @@ from ledger.errors import FormatError
 from ledger.format.exportfile import export_ledger
 from ledger.format.note import Verifier
 from ledger.format.trust import trust_from_json, witnesses_from_json
+from ledger.log.mirror import mirror
+from ledger.log.static import export_stream
 from ledger.progress import Progress
 
 EXIT_FAILED = 1
@@ -36,7 +39,11 @@ def register(commands: Commands) -> None:
     p = commands.add_parser(
         "verify", help="replay an export from zero and check everything, offline"
     )
-    p.add_argument("file", metavar="FILE", help="an export file ('-' for stdin)")
+    p.add_argument(
+        "file",
+        metavar="FILE",
+        help="an export file ('-' for stdin), a tile tree (ledger tiles/mirror) or a log's URL",
+    )
     add_trust_args(p, "also count cosignatures by this witness (in addition to the trust file's)")
     p.add_argument(
         "--as-of",
@@ -85,17 +92,33 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     policy = load_policy(args.trust, args.witness)
-    try:
-        stream = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")  # noqa: SIM115
-    except OSError as e:
-        raise FormatError(f"cannot read {args.file}: {e.strerror}") from e
-    with stream, Progress("verifying") as progress:
-        report = verify_export(stream, policy, as_of=args.as_of, progress=progress.advance)
+    with ExitStack() as cleanup:
+        stream = _open_input(args.file, policy, cleanup)
+        with stream, Progress("verifying") as progress:
+            report = verify_export(stream, policy, as_of=args.as_of, progress=progress.advance)
     if args.json:
         print_json(report.to_json())
     else:
         print_report(report)
     return 0 if report.ok else EXIT_FAILED
+
+
+def _open_input(source: str, policy: TrustPolicy, cleanup: ExitStack) -> IO[bytes]:
+    """The export stream of ``source``: an export file, stdin, a tile tree, or a URL
+    (mirrored into a temporary directory first, checking every tile on the way)."""
+    if source.startswith(("http://", "https://")):
+        directory = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="ledger-")))
+        with Progress("mirroring") as progress:
+            mirror(
+                source, directory, Verifier.parse(policy.roots.log_vkey), progress=progress.advance
+            )
+        return export_stream(directory, policy.roots)
+    if source != "-" and Path(source).is_dir():
+        return export_stream(Path(source), policy.roots)
+    try:
+        return sys.stdin.buffer if source == "-" else open(source, "rb")
+    except OSError as e:
+        raise FormatError(f"cannot read {source}: {e.strerror}") from e
 
 
 def print_report(report: VerifyReport) -> None:

@@ -39,6 +39,7 @@ from ledger.format.note import (
     sign_note,
 )
 from ledger.format.statement import Envelope
+from ledger.log import tiles
 
 if TYPE_CHECKING:
     from ledger.store.application import Accepted, Ledger
@@ -425,6 +426,52 @@ class TransparencyLog:
             else []
         )
         return ConsistencyProof(old_note, new_note, hashes)
+
+    # --- c2sp.org/tlog-tiles -----------------------------------------------------------
+
+    def _check_tile(self, level: int, index: int, width: int, what: str) -> None:
+        if not (0 <= level <= tiles.MAX_LEVEL and index >= 0 and 1 <= width <= tiles.TILE_WIDTH):
+            raise UnknownEventError(f"there is no {what} ({level}, {index}) of width {width}")
+        size = self.size()
+        if tiles.tile_width(size, level, index) < width:
+            raise UnknownEventError(
+                f"the log has {size} leaves: no {what} ({level}, {index}) of width {width} yet"
+            )
+
+    def read_tile(self, level: int, index: int, width: int) -> bytes:
+        """The hash tile ``tile/<level>/<index>[.p/<width>]`` of the current tree.
+
+        Its bytes are a prefix of the stored tile (tiles only grow), so every
+        partial width up to the current one is served. UnknownEventError for a tile
+        the tree does not hold at that width (a 404).
+        """
+        self._check_tile(level, index, width, "tile")
+        try:
+            (data,) = self.store.read_tile_hashes([(level, index)])
+        except LookupError as e:
+            raise InconsistentCheckpointError(f"the stored tree is damaged: {e}") from e
+        if len(data) < width * merkle.HASH_SIZE:
+            raise InconsistentCheckpointError(
+                f"the stored tree is damaged: tile ({level}, {index}) holds "
+                f"{len(data) // merkle.HASH_SIZE} hashes, the log {self.size()} leaves"
+            )
+        return data[: width * merkle.HASH_SIZE]
+
+    def read_entry_bundle(self, index: int, width: int) -> bytes:
+        """The entry bundle ``tile/entries/<index>[.p/<width>]``: the envelopes of
+        leaves ``index * 256`` onwards. UnknownEventError as :meth:`read_tile`."""
+        self._check_tile(0, index, width, "entry bundle")
+        start = index * tiles.TILE_WIDTH
+        entries = [raw for _, raw in self.ledger.log_entries(start, start + width)]
+        if len(entries) != width:
+            raise InconsistentCheckpointError(
+                f"leaves {start}..{start + width - 1} are not all stored"
+            )
+        return tiles.encode_entry_bundle(entries)
+
+    def read_entries(self, index: int, width: int) -> bytes:
+        """:meth:`read_entry_bundle`, under the name :class:`~ledger.log.tiles.TileReader` uses."""
+        return self.read_entry_bundle(index, width)
 
     def receipt(self, accepted: Accepted, signer: NoteSigner) -> Receipt:
         if signer.verifier.vkey != self.ledger.trust.log_vkey:

@@ -200,7 +200,9 @@ class Ledger(Application[uuid.UUID]):
 
     name = "ledger"
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, *, upgrading: bool = False) -> None:
+        """Open the ledger at ``database_url``; ``upgrading`` opens one in an earlier
+        storage layout too (for ``ledger migrate`` only)."""
         self.config = StorageConfig.parse(database_url)
         try:
             super().__init__(env=self.config.environment())
@@ -210,6 +212,12 @@ class Ledger(Application[uuid.UUID]):
         if not isinstance(recorder, LogRecorder):
             raise ConfigurationError("the ledger's tracking recorder is not a LogRecorder")
         self.log_store: LogRecorder = recorder
+        if not upgrading and recorder.legacy_nodes():
+            self.close()
+            raise ConfigurationError(
+                f"{database_url} stores its Merkle tree as nodes, an earlier layout: "
+                "run `ledger migrate` to convert it to tiles"
+            )
         self._trust: TrustRoots | None = None
         self._contests: dict[str, Contest] = {}
         self._contests_seen = 0

@@ -3,7 +3,8 @@
 eventsourcing stores the streams (its events table and notification log). This
 module adds, in the same database and through the same datastore, the tables
 the ledger derives from them: its pinned trust roots (``ledger_meta``), the
-transparency log's leaves and Merkle nodes, and its signed checkpoints. They are
+transparency log's leaves and Merkle tree (as c2sp.org/tlog-tiles hash tiles,
+one row per tile), and its signed checkpoints. They are
 written by a :class:`LogRecorder`, a TrackingRecorder subclass for each backend,
 so that the sequencer's writes and its tracking position commit atomically.
 
@@ -30,6 +31,14 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from ledger.errors import ConfigurationError
+from ledger.format.merkle import HASH_SIZE, NodeId, root
+from ledger.format.merkle_tiles import (
+    TILE_HEIGHT,
+    TILE_WIDTH,
+    TiledNodeReader,
+    TileId,
+    tile_appends,
+)
 
 __all__ = [
     "LeafRow",
@@ -159,10 +168,28 @@ class LogRecorder(ABC):
         nodes: Sequence[tuple[int, int, bytes]],
         tracking_id: int,
     ) -> None:
-        """Store leaves and their completed Merkle nodes, and the tracking position."""
+        """Store leaves and their completed Merkle nodes, and the tracking position.
+
+        ``nodes`` are as :meth:`~ledger.format.merkle.CompactRange.append` reports
+        them; the ones at tile levels are appended to their tiles.
+        """
 
     @abstractmethod
-    def read_nodes(self, ids: Sequence[tuple[int, int]]) -> list[bytes]: ...
+    def read_nodes(self, ids: Sequence[NodeId]) -> Sequence[bytes]:
+        """Complete-subtree hashes (a merkle.NodeReader), folded from stored tiles."""
+
+    @abstractmethod
+    def read_tile_hashes(self, ids: Sequence[TileId]) -> Sequence[bytes]:
+        """The stored bytes of hash tiles (a merkle_tiles.TileHashReader)."""
+
+    @abstractmethod
+    def legacy_nodes(self) -> bool:
+        """Whether the database still holds the node-per-row table of earlier versions."""
+
+    @abstractmethod
+    def migrate_nodes_to_tiles(self) -> int:
+        """Convert the node-per-row table into tiles and drop it; return the tiles
+        written (0, and nothing done, when there is no such table)."""
 
     @abstractmethod
     def leaf_by_hash(self, event_hash: bytes) -> LeafRow | None: ...
@@ -190,6 +217,9 @@ class LogRecorder(ABC):
     def max_tracking_id(self, application_name: str) -> int | None: ...
 
 
+_MIGRATE_PAGE = 256 * TILE_WIDTH  # nodes per query when converting nodes to tiles
+
+
 def _lock_key(text: str) -> int:
     """A stable signed 63-bit key for pg_advisory_lock."""
     return zlib.crc32(text.encode()) & 0x7FFFFFFF
@@ -201,8 +231,10 @@ _TABLES = (
     " leaf_index BIGINT PRIMARY KEY, notification_id BIGINT NOT NULL UNIQUE,"
     " event_hash {blob} NOT NULL UNIQUE, stream TEXT NOT NULL, seq BIGINT NOT NULL,"
     " UNIQUE (stream, seq))",
-    "CREATE TABLE IF NOT EXISTS {s}ledger_nodes ("
-    " level INTEGER NOT NULL, idx BIGINT NOT NULL, hash {blob} NOT NULL,"
+    # One row per tlog-tiles hash tile (ledger.format.merkle_tiles): up to 256
+    # hashes, the rightmost tile of each level rewritten as it grows.
+    "CREATE TABLE IF NOT EXISTS {s}ledger_tiles ("
+    " level INTEGER NOT NULL, idx BIGINT NOT NULL, hashes {blob} NOT NULL,"
     " PRIMARY KEY (level, idx))",
     "CREATE TABLE IF NOT EXISTS {s}ledger_checkpoints (size BIGINT PRIMARY KEY, note {blob} NOT NULL)",
 )
@@ -232,9 +264,17 @@ class SQLDialect:
         with self.datastore.transaction(commit=commit) as cursor:  # type: ignore[attr-defined]
             yield cursor
 
+    def _has_table(self, c: Any, name: str) -> bool:
+        """Whether table ``name`` exists (in the schema)."""
+        raise NotImplementedError
+
 
 class SQLiteDialect(SQLDialect):
     """Adds the dialect's tables to a SQLiteTrackingRecorder's."""
+
+    def _has_table(self, c: Any, name: str) -> bool:
+        c.execute("SELECT name FROM sqlite_master WHERE type='table' AND name=?", (name,))
+        return c.fetchone() is not None
 
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), *self._tables()]  # type: ignore[misc]
@@ -257,10 +297,13 @@ class _LogSQL(SQLDialect):
 
     def log_size(self) -> int:
         with self._tx(commit=False) as c:
-            # Leaf indexes are contiguous from 0: the largest + 1 is the size (an
-            # index lookup, where COUNT(*) would scan the table).
-            c.execute(self._sql("SELECT MAX(leaf_index) AS n FROM {s}ledger_leaves"))
-            row = c.fetchone()
+            return self._log_size(c)
+
+    def _log_size(self, c: Any) -> int:
+        # Leaf indexes are contiguous from 0: the largest + 1 is the size (an
+        # index lookup, where COUNT(*) would scan the table).
+        c.execute(self._sql("SELECT MAX(leaf_index) AS n FROM {s}ledger_leaves"))
+        row = c.fetchone()
         return 0 if row["n"] is None else int(row["n"]) + 1
 
     def leaf_count(self) -> int:
@@ -281,26 +324,104 @@ class _LogSQL(SQLDialect):
                 self._sql("INSERT INTO {s}ledger_leaves VALUES (?, ?, ?, ?, ?)"),
                 [(r.leaf_index, r.notification_id, r.event_hash, r.stream, r.seq) for r in leaves],
             )
-            c.executemany(self._sql("INSERT INTO {s}ledger_nodes VALUES (?, ?, ?)"), nodes)
+            self._append_tiles(c, tile_appends(nodes))
             self._insert_tracking(c, Tracking(application_name, tracking_id))  # type: ignore[attr-defined]
 
-    def read_nodes(self, ids: Sequence[tuple[int, int]]) -> list[bytes]:
+    def _append_tiles(self, c: Any, appends: dict[TileId, tuple[int, bytes]]) -> None:
+        """Append hashes to their tiles: read the growing tiles, write them back longer."""
+        if not appends:
+            return
+        stored = self._select_tiles(c, list(appends))
+        rows = []
+        for (level, index), (start, data) in appends.items():
+            old = stored.get((level, index), b"")
+            if len(old) != start * HASH_SIZE:
+                raise ConfigurationError(
+                    f"the stored Merkle tree is damaged: tile ({level}, {index}) holds "
+                    f"{len(old) // HASH_SIZE} hashes where hash {start} comes next"
+                )
+            rows.append((level, index, old + data))
+        c.executemany(
+            self._sql(
+                "INSERT INTO {s}ledger_tiles VALUES (?, ?, ?)"
+                " ON CONFLICT (level, idx) DO UPDATE SET hashes=excluded.hashes"
+            ),
+            rows,
+        )
+
+    def _select_tiles(self, c: Any, ids: Sequence[TileId]) -> dict[TileId, bytes]:
+        # One round trip for the handful of tiles a root, proof or append needs.
+        where = " OR ".join(["(level=? AND idx=?)"] * len(ids))
+        params = [v for tile in ids for v in tile]
+        c.execute(
+            self._sql(f"SELECT level, idx, hashes FROM {{s}}ledger_tiles WHERE {where}"), params
+        )
+        return {(row["level"], row["idx"]): bytes(row["hashes"]) for row in c.fetchall()}
+
+    def read_tile_hashes(self, ids: Sequence[TileId]) -> Sequence[bytes]:
         if not ids:
             return []
-        found: dict[tuple[int, int], bytes] = {}
         with self._tx(commit=False) as c:
-            # One round trip for the O(log n) nodes a root or proof needs.
-            where = " OR ".join(["(level=? AND idx=?)"] * len(ids))
-            params = [v for node in ids for v in node]
-            c.execute(
-                self._sql(f"SELECT level, idx, hash FROM {{s}}ledger_nodes WHERE {where}"), params
-            )
-            for row in c.fetchall():
-                found[(row["level"], row["idx"])] = bytes(row["hash"])
+            found = self._select_tiles(c, ids)
         try:
-            return [found[node] for node in ids]
+            return [found[tile] for tile in ids]
         except KeyError as e:
-            raise LookupError(f"Merkle node {e.args[0]} is not stored") from e
+            raise LookupError(f"Merkle tile {e.args[0]} is not stored") from e
+
+    def read_nodes(self, ids: Sequence[NodeId]) -> Sequence[bytes]:
+        return TiledNodeReader(self).read_nodes(ids)
+
+    def legacy_nodes(self) -> bool:
+        with self._tx(commit=False) as c:
+            return self._has_table(c, "ledger_nodes")
+
+    def migrate_nodes_to_tiles(self) -> int:
+        with self._tx(commit=True) as c:
+            if not self._has_table(c, "ledger_nodes"):
+                return 0
+            c.execute(self._sql("SELECT COUNT(*) AS n FROM {s}ledger_tiles"))
+            if c.fetchone()["n"]:
+                raise ConfigurationError(
+                    "the database holds both Merkle nodes and tiles: it was not migrated cleanly"
+                )
+            size = self._log_size(c)
+            try:
+                expected = root(size, _CursorNodes(self, c))
+            except LookupError as e:
+                raise ConfigurationError(f"the stored Merkle tree is damaged: {e}") from e
+            # Only the nodes at tile levels are tile hashes: copy them, level by
+            # level, a page of whole tiles at a time (flat memory at national size).
+            written = 0
+            level = 0
+            while count := size >> (TILE_HEIGHT * level):
+                for start in range(0, count, _MIGRATE_PAGE):
+                    stop = min(count, start + _MIGRATE_PAGE)
+                    c.execute(
+                        self._sql(
+                            "SELECT idx, hash FROM {s}ledger_nodes"
+                            " WHERE level=? AND idx>=? AND idx<? ORDER BY idx"
+                        ),
+                        (TILE_HEIGHT * level, start, stop),
+                    )
+                    nodes = [
+                        (TILE_HEIGHT * level, r["idx"], bytes(r["hash"])) for r in c.fetchall()
+                    ]
+                    if len(nodes) != stop - start:
+                        raise ConfigurationError(
+                            f"the stored Merkle tree is damaged: level {TILE_HEIGHT * level} lacks "
+                            f"nodes in {start}..{stop - 1}"
+                        )
+                    appends = tile_appends(nodes)
+                    c.executemany(
+                        self._sql("INSERT INTO {s}ledger_tiles VALUES (?, ?, ?)"),
+                        [(t, i, data) for (t, i), (_, data) in appends.items()],
+                    )
+                    written += len(appends)
+                level += 1
+            if root(size, TiledNodeReader(_CursorTiles(self, c))) != expected:
+                raise ConfigurationError("migration failed: the tiles do not give the stored root")
+            c.execute(self._sql("DROP TABLE {s}ledger_nodes"))
+        return written
 
     def _leaf(self, where: str, params: Sequence[Any]) -> LeafRow | None:
         rows = self._leaves(where, params)
@@ -370,3 +491,38 @@ class SQLiteLogRecorder(_LogSQL, SQLiteDialect, SQLiteTrackingRecorder, LogRecor
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class _CursorTiles:
+    """A TileHashReader inside an open transaction."""
+
+    def __init__(self, sql: _LogSQL, cursor: Any) -> None:
+        self._store, self._cursor = sql, cursor
+
+    def read_tile_hashes(self, ids: Sequence[TileId]) -> Sequence[bytes]:
+        found = self._store._select_tiles(self._cursor, ids)
+        try:
+            return [found[tile] for tile in ids]
+        except KeyError as e:
+            raise LookupError(f"Merkle tile {e.args[0]} is not stored") from e
+
+
+class _CursorNodes:
+    """A NodeReader over the node-per-row table of earlier versions (for migration)."""
+
+    def __init__(self, sql: _LogSQL, cursor: Any) -> None:
+        self._store, self._cursor = sql, cursor
+
+    def read_nodes(self, ids: Sequence[NodeId]) -> Sequence[bytes]:
+        if not ids:
+            return []
+        where = " OR ".join(["(level=? AND idx=?)"] * len(ids))
+        self._cursor.execute(
+            self._store._sql(f"SELECT level, idx, hash FROM {{s}}ledger_nodes WHERE {where}"),
+            [v for node in ids for v in node],
+        )
+        found = {(r["level"], r["idx"]): bytes(r["hash"]) for r in self._cursor.fetchall()}
+        try:
+            return [found[node] for node in ids]
+        except KeyError as e:
+            raise LookupError(f"Merkle node {e.args[0]} is not stored") from e

@@ -31,6 +31,10 @@ class PostgresDialect(SQLDialect):
         for statement in self._tables():
             self.sql_create_statements.append(SQL(statement))  # type: ignore[attr-defined]
 
+    def _has_table(self, c: Any, name: str) -> bool:
+        c.execute("SELECT to_regclass(%s) AS t", (f"{self.prefix}{name}",))
+        return c.fetchone()["t"] is not None
+
 
 class PostgresLogRecorder(_LogSQL, PostgresDialect, PostgresTrackingRecorder, LogRecorder):
     """LogRecorder on the ledger's PostgreSQL database (in its schema)."""
