@@ -28,6 +28,7 @@ from ledger.format import canonical
 from ledger.format.note import Verifier, open_note
 from ledger.format.regions import sheet_stream
 from ledger.format.statement import Envelope
+from ledger.log import tiles
 from ledger.log.tlog import ConsistencyProof, InclusionProof, Receipt, open_checkpoint
 from ledger.pilkada.scenario import Scenario
 from ledger.server import problems
@@ -248,9 +249,9 @@ def test_limits_and_content_types(served: Served) -> None:
     )
     _problem(response, 415, "UnsupportedMediaType")
     _problem(s.post(b"\x00" * (MAX_ENVELOPE_BYTES + 1)), 413, "ContentTooLarge")
-    too_many = b"\x00\x01\xc0" * (MAX_BATCH_ENVELOPES + 1)
+    too_many = b"\x00\x01\xc0" * (MAX_BATCH_ENVELOPES + 1)  # a batch is an entry bundle
     response = s.http.post("/v1/batches", content=too_many, headers={"Content-Type": BATCH_TYPE})
-    _problem(response, 413, "ContentTooLarge")
+    _problem(response, 400, "FormatError")
     response = s.http.post(
         "/v1/batches", content=b"\x00" * (MAX_BATCH_BYTES + 1), headers={"Content-Type": BATCH_TYPE}
     )
@@ -258,7 +259,7 @@ def test_limits_and_content_types(served: Served) -> None:
     response = s.http.post(
         "/v1/batches", content=b"\x00\x09abc", headers={"Content-Type": BATCH_TYPE}
     )
-    assert "cut off" in _problem(response, 400, "FormatError")["detail"]
+    assert "cut short" in _problem(response, 400, "FormatError")["detail"]
     _problem(s.http.get("/v1/nothing-here"), 404, "NotFound")
     _problem(s.http.delete("/v1/envelopes"), 405, "MethodNotAllowed")
     _problem(s.http.get("/v1/proofs/inclusion", params={"leaf": "x"}), 400, "InvalidRequest")
@@ -341,6 +342,27 @@ def test_reads_proofs_checkpoint_and_views(served: Served) -> None:
         s.http.get("/v1/totals", params={"contest": "walikota-99.99"}), 404, "UnknownEventError"
     )
     _problem(s.http.get("/v1/trail"), 400, "InvalidRequest")
+
+    # The log as tlog-tiles serves it: the root recomputed from the served tiles is the
+    # checkpoint's, and the entry bundle holds the envelopes in leaf order.
+    class HttpTiles:
+        def read_tile(self, level: int, index: int, width: int) -> bytes:
+            response = s.http.get("/" + tiles.tile_path(level, index, width))
+            assert response.status_code == 200, response.text
+            return response.content
+
+        def read_entries(self, index: int, width: int) -> bytes:
+            return s.http.get("/" + tiles.entries_path(index, width)).content
+
+    assert tiles.root(checkpoint.size, HttpTiles()) == checkpoint.root_hash
+    width = checkpoint.size % tiles.TILE_WIDTH
+    bundle = s.http.get("/" + tiles.entries_path(0, width))
+    assert bundle.headers["cache-control"] == "public, max-age=60"
+    entries = tiles.decode_entry_bundle(bundle.content)
+    assert Envelope.parse(entries[leaf]).hash == count.hash
+    _problem(s.http.get("/" + tiles.tile_path(0, 0, width + 1)), 404, "UnknownEventError")
+    _problem(s.http.get("/" + tiles.tile_path(0, 1)), 404, "UnknownEventError")
+    _problem(s.http.get("/tile/0/x0/001"), 400, "FormatError")
 
     trust = s.http.get("/v1/trust")
     assert trust.content == (s.server.directory / "trust.json").read_bytes()

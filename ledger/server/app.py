@@ -35,6 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ledger.errors import FormatError, LedgerError, UnknownEventError
 from ledger.format.describe import describe
 from ledger.format.statement import Envelope
+from ledger.log import tiles
 from ledger.log.tlog import TransparencyLog
 from ledger.server import metrics
 from ledger.server.problems import PROBLEM_CONTENT_TYPE, Problem, problem_for
@@ -43,7 +44,6 @@ from ledger.server.wire import (
     BODY_TIMEOUT_S,
     ENVELOPE_TYPES,
     MAX_BATCH_BYTES,
-    MAX_BATCH_ENVELOPES,
     MAX_ENVELOPE_BYTES,
     decode_batch,
 )
@@ -57,6 +57,8 @@ __all__ = ["ServerSettings", "create_app"]
 
 CHECKPOINT_INTERVAL_S = 5.0  # a new checkpoint when the log grew, at most this often
 CHECKPOINT_MAX_AGE_S = 2  # Cache-Control of /checkpoint
+FULL_TILE_CACHE = "public, max-age=31536000, immutable"  # a full tile never changes
+PARTIAL_TILE_CACHE = "public, max-age=60"  # superseded by wider ones as the log grows
 
 T = TypeVar("T")
 
@@ -408,11 +410,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 request, (BATCH_TYPE,), MAX_BATCH_BYTES, settings.body_timeout_s
             )
             raws = decode_batch(body)
-            if len(raws) > MAX_BATCH_ENVELOPES:
-                raise Problem(
-                    "ContentTooLarge",
-                    f"the batch holds {len(raws)} envelopes; the limit is {MAX_BATCH_ENVELOPES}",
-                )
             results: list[Submitted] = await asyncio.wrap_future(svc().writer.submit_batch(raws))
         except Exception as e:
             metrics.REFUSED.labels(code=problem_for(e)[1]["code"]).inc()
@@ -595,6 +592,35 @@ def create_app(settings: ServerSettings) -> FastAPI:
             note,
             media_type="text/plain; charset=utf-8",
             headers={"Cache-Control": f"public, max-age={CHECKPOINT_MAX_AGE_S}"},
+        )
+
+    @app.get(
+        "/tile/{path:path}",
+        summary="A hash tile or entry bundle (c2sp.org/tlog-tiles)",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "tile/<L>/<N>[.p/<W>] or tile/entries/<N>[.p/<W>]",
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                },
+            },
+            **_READ_PROBLEMS,
+        },
+    )
+    async def get_tile(path: str) -> Response:
+        level, index, width = tiles.parse_tile_path(f"tile/{path}")
+
+        def read() -> bytes:
+            log = svc().log
+            if level is None:
+                return log.read_entry_bundle(index, width)
+            return log.read_tile(level, index, width)
+
+        data = await run(read)
+        cache = FULL_TILE_CACHE if width == tiles.TILE_WIDTH else PARTIAL_TILE_CACHE
+        return Response(
+            data, media_type="application/octet-stream", headers={"Cache-Control": cache}
         )
 
     # --- the service itself --------------------------------------------------------------
