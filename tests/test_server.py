@@ -372,6 +372,7 @@ def test_reads_proofs_checkpoint_and_views(served: Served) -> None:
     assert _metric(s, "ledger_log_size") == s.size()
     assert _metric(s, "ledger_submissions_accepted_total", duplicate="false") >= 1
     assert _metric(s, "ledger_submit_seconds_count", endpoint="envelopes") >= 1
+    assert _metric(s, "ledger_group_commit_envelopes_count") >= 1
     paths = s.http.get("/openapi.json").json()["paths"]
     assert {"/v1/envelopes", "/v1/batches", "/checkpoint", "/healthz", "/metrics"} <= set(paths)
 

@@ -39,6 +39,7 @@ from ledger.log import tiles
 from ledger.log.tlog import TransparencyLog
 from ledger.server import metrics
 from ledger.server.problems import PROBLEM_CONTENT_TYPE, Problem, problem_for
+from ledger.server.projection import is_conflict, open_projections
 from ledger.server.wire import (
     BATCH_TYPE,
     BODY_TIMEOUT_S,
@@ -50,7 +51,6 @@ from ledger.server.wire import (
 from ledger.server.writer import GroupWriter, Submitted
 from ledger.store.home import LedgerHome
 from projections import views
-from projections.recorder import Projections
 from projections.store import Store
 
 __all__ = ["ServerSettings", "create_app"]
@@ -179,7 +179,7 @@ class _Service:
         self.signer = home.log_signer(settings.passphrase, self.reader.trust)
         self.log = TransparencyLog(self.reader)
         self.writer = GroupWriter(home.open(), self.signer, on_group=metrics.GROUP_SIZE.observe)
-        self.projections = Projections(self.reader)
+        self.projections = open_projections(self.reader)
         self._projecting = threading.Lock()
 
     def close(self) -> None:
@@ -195,7 +195,7 @@ class _Service:
                     self.projections.catch_up()
                     break
                 except Exception as e:
-                    if not _is_conflict(e):
+                    if not is_conflict(e):
                         raise
             return self.projections.store()
 
@@ -204,19 +204,6 @@ class _Service:
         if note is None:
             note = self.writer.issue_checkpoint().result()
         return note
-
-
-def _is_conflict(error: BaseException) -> bool:
-    """Whether another process committed the same projection page first."""
-    from eventsourcing.persistence import IntegrityError
-
-    if isinstance(error, IntegrityError):
-        return True
-    try:
-        import psycopg
-    except ImportError:
-        return False
-    return isinstance(error, psycopg.IntegrityError)
 
 
 def _database_errors() -> list[type[Exception]]:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from ledger.errors import ConfigurationError
 from ledger.store.home import LedgerHome
-from projections.recorder import Projections
 
 __all__ = ["parse_listen", "serve"]
 
@@ -42,6 +41,8 @@ def serve(
     host, port = parse_listen(listen)
     if workers < 1:
         raise ConfigurationError("--workers must be at least 1")
+    from ledger.server.projection import open_projections
+
     home = LedgerHome(directory)
     ledger = home.open()
     try:
@@ -49,7 +50,7 @@ def serve(
         backend = ledger.config.backend
         # Create the projection's tables here, once: workers creating them at the same
         # time would race on PostgreSQL's catalog.
-        Projections(ledger)
+        open_projections(ledger)
     finally:
         ledger.close()
     if backend == "sqlite" and workers > 1:
