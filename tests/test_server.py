@@ -41,7 +41,7 @@ from ledger.server.wire import (
     encode_batch,
 )
 from tests.conftest import PG_BASE, _pg_available, _pg_connect
-from tests.servers import LEDGER, Server, TcpProxy, make_home, server_env
+from tests.servers import LEDGER, PASSPHRASE, Server, TcpProxy, make_home, server_env
 from tests.world import BUPATI, TPS, TPS2, TPS_ELSEWHERE, tally, world_statements
 
 
@@ -476,3 +476,80 @@ def test_every_ledger_error_class_has_one_status() -> None:
         status, doc, _ = problems.problem_for(cls("one line"))
         assert doc["code"] == cls.__name__ and doc["detail"] == "one line"
         assert status == problems.STATUS.get(cls, problems.STATUS[LedgerError])
+
+
+# --- the field client: ledger ... --server, and its outbox ------------------------------------
+
+
+def test_field_client_keeps_retries_and_receipts_through_its_outbox(tmp_path: Path) -> None:
+    from keys import KeyDir, save_private_key
+
+    scenario = Scenario()
+    home = make_home(tmp_path / "ledger", scenario)
+    envelopes, keys = world_statements(scenario)
+    device = tmp_path / "device"
+    device.mkdir()
+    save_private_key(KeyDir(device).private_path("kpps"), keys["kpps"], PASSPHRASE.encode())
+    (tmp_path / "c-hasil.json").write_text(json.dumps(tally((120, 60))))
+    server = Server(home)
+    env = server_env()
+
+    def ledger(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [LEDGER, *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert (result.returncode == 0) == ok, result.stdout + result.stderr
+        return result
+
+    count_args = ["count", "--server", server.url, "-k", "device/kpps.key", "--contest", BUPATI]
+    with server:
+        with httpx.Client(base_url=server.url) as http:
+            body = encode_batch([e.raw for e in envelopes])
+            assert (
+                http.post(
+                    "/v1/batches", content=body, headers={"Content-Type": BATCH_TYPE}
+                ).status_code
+                == 200
+            )
+        first = ledger(
+            *count_args, "--tps", TPS, "--time", "1732700000", "--receipt", "r.txt", "c-hasil.json"
+        )
+        assert first.stdout.splitlines()[0] == f"accepted: {sheet_stream(BUPATI, TPS)} seq 1"
+        receipt = Receipt.open((tmp_path / "r.txt").read_bytes(), scenario.log_signer.verifier)
+        assert f"leaf index {receipt.leaf_index}" in first.stdout
+        # A refusal is final, with the ledger's own message, as the local CLI gives it.
+        refused = ledger(*count_args, "--tps", TPS2, "c-hasil.json", ok=False)
+        assert (
+            refused.stderr.startswith("ledger: error: ") and "may not count TPS" in refused.stderr
+        )
+        assert refused.stderr.count("\n") == 1
+    # The server is gone: a statement signed elsewhere is kept, and stays pending.
+    count2 = scenario.count(keys["kpps2"], BUPATI, TPS2, tally((1, 2)))
+    (tmp_path / "count2.bin").write_bytes(count2.raw)
+    outbox = str(device / "outbox")
+    down = ledger(
+        "submit",
+        "--server",
+        server.url,
+        "--outbox",
+        outbox,
+        "--retry-for",
+        "1",
+        "count2.bin",
+        ok=False,
+    )
+    assert "no answer after 1 s" in down.stderr
+    listing = ledger("outbox", "--outbox", outbox).stdout
+    assert listing.splitlines()[0] == "1 pending, 1 receipted, 1 refused"
+    with Server(home, port=server.port):
+        sent = ledger("outbox", "--outbox", outbox, "--server", server.url).stdout
+        assert f"sent pending: {sheet_stream(BUPATI, TPS2)} seq 1" in sent
+        assert "0 pending, 2 receipted, 1 refused" in sent
+        again = ledger("submit", "--server", server.url, "--outbox", outbox, "count2.bin").stdout
+        assert again.splitlines()[0] == f"already in the ledger: {sheet_stream(BUPATI, TPS2)} seq 1"
