@@ -461,7 +461,7 @@ def test_several_workers_on_postgres_and_503_while_the_store_is_down(
 
 def test_problem_documents_for_server_failures_disclose_nothing() -> None:
     status, doc, headers = problems.problem_for(RuntimeError("secret /etc/passwd detail"))
-    assert (status, doc["code"], headers) == (500, "InternalError", {})
+    assert (status, doc["code"], headers) == (500, "ServerFailure", {})
     assert "detail" not in doc and "secret" not in json.dumps(doc)
 
 

@@ -132,7 +132,7 @@ _STATUS_TEXT = {
     413: "The body exceeds a documented limit (ContentTooLarge)",
     415: "The body's content type is not the documented one (UnsupportedMediaType)",
     422: "The statement breaks a rule (SchemaError, InvalidSignature, ElectionMismatchError)",
-    500: "The server failed (InternalError; details are never disclosed)",
+    500: "The server failed (ServerFailure; details are never disclosed)",
     503: "The database does not answer, or the server is busy: retry after Retry-After (StoreUnavailable)",
 }
 

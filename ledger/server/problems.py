@@ -10,7 +10,7 @@ entry answers as its parent). The body is ``application/problem+json``::
 ``code`` names the error class; ``detail`` is the message ``ledger`` prints after
 ``ledger: error:``. Failures that are not the request's fault have codes of their
 own (:data:`SERVER_CODES`): ``StoreUnavailable`` (503, with ``Retry-After``), and
-``InternalError`` (500, with no detail at all: no response carries a traceback).
+``ServerFailure`` (500, with no detail at all: no response carries a traceback).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ SERVER_CODES: dict[str, int] = {
     "RequestTimeout": 408,
     "ContentTooLarge": 413,
     "UnsupportedMediaType": 415,
-    "InternalError": 500,
+    "ServerFailure": 500,
     "StoreUnavailable": 503,
 }
 
@@ -110,7 +110,7 @@ def _title(code: str, cls: type[BaseException] | None) -> str:
         "RequestTimeout": "The request body did not arrive in time.",
         "ContentTooLarge": "The request body is larger than the documented limit.",
         "UnsupportedMediaType": "The request body's content type is not the documented one.",
-        "InternalError": "The server failed; nothing about the failure is disclosed.",
+        "ServerFailure": "The server failed; nothing about the failure is disclosed.",
         "StoreUnavailable": "The ledger's database does not answer; retry later.",
     }[code]
 
@@ -143,7 +143,7 @@ def problem_for(error: BaseException) -> tuple[int, dict[str, Any], dict[str, st
             document("StoreUnavailable", 503, "the ledger's database does not answer; retry later"),
             {"Retry-After": str(RETRY_AFTER_S)},
         )
-    return 500, document("InternalError", 500, None), {}
+    return 500, document("ServerFailure", 500, None), {}
 
 
 def is_store_unavailable(error: BaseException) -> bool:
