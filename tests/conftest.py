@@ -9,6 +9,9 @@ $LEDGER_REQUIRE_POSTGRES is set (CI sets it), in which case they fail.
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,3 +80,30 @@ def database_url(request: pytest.FixtureRequest) -> str:
     """A fresh, empty database on each backend in turn."""
     name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
     return str(request.getfixturevalue(name))
+
+
+# --- a real static file server ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """``python -m http.server`` on 127.0.0.1 (a port the OS picks) over a fresh
+    directory: the root to write trees into, and its URL."""
+    root = tmp_path_factory.mktemp("served")
+    server = subprocess.Popen(
+        [sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()  # "Serving HTTP on 127.0.0.1 port N (...) ..."
+        match = re.search(r" port (\d+) ", line)
+        if match is None:
+            pytest.fail(f"the static file server did not start: {line!r}")
+        yield root, f"http://127.0.0.1:{match[1]}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -10,12 +10,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.format.note import SIG_TYPE_ED25519, NoteSigner
 from tests.test_cli import Cli, cli, ready, ready_template  # noqa: F401 - fixtures
-from tests.test_tiles_log import served  # noqa: F401 - fixture
 
 
 def test_a_ledger_published_as_tiles_mirrors_and_verifies_as_its_export(
     ready: Cli,  # noqa: F811 - the imported fixture
-    served: tuple[Path, str],  # noqa: F811 - the imported fixture
+    served: tuple[Path, str],
 ) -> None:
     root, base = served
     out = root / f"{ready.root.name}-tiles"

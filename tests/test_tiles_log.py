@@ -5,15 +5,10 @@ refused; the node-per-row layout migrated. Both backends."""
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from ledger import errors
@@ -28,37 +23,6 @@ from ledger.log.tlog import TransparencyLog, open_checkpoint
 from ledger.store.application import Ledger
 from tests.test_tlog import execute, grow, stored_envelopes
 from tests.world import BUPATI, TPS, World, build_world, tally
-
-# --- a real static file server ------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
-    """``python -m http.server`` on 127.0.0.1 (a free port) over a fresh directory."""
-    root = tmp_path_factory.mktemp("served")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-        cwd=root,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(url + "/", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        else:
-            pytest.fail("the static file server did not start")
-        yield root, url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def tree_files(root: Path) -> dict[str, bytes]:

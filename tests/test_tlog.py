@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
@@ -25,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import errors
 from ledger.format import merkle
+from ledger.format.merkle_tiles import perfect_root
 from ledger.format.note import (
     SIG_TYPE_COSIGNATURE_V1,
     Checkpoint,
@@ -36,6 +38,9 @@ from ledger.format.note import (
 )
 from ledger.format.regions import sheet_stream
 from ledger.format.statement import Envelope
+from ledger.log import tiles
+from ledger.log.mirror import mirror
+from ledger.log.static import CHECKPOINT_FILE, DirectoryTiles, write_tile_tree
 from ledger.log.tlog import (
     RECEIPT_HEADER,
     ConsistencyProof,
@@ -257,13 +262,24 @@ class TransparencyLogContract:
 
     @pytest.mark.slow
     def test_a_large_log_proves_inclusion_and_consistency_at_every_size(
-        self, url: str, opened: list[Ledger], large_log: list[bytes]
+        self,
+        url: str,
+        opened: list[Ledger],
+        large_log: list[bytes],
+        served: tuple[Path, str],
+        tmp_path: Path,
     ) -> None:
         s = Scenario()
         ledger = Ledger.create(url, s.trust())
         opened.append(ledger)
         log = TransparencyLog(ledger)
         vkey = Verifier.parse(s.trust().log_vkey)
+        # The log as tiles: a static tree written after every checkpoint, served over
+        # HTTP, and a mirror of it that follows at two of the checkpoints.
+        root, base = served
+        out = root / f"{tmp_path.name}-tiles"
+        mirrored = tmp_path / "mirror"
+        mirror_at = 65537 if LOG_SIZE > 65537 else CHECKPOINT_SIZES[0]
 
         # Build: batches of BATCH (one transaction each), cut at every checkpoint size.
         cuts = sorted(set(CHECKPOINT_SIZES) | set(range(BATCH, LOG_SIZE, BATCH)))
@@ -274,6 +290,10 @@ class TransparencyLogContract:
             assert accepted[0].leaf_index == start and accepted[-1].leaf_index == cut - 1
             if cut in CHECKPOINT_SIZES:
                 notes[cut] = log.issue_checkpoint(s.log_signer)
+                written = write_tile_tree(log, out)
+                assert (written.size, written.files > 0) == (cut, True)
+                if cut == mirror_at:
+                    assert mirror(f"{base}/{out.name}", mirrored, vkey).size == cut
             start = cut
         assert log.size() == LOG_SIZE
         assert log.checkpoints() == [notes[n] for n in CHECKPOINT_SIZES]
@@ -312,6 +332,11 @@ class TransparencyLogContract:
             )
             assert signed.verify(vkey).raw == readback[i]
 
+        # Tiles, stored and static: full and partial ones hold the tree's hashes, the
+        # root recomputed from them is every checkpoint's, the static files are the
+        # bytes the log serves, and the mirror follows, refusing forks.
+        self._check_large_log_tiles(log, readback, notes, out, base, mirrored, vkey, tmp_path)
+
         # Consistency: every pair of checkpoints.
         for a, m in enumerate(CHECKPOINT_SIZES):
             for n in CHECKPOINT_SIZES[a + 1 :]:
@@ -327,6 +352,101 @@ class TransparencyLogContract:
                 )
                 old, new = consistency.verify(vkey)
                 assert (old.size, new.size) == (m, n)
+
+    def _check_large_log_tiles(
+        self,
+        log: TransparencyLog,
+        readback: list[bytes],
+        notes: dict[int, bytes],
+        out: Path,
+        base: str,
+        mirrored: Path,
+        vkey: Verifier,
+        tmp_path: Path,
+    ) -> None:
+        static = DirectoryTiles(out)
+        levels: dict[int, list[bytes]] = {0: [merkle.leaf_hash(r) for r in readback]}
+        while len(levels[len(levels) - 1]) >= tiles.TILE_WIDTH:  # the spec's formula
+            below = levels[len(levels) - 1]
+            levels[len(levels)] = [
+                perfect_root(below[i : i + tiles.TILE_WIDTH])
+                for i in range(0, len(below) - tiles.TILE_WIDTH + 1, tiles.TILE_WIDTH)
+            ]
+
+        def expected(level: int | None, index: int, width: int) -> bytes:
+            first = index * tiles.TILE_WIDTH
+            if level is None:
+                return tiles.encode_entry_bundle(readback[first : first + width])
+            return b"".join(levels[level][first : first + width])
+
+        for n in CHECKPOINT_SIZES:
+            signed = open_checkpoint(notes[n], vkey).root_hash
+            assert tiles.root(n, log) == tiles.root(n, static) == signed
+        for ref in tiles.tiles_of(LOG_SIZE):  # the stored tiles: as the spec defines them
+            assert ref.level is not None
+            want = expected(ref.level, ref.index, ref.width)
+            assert log.read_tile(ref.level, ref.index, ref.width) == want, ref.path()
+        if LOG_SIZE == 100_000:  # the spec's shapes: full and partial tiles on 3 levels
+            assert [r.path() for r in tiles.tiles_of(LOG_SIZE)][-4:] == [
+                "tile/0/390.p/160",
+                "tile/1/000",
+                "tile/1/001.p/134",
+                "tile/2/000.p/1",
+            ]
+            assert [r.path() for r in tiles.tiles_of(65536)][-2:] == [
+                "tile/1/000",
+                "tile/2/000.p/1",
+            ]
+        # The static tree: every tile and bundle of every checkpoint's tree, each the
+        # bytes the spec defines (and the log serves), and nothing else.
+        published = {
+            str(p.relative_to(out))
+            for p in (out / "tile").rglob("*")
+            if p.is_file() and not p.name.startswith(".")
+        }
+        wanted = set()
+        for n in CHECKPOINT_SIZES:
+            for ref in tiles.tiles_of(n):
+                wanted.add(ref.path())
+                if ref.level == 0:
+                    wanted.add(tiles.entries_path(ref.index, ref.width))
+        assert published == wanted
+        for path in sorted(published):
+            assert (out / path).read_bytes() == expected(*tiles.parse_tile_path(path)), path
+        assert (out / tiles.entries_path(4, 1)).read_bytes() == log.read_entry_bundle(4, 1)
+
+        # The mirror, at an earlier checkpoint, is served a forked full tile: refused.
+        def mirrored_files() -> dict[str, bytes]:
+            return {
+                str(p.relative_to(mirrored)): p.read_bytes()
+                for p in mirrored.rglob("*")
+                if p.is_file()
+            }
+
+        held = mirrored_files()
+        fork = out.parent / f"{out.name}-forked"
+        shutil.copytree(out, fork, copy_function=os.link)  # hard links: cheap
+        victim = fork / tiles.tile_path(0, (LOG_SIZE >> 8) - 1)
+        honest = victim.read_bytes()
+        victim.unlink()  # a new file, not a write through the shared link
+        victim.write_bytes(flip(honest, 40))
+        with raises_exactly(errors.RootMismatchError, "forked or corrupt tile"):
+            mirror(f"{base}/{fork.name}", mirrored, vkey)
+        assert mirrored_files() == held
+        # The honest tree: the mirror catches up, consistent with what it held.
+        caught = mirror(f"{base}/{out.name}", mirrored, vkey)
+        assert caught.size == LOG_SIZE and caught.fetched > 0
+        assert (
+            tiles.root(LOG_SIZE, DirectoryTiles(mirrored))
+            == open_checkpoint(notes[LOG_SIZE], vkey).root_hash
+        )
+        # Then a smaller checkpoint than the one it holds: refused.
+        held = mirrored_files()
+        (fork / CHECKPOINT_FILE).unlink()
+        (fork / CHECKPOINT_FILE).write_bytes(notes[CHECKPOINT_SIZES[-2]])
+        with raises_exactly(errors.LogShrankError, "smaller than"):
+            mirror(f"{base}/{fork.name}", mirrored, vkey)
+        assert mirrored_files() == held
 
     # --- checkpoints -------------------------------------------------------------------
 
