@@ -54,6 +54,7 @@ def test_the_openapi_document_holds_under_fuzzing(tmp_path: Path) -> None:
                 "examples,coverage,fuzzing",
             ],
             env=env,
+            cwd=tmp_path,  # schemathesis keeps its example database in the working directory
             capture_output=True,
             text=True,
             timeout=240,
