@@ -125,7 +125,7 @@ class WitnessConflictError(CheckpointError):
     ``None`` when the sizes agree but the roots differ (a fork: never resend).
     """
 
-    def __init__(self, message: str, witness_size: int | None) -> None:
+    def __init__(self, message: str, witness_size: int | None = None) -> None:
         super().__init__(message)
         self.witness_size = witness_size
 
@@ -147,3 +147,7 @@ class KeyFileError(LedgerError):
 
 class ConfigurationError(LedgerError):
     """A ledger directory, database setting or trust root that is missing or invalid."""
+
+
+class ServiceError(LedgerError):
+    """A ledger server that cannot be reached, or answers outside its documented API."""
