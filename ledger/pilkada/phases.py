@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
+from ledger.format.recap import recap_inputs
 from ledger.format.regions import key_stream
 from ledger.format.statement import Envelope
 
@@ -51,7 +52,7 @@ def phases(envelopes: Sequence[Envelope]) -> list[tuple[str, list[list[Envelope]
             elif s.kind == "grant":
                 wave = grant_depth(e)
             elif s.kind == "recap":
-                inputs = [item["stream"] for item in s.body["inputs"]]
+                inputs = [stream for stream, _ in recap_inputs(s)]
                 wave = 1 + max((recap_depth.get(i, -1) for i in inputs), default=-1)
                 recap_depth[s.stream] = max(recap_depth.get(s.stream, 0), wave)
             else:

@@ -129,7 +129,7 @@ _STATUS_TEXT = {
     404: "No such event, stream, position or contest (UnknownEventError, NotFound)",
     408: "The request body did not arrive in time (RequestTimeout)",
     409: "The stream moved on: fetch its head and sign again (StaleHeadError, PrevMismatchError)",
-    413: "The body exceeds a documented limit (ContentTooLarge)",
+    413: "The body exceeds a documented limit (ContentTooLarge, EntryTooLargeError)",
     415: "The body's content type is not the documented one (UnsupportedMediaType)",
     422: "The statement breaks a rule (SchemaError, InvalidSignature, ElectionMismatchError)",
     500: "The server failed (ServerFailure; details are never disclosed)",

@@ -41,6 +41,7 @@ STATUS: dict[type[errors.LedgerError], int] = {
     errors.LedgerError: 400,
     errors.FormatError: 400,
     errors.NonCanonicalError: 400,
+    errors.EntryTooLargeError: 413,
     errors.SchemaError: 422,
     errors.InvalidSignature: 422,
     errors.UnknownSignerError: 403,
