@@ -45,8 +45,8 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 from ledger.format import merkle
-from ledger.format.exportfile import export_ledger
 from ledger.format.statement import Envelope
+from ledger.log.export import export_ledger
 from ledger.log.tlog import TransparencyLog
 from ledger.pilkada.scenario import Scenario
 from ledger.pilkada.simulate import Simulation

@@ -25,7 +25,7 @@ from ledger.format.policy import parse_policy, policy_text
 from ledger.format.regions import sheet_stream
 from ledger.format.signing import Chainer, attest_body
 from ledger.format.trust import policy_from_json
-from ledger.log.tlog import ConsistencyProof, InclusionProof, Receipt
+from ledger.log.proofs import ConsistencyProof, InclusionProof, Receipt
 from ledger.log.witness import verify_cosigned
 from tests.cli_support import toml_document
 from tests.world import tally

@@ -52,7 +52,7 @@ from ledger.format.statement import (
     sign_statement,
 )
 from ledger.format.trust import TrustRoots, policy_from_json, trust_to_json
-from ledger.log.tlog import ConsistencyProof, InclusionProof, Receipt
+from ledger.log.proofs import ConsistencyProof, InclusionProof, Receipt
 from ledger.log.witness import STATE_FORMAT, WitnessState, verify_cosigned
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "format.md"

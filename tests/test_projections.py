@@ -26,13 +26,15 @@ from ledger.errors import UnknownEventError
 from ledger.format import ed25519
 from ledger.format.regions import sheet_stream
 from ledger.format.statement import ZERO_HASH
-from ledger.log.tlog import TransparencyLog, open_checkpoint
+from ledger.log.proofs import open_checkpoint
+from ledger.log.tlog import TransparencyLog
 from ledger.pilkada.scenario import Scenario
 from ledger.store.application import Ledger
 from ledger.store.home import LedgerHome
 from projections import views
 from projections.fold import Projector
-from projections.recorder import NAME, Projections, replay
+from projections.recorder import Projections, replay
+from projections.sql import NAME
 from projections.store import MemoryStore
 from tests.projection_cases import (
     KABKOTA_CODE,

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.checks.dossier import build_dossier, verify_dossier
+from ledger.checks.dossier import verify_dossier
 from ledger.checks.report import RegionStore, bawaslu_report, verify_statement
 from ledger.checks.verify import Failure, TrustPolicy, VerifyReport, verify_export
 from ledger.cli import main
@@ -34,7 +34,7 @@ from ledger.errors import (
     UnwitnessedError,
 )
 from ledger.format import canonical, merkle
-from ledger.format.exportfile import MAGIC, export_ledger, read_records
+from ledger.format.exportfile import MAGIC, read_records
 from ledger.format.note import (
     Checkpoint,
     Note,
@@ -50,7 +50,10 @@ from ledger.format.regions import KECAMATAN as KECAMATAN_LEVEL
 from ledger.format.regions import sheet_stream
 from ledger.format.statement import Envelope
 from ledger.format.trust import TrustRoots, trust_to_json
-from ledger.log.tlog import Receipt, TransparencyLog
+from ledger.log.dossier import build_dossier
+from ledger.log.export import export_ledger
+from ledger.log.proofs import Receipt
+from ledger.log.tlog import TransparencyLog
 from ledger.log.witness import Witness
 from ledger.pilkada.scenario import Scenario
 from ledger.store.application import Ledger

@@ -22,7 +22,8 @@ from ledger.format.jsoninput import read_limited
 from ledger.format.note import SIG_TYPE_COSIGNATURE_V1, Checkpoint, NoteSigner, Verifier, parse_note
 from ledger.format.policy import TlogPolicy
 from ledger.format.trust import policy_from_json, trust_from_json
-from ledger.log.tlog import ConsistencyProof, InclusionProof, Receipt, TransparencyLog
+from ledger.log.proofs import ConsistencyProof, InclusionProof, Receipt
+from ledger.log.tlog import TransparencyLog
 from ledger.log.witness import WITNESS_KEY, Witness
 
 

@@ -20,11 +20,11 @@ from ledger.cli._common import (
     table,
 )
 from ledger.errors import ConfigurationError, FormatError
-from ledger.format.exportfile import export_ledger
 from ledger.format.jsoninput import read_limited
 from ledger.format.note import Verifier
 from ledger.format.policy import TlogPolicy, parse_policy
 from ledger.format.trust import policy_from_json, trust_from_json
+from ledger.log.export import export_ledger
 from ledger.log.mirror import mirror
 from ledger.log.static import export_stream
 from ledger.progress import Progress

@@ -18,7 +18,8 @@ from ledger.errors import FormatError, UnknownEventError
 from ledger.format.jsoninput import read_limited
 from ledger.format.note import Verifier
 from ledger.format.regions import KECAMATAN
-from ledger.log.tlog import TransparencyLog, open_checkpoint
+from ledger.log.proofs import open_checkpoint
+from ledger.log.tlog import TransparencyLog
 from ledger.progress import Progress
 from ledger.store.application import Ledger
 from projections import views
