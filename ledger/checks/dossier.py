@@ -312,7 +312,7 @@ def verify_dossier(
        the subject is a sheet stream id or a contest id;
     2. the checkpoint carries a valid signature by the log key, its origin is the
        log's; cosignatures by the policy's witnesses verify and meet its quorum
-       (ledger.policy; UnwitnessedError), so every event the dossier vouches for
+       (ledger.format.policy; UnwitnessedError), so every event the dossier vouches for
        lies inside a witnessed checkpoint;
     3. every event's leaf hash with its inclusion proof reaches the checkpoint's
        root at the checkpoint's size (RFC 9162), else InclusionProofError;

@@ -69,7 +69,7 @@ def build_dossier(ledger: Ledger, subject: str, *, policy: TlogPolicy | None = N
     """The dossier of ``subject`` (a sheet stream id or a contest id), as JSON bytes.
 
     Every event is proved against one checkpoint: the latest stored one that
-    meets the trust ``policy`` (ledger.policy), or the latest if none is given.
+    meets the trust ``policy`` (ledger.format.policy), or the latest if none is given.
     Raises CheckpointError (UnwitnessedError: none meets the policy) if there is
     none, SchemaError for a malformed subject
     and UnknownEventError for a contest or sheet the checkpoint does not cover.
