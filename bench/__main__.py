@@ -15,7 +15,11 @@ Measures, in one run on this machine, side by side:
 * ``proof_ms_p99``: inclusion and consistency proofs from the stored tree;
 * ``peer_store_per_s``: a plain eventsourcing application storing the same
   payloads with its default JSON transcoder and no cryptography (the peer);
-* ``append_latency_ms_p99``: one submission's append on SQLite, one at a time.
+* ``append_latency_ms_p99``: one submission's append on SQLite, one at a time;
+* ``http_submit_per_s``, ``http_latency_ms_p99``, ``http_ratio``: single-envelope
+  ``POST /v1/envelopes`` from 16 concurrent clients to ``ledger serve`` on
+  PostgreSQL, beside the in-process ingest of the same envelopes on PostgreSQL
+  (``http_inprocess_per_s``; bench/http.py).
 
 The events are the first ``--events`` statements of the national simulation
 (real Pilkada 2024 data, kecamatan by kecamatan). It prints one JSON object.
@@ -44,6 +48,7 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
+from bench.http import http
 from ledger.format import merkle
 from ledger.format.statement import Envelope
 from ledger.log.export import export_ledger
@@ -55,6 +60,7 @@ from ledger.store.application import Ledger
 from projections.recorder import PAGE, Projections
 
 DEFAULT_EVENTS = 20_000
+DEFAULT_HTTP_EVENTS = 5_000
 BATCH = 1000
 PAGES_PER_RUN = 20  # the least number of projection pages in a run
 
@@ -291,6 +297,12 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="also time proofs on a synthetic stored tree of this many leaves",
     )
+    parser.add_argument(
+        "--http-events",
+        type=int,
+        default=DEFAULT_HTTP_EVENTS,
+        help="events to submit over HTTP to `ledger serve` on PostgreSQL (0: skip)",
+    )
     args = parser.parse_args(argv)
 
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="ledger-bench-"))
@@ -320,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     peer_rate = peer(bulk, workdir)
 
     proof_p99_at = proofs_at(args.proof_leaves, workdir) if args.proof_leaves else None
+    http_figures = http(simulation, bulk[: args.http_events]) if args.http_events else {}
     ingest_rate = len(bulk) / ingest_seconds
     verify_rate = len(bulk) / verify_seconds
     project_first, project_last = tenth_rates(timeline)
@@ -342,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         "append_latency_ms_p99": round(latency_p99, 3),
         "proof_leaves": args.proof_leaves or len(bulk),
         "proof_ms_p99_at_proof_leaves": None if proof_p99_at is None else round(proof_p99_at, 3),
+        **http_figures,
         "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores, Python {platform.python_version()}".strip(),
         "workdir": str(workdir),
     }

@@ -113,6 +113,27 @@ class InconsistentCheckpointError(CheckpointError):
     """A checkpoint whose tree does not extend one already signed or witnessed."""
 
 
+class UnknownLogError(CheckpointError):
+    """A checkpoint of a log (origin) that a witness does not follow."""
+
+
+class WitnessConflictError(CheckpointError):
+    """A tlog-witness request at odds with the witness's state (HTTP 409 Conflict).
+
+    ``witness_size`` is the size of the latest checkpoint the witness cosigned when
+    the request's old size is not that size (the client may resend from it), and
+    ``None`` when the sizes agree but the roots differ (a fork: never resend).
+    """
+
+    def __init__(self, message: str, witness_size: int | None = None) -> None:
+        super().__init__(message)
+        self.witness_size = witness_size
+
+
+class WitnessUnavailableError(LedgerError):
+    """A witness that cannot be reached, or answers outside c2sp.org/tlog-witness."""
+
+
 class UnwitnessedError(CheckpointError):
     """Events, or a checkpoint, that the trust policy's quorum of witnesses did not cosign."""
 
@@ -126,3 +147,7 @@ class KeyFileError(LedgerError):
 
 class ConfigurationError(LedgerError):
     """A ledger directory, database setting or trust root that is missing or invalid."""
+
+
+class ServiceError(LedgerError):
+    """A ledger server that cannot be reached, or answers outside its documented API."""

@@ -18,7 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import Server
+
 README = Path(__file__).resolve().parents[1] / "README.md"
+README_ADDRESS = "127.0.0.1:8080"  # where the README's server listens; the test picks a free port
 
 
 def sessions(text: str) -> list[tuple[str, list[str]]]:
@@ -65,7 +68,27 @@ def test_the_readme_journeys_run_as_written(tmp_path: Path) -> None:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env.pop("LEDGER_DIR", None)
     subprocess.run(["ledger", "demo"], cwd=tmp_path, env=env, check=True, capture_output=True)
-    for command, expected in sessions(README.read_text()):
+    servers: list[Server] = []
+    try:
+        _run_sessions(tmp_path, env, servers)
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def _run_sessions(tmp_path: Path, env: dict[str, str], servers: list[Server]) -> None:
+    """Every session in order; ``ledger serve ... &`` starts a server on a free port,
+    which later commands reach where the README says 127.0.0.1:8080."""
+    port = "8080"
+    for written, expected in sessions(README.read_text()):
+        command = written.replace(README_ADDRESS, f"127.0.0.1:{port}")
+        if command.startswith("ledger serve ") and command.endswith(" &"):
+            directory = shlex.split(command)[2]
+            server = Server(tmp_path / directory, args=(), env=dict(env))
+            servers.append(server)
+            server.start().wait_ready()
+            port = str(server.port)
+            continue
         if command.startswith("export "):
             for assignment in shlex.split(command)[1:]:
                 name, _, value = assignment.partition("=")

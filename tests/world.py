@@ -11,6 +11,7 @@ from ledger.checks.verify import TrustPolicy
 from ledger.format.note import Verifier
 from ledger.format.policy import parse_policy, policy_text
 from ledger.format.schema import REGISTERED_FIELDS, TALLY_INT_FIELDS
+from ledger.format.statement import Envelope
 from ledger.format.trust import TrustRoots
 from ledger.pilkada.scenario import Scenario
 from ledger.store.application import Ledger
@@ -74,37 +75,46 @@ class World:
         return results[-1] if results else None
 
 
-def build_world(url: str) -> World:
+def build_world(url: str, ledger: Ledger | None = None) -> World:
+    """The world on a new ledger at ``url``, or on ``ledger`` (created with Scenario().trust())."""
     s = Scenario()
-    ledger = Ledger.create(url, s.trust())
-    Projections.create(ledger)  # the projection's tables, as `ledger create` makes them
+    if ledger is None:
+        ledger = Ledger.create(url, s.trust())
+        Projections.create(ledger)  # the projection's tables, as `ledger create` makes them
     w = World(s, ledger)
-    w.append(
+    envelopes, w.keys = world_statements(s)
+    w.append(*envelopes)
+    return w
+
+
+def world_statements(s: Scenario) -> tuple[list[Envelope], dict[str, Ed25519PrivateKey]]:
+    """The world's election, contests and grants, in an order a ledger accepts."""
+    out = [
         s.define_election("Pilkada Serentak 2024"),
         s.define_contest("bupati", "33.16", "Bupati Blora", ["Arief - Sri", "Abu - Andika"]),
         s.define_contest(
             "gubernur", "33", "Gubernur Jawa Tengah", ["Andika - Hendi", "Luthfi - Yasin"]
         ),
-    )
-    k = w.keys
+    ]
+    k: dict[str, Ed25519PrivateKey] = {}
     k["kab"], g = s.grant(s.kpu, "kpu-kab-blora", "kpu-kab", "33.16")
-    w.append(g)
+    out.append(g)
     k["ppk"], g = s.grant(k["kab"], "ppk-blora", "ppk", KECAMATAN)
-    w.append(g)
+    out.append(g)
     for name, tps in (("kpps", TPS), ("kpps2", TPS2), ("kpps_elsewhere", TPS_ELSEWHERE)):
         k[name], g = s.grant(k["kab"], name, "kpps", tps)
-        w.append(g)
+        out.append(g)
     k["ptps"], g = s.grant(s.bawaslu, "ptps", "ptps", TPS)
-    w.append(g)
+    out.append(g)
     k["panwas"], g = s.grant(s.bawaslu, "panwas-blora", "panwas", KECAMATAN)
-    w.append(g)
+    out.append(g)
     for pair in (1, 2):
         k[f"paslon{pair}"], g = s.grant(
             s.kpu, f"paslon{pair}", "paslon", "33.16", contest=BUPATI, pair=pair
         )
-        w.append(g)
+        out.append(g)
         k[f"saksi{pair}"], g = s.grant(
             k[f"paslon{pair}"], f"saksi{pair}", "saksi", TPS, contest=BUPATI, pair=pair
         )
-        w.append(g)
-    return w
+        out.append(g)
+    return out, k

@@ -20,14 +20,24 @@ EXIT_FAILURE = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ledger.cli import _core, _demo, _dossier, _log, _report, _tiles, _verify, _views
+    from ledger.cli import (
+        _core,
+        _demo,
+        _dossier,
+        _log,
+        _remote,
+        _report,
+        _tiles,
+        _verify,
+        _views,
+    )
 
     parser = argparse.ArgumentParser(
         prog="ledger",
         description="Signed, hash-chained, transparency-logged tallies of Indonesian elections.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (_demo, _core, _log, _views, _verify, _dossier, _report, _tiles):
+    for module in (_demo, _core, _remote, _log, _views, _verify, _dossier, _report, _tiles):
         module.register(commands)
     return parser
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,9 @@ from ledger.cli._common import (
     signer_time,
     write_bytes,
 )
+from ledger.cli._remote import Remote, add_server_args, open_remote
 from ledger.errors import UnknownEventError
+from ledger.format.describe import describe
 from ledger.format.regions import key_stream, sheet_stream
 from ledger.format.signing import (
     Chainer,
@@ -177,6 +181,7 @@ def register(commands: Commands) -> None:
     p.add_argument(
         "--receipt", metavar="FILE", help="write the log's signed receipt of the last one here"
     )
+    add_server_args(p)
     p.set_defaults(handler=cmd_submit)
 
     p = commands.add_parser("show", help="show a stream's events")
@@ -198,6 +203,7 @@ def _sheet_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--contest", required=True, help="e.g. bupati-33.16")
     p.add_argument("--tps", required=True, help="e.g. 33.16.09.2001/001")
     p.add_argument("--receipt", metavar="FILE", help="also write the log's signed receipt here")
+    add_server_args(p)
 
 
 # --- handlers ----------------------------------------------------------------------------
@@ -256,11 +262,19 @@ def cmd_keys_show(args: argparse.Namespace) -> int:
 
 
 def _submit(
-    args: argparse.Namespace, ledger: Ledger, key: Any, stream: str, kind: str, body: dict[str, Any]
+    args: argparse.Namespace,
+    ledger: Ledger | Remote,
+    key: Any,
+    stream: str,
+    kind: str,
+    body: dict[str, Any],
 ) -> int:
     chain = Chainer(ledger.trust.election)
     chain.follow(stream, *ledger.head(stream))
     envelope = chain.sign(key, stream, kind, body, time=signer_time(args))
+    if isinstance(ledger, Remote):
+        ledger.submit(envelope, getattr(args, "receipt", None))
+        return 0
     accepted = ledger.append(envelope.raw)
     _report(args, ledger, accepted)
     return 0
@@ -269,6 +283,17 @@ def _submit(
 def _state(accepted: Accepted) -> str:
     """What became of an envelope: a duplicate was already there and is not stored again."""
     return "already in the ledger" if accepted.duplicate else "accepted"
+
+
+@contextmanager
+def _sheet_target(args: argparse.Namespace) -> Iterator[Ledger | Remote]:
+    """The ledger a sheet statement goes to: this directory's, or a server (--server)."""
+    if args.server:
+        with open_remote(args) as remote:
+            yield remote
+    else:
+        with open_ledger(args) as ledger:
+            yield ledger
 
 
 def _report(args: argparse.Namespace, ledger: Ledger, accepted: Accepted) -> None:
@@ -324,7 +349,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
         )
 
 
-def _latest_tally_event(ledger: Ledger, stream: str) -> bytes:
+def _latest_tally_event(ledger: Ledger | Remote, stream: str) -> bytes:
     for envelope in reversed(ledger.stream(stream)):
         if envelope.statement.kind in ("count", "correct"):
             return envelope.hash
@@ -344,7 +369,7 @@ def _hash_arg(value: str) -> bytes:
 def cmd_count(args: argparse.Namespace) -> int:
     tally = read_document(args.file)
     key = load_key(args.key)
-    with open_ledger(args) as ledger:
+    with _sheet_target(args) as ledger:
         return _submit(
             args, ledger, key, sheet_stream(args.contest, args.tps), "count", count_body(tally)
         )
@@ -353,7 +378,7 @@ def cmd_count(args: argparse.Namespace) -> int:
 def cmd_attest(args: argparse.Namespace) -> int:
     key = load_key(args.key)
     stream = sheet_stream(args.contest, args.tps)
-    with open_ledger(args) as ledger:
+    with _sheet_target(args) as ledger:
         event = _hash_arg(args.event) if args.event else _latest_tally_event(ledger, stream)
         body = attest_body(event, "object", args.object) if args.object else attest_body(event)
         return _submit(args, ledger, key, stream, "attest", body)
@@ -363,7 +388,7 @@ def cmd_correct(args: argparse.Namespace) -> int:
     tally = read_document(args.file)
     key = load_key(args.key)
     stream = sheet_stream(args.contest, args.tps)
-    with open_ledger(args) as ledger:
+    with _sheet_target(args) as ledger:
         corrects = (
             _hash_arg(args.corrects) if args.corrects else _latest_tally_event(ledger, stream)
         )
@@ -374,6 +399,12 @@ def cmd_correct(args: argparse.Namespace) -> int:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     raws = [read_bytes(path) for path in args.files]
+    if args.server:
+        envelopes = [Envelope.parse(raw) for raw in raws]
+        with open_remote(args) as remote:
+            for i, envelope in enumerate(envelopes):
+                remote.submit(envelope, args.receipt if i == len(envelopes) - 1 else None)
+        return 0
     with open_ledger(args) as ledger:
         results = ledger.append_batch(raws)
         for accepted in results[:-1]:
@@ -384,36 +415,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _describe(envelope: Envelope) -> dict[str, Any]:
-    s = envelope.statement
-    return {
-        "seq": s.seq,
-        "kind": s.kind,
-        "hash": envelope.hash.hex(),
-        "prev": s.prev.hex(),
-        "signer": s.signer.hex(),
-        "time": s.time,
-        "body": _jsonable(s.body),
-    }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 def cmd_show(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
         envelopes = ledger.stream(args.stream)
     if not envelopes:
         raise UnknownEventError(f"stream {args.stream} has no events")
     if args.json:
-        print_json([_describe(e) for e in envelopes])
+        print_json([describe(e) for e in envelopes])
         return 0
     rows = [
         (

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from keys import KeyDir, passphrase_from
+from ledger.cli import _tlog_proof, _witness
 from ledger.cli._common import (
     PASSPHRASE_ENV,
     Commands,
@@ -19,7 +20,7 @@ from ledger.cli._common import (
 from ledger.cli._verify import add_tail_arg, tlog_policy
 from ledger.errors import ConfigurationError, FormatError, UnwitnessedError
 from ledger.format.jsoninput import read_limited
-from ledger.format.note import SIG_TYPE_COSIGNATURE_V1, Checkpoint, NoteSigner, Verifier, parse_note
+from ledger.format.note import Checkpoint, Verifier, parse_note
 from ledger.format.policy import TlogPolicy
 from ledger.format.trust import policy_from_json, trust_from_json
 from ledger.log.proofs import ConsistencyProof, InclusionProof, Receipt
@@ -75,6 +76,7 @@ def register(commands: Commands) -> None:
     a.add_argument("-o", "--output", default="-", metavar="FILE")
     a.add_argument("--time", type=int, metavar="UNIX", help="cosignature time (default: now)")
     a.set_defaults(handler=cmd_witness_cosign)
+    _witness.register(sub)
 
     p = commands.add_parser("proof", help="print or verify inclusion and consistency proofs (JSON)")
     sub = p.add_subparsers(dest="proof_command", metavar="ACTION", required=True)
@@ -91,7 +93,7 @@ def register(commands: Commands) -> None:
     a.add_argument("--old", type=int, required=True, metavar="SIZE")
     a.add_argument("--new", type=int, metavar="SIZE", help="default: the latest checkpoint")
     a.set_defaults(handler=cmd_proof_consistency)
-    a = sub.add_parser("verify", help="verify a proof file offline")
+    a = sub.add_parser("verify", help="verify a proof file (JSON, or a .tlog-proof) offline")
     a.add_argument("file", metavar="FILE")
     a.add_argument(
         "--log", required=True, metavar="VKEY_OR_TRUST", help="log verifier key, or a trust.json"
@@ -104,6 +106,7 @@ def register(commands: Commands) -> None:
     )
     add_tail_arg(a)
     a.set_defaults(handler=cmd_proof_verify)
+    _tlog_proof.register(sub)
 
     p = commands.add_parser("receipt", help="verify a receipt the log signed")
     sub = p.add_subparsers(dest="receipt_command", metavar="ACTION", required=True)
@@ -122,14 +125,7 @@ def log_verifier_arg(value: str) -> Verifier:
 
 def _proof_policy(args: argparse.Namespace, log: Verifier) -> TlogPolicy:
     """--policy, else the policy the trust.json given as --log embeds; its log must be ``log``."""
-    embedded = policy_from_json(Path(args.log).read_text()) if Path(args.log).is_file() else None
-    policy = tlog_policy(args.policy, embedded)
-    if policy is None:
-        raise ConfigurationError(
-            "no trust policy: give --policy FILE, or as --log a trust.json that embeds one"
-        )
-    policy.require_log(log.vkey)
-    return policy
+    return _tlog_proof.trust_policy(args.policy, Path(args.log), log)
 
 
 def cmd_checkpoint_issue(args: argparse.Namespace) -> int:
@@ -177,21 +173,9 @@ def cmd_witness_init(args: argparse.Namespace) -> int:
     KeyDir(directory).create(WITNESS_KEY, passphrase)
     (directory / "name").write_text(args.name + "\n")
     (directory / "state").mkdir()
-    signer = _witness_signer(directory)
+    signer = _witness.witness_signer(directory)
     print(f"witness verifier key: {signer.verifier.vkey}")
     return 0
-
-
-def _witness_signer(directory: Path) -> NoteSigner:
-    try:
-        name = (directory / "name").read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigurationError(
-            f"{directory} is not a witness directory (run `ledger witness init`)"
-        ) from e
-    passphrase = passphrase_from(PASSPHRASE_ENV, "Passphrase for the witness key: ")
-    key = KeyDir(directory).load(WITNESS_KEY, passphrase)
-    return NoteSigner(key, name, SIG_TYPE_COSIGNATURE_V1)
 
 
 def cmd_witness_cosign(args: argparse.Namespace) -> int:
@@ -204,7 +188,7 @@ def cmd_witness_cosign(args: argparse.Namespace) -> int:
         if parse_note(proof.new).text != parse_note(note).text:
             raise FormatError("the consistency proof does not end at this checkpoint")
         hashes = proof.hashes
-    witness = Witness(_witness_signer(directory), directory / "state", {log.name: log})
+    witness = Witness(_witness.witness_signer(directory), directory / "state", {log.name: log})
     now = int(time.time()) if args.time is None else args.time
     line = witness.cosign(note, hashes, now=now)
     write_bytes(args.output, note + line)
@@ -234,6 +218,8 @@ def cmd_proof_consistency(args: argparse.Namespace) -> int:
 def cmd_proof_verify(args: argparse.Namespace) -> int:
     log = log_verifier_arg(args.log)
     data = read_bytes(args.file)
+    if _tlog_proof.is_tlog_proof(data):
+        return _tlog_proof.cmd_verify(args, log, data)
     if b'"inclusion"' in data:
         inclusion = InclusionProof.from_json(data)
         envelope = inclusion.verify(log)

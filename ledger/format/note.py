@@ -69,6 +69,7 @@ __all__ = [
     "cosign",
     "cosignature_message",
     "cosignature_timestamp",
+    "decode_base64",
     "is_valid_key_name",
     "key_id",
     "open_note",
@@ -121,6 +122,15 @@ def _b64decode(text: str, what: str, error: type[Exception]) -> bytes:
     if _b64encode(data) != text:
         raise error(f"{what} is not canonical base64")
     return data
+
+
+def decode_base64(text: str, what: str, error: type[Exception] = FormatError) -> bytes:
+    """Decode standard, padded, canonical base64 (as every base64 field here) or raise ``error``.
+
+    For the other C2SP text formats (tlog-witness, tlog-proof), so that they
+    reject exactly what a note rejects.
+    """
+    return _b64decode(text, what, error)
 
 
 def is_valid_key_name(name: str) -> bool:

@@ -6,8 +6,9 @@ cosigns a checkpoint only if the log signed it and the tree extends every tree
 it cosigned before for that origin, so that no two inconsistent checkpoints of
 one log ever carry its cosignature (a split view needs the witness to lie).
 
-:class:`Witness` is the stateful half (the CLI and any HTTP front end call
-:meth:`Witness.cosign`); :func:`verify_cosigned` and :func:`open_cosigned` are
+:class:`Witness` is the stateful half (the CLI calls :meth:`Witness.cosign`; the
+HTTP service of c2sp.org/tlog-witness calls :meth:`Witness.add_checkpoint`, which
+also checks the client's ``old`` size); :func:`verify_cosigned` and :func:`open_cosigned` are
 the pure half, used by anyone who checks that a checkpoint was witnessed.
 
 State
@@ -65,7 +66,9 @@ from ledger.errors import (
     LogShrankError,
     NoteError,
     ProofError,
+    UnknownLogError,
     UnverifiedNoteError,
+    WitnessConflictError,
 )
 from ledger.format.jsoninput import load_json
 from ledger.format.merkle import EMPTY_ROOT, verify_consistency
@@ -90,9 +93,11 @@ __all__ = [
     "Witness",
     "WitnessCosignature",
     "WitnessState",
+    "check_origin",
     "open_cosigned",
     "state_file_name",
     "verify_cosigned",
+    "write_durably",
 ]
 
 #: Value of the ``format`` field of a state file.
@@ -115,7 +120,7 @@ def state_file_name(origin: str) -> str:
     return hashlib.sha256(origin.encode("utf-8")).hexdigest() + ".json"
 
 
-def _check_origin(origin: str) -> None:
+def check_origin(origin: str) -> None:
     """Raise ConfigurationError unless ``origin`` can be a checkpoint's origin line."""
     try:
         Checkpoint(origin, 0, EMPTY_ROOT)
@@ -196,7 +201,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_durably(directory: Path, name: str, data: bytes) -> None:
+def write_durably(directory: Path, name: str, data: bytes) -> None:
     """Atomically replace ``directory/name`` with ``data``: temp, fsync, replace, fsync dir."""
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
     try:
@@ -220,7 +225,9 @@ class Witness:
 
     ``signer`` is the witness's cosignature/v1 key (type 0x04); ``state_dir`` an
     existing directory it alone writes (see the module docstring); ``logs`` maps
-    each witnessed origin to the log's Ed25519 note verifier (type 0x01). Bad
+    each witnessed origin to the log's Ed25519 note verifier (type 0x01), or to
+    several (any one of them may sign a checkpoint). The origin need not be the
+    key's name: sum.golang.org signs the origin ``go.sum database tree``. Bad
     arguments raise :class:`~ledger.errors.ConfigurationError`.
     """
 
@@ -228,20 +235,26 @@ class Witness:
         self,
         signer: NoteSigner,
         state_dir: str | os.PathLike[str],
-        logs: Mapping[str, Verifier],
+        logs: Mapping[str, Verifier | Sequence[Verifier]],
     ) -> None:
         if signer.sig_type != SIG_TYPE_COSIGNATURE_V1:
             raise ConfigurationError(f"witness key {signer.name} is not a cosignature/v1 key")
-        for origin, verifier in logs.items():
-            _check_origin(origin)
-            if verifier.sig_type != SIG_TYPE_ED25519:
-                raise ConfigurationError(f"log key {verifier.name} is not an Ed25519 note key")
+        followed: dict[str, tuple[Verifier, ...]] = {}
+        for origin, keys in logs.items():
+            check_origin(origin)
+            verifiers = (keys,) if isinstance(keys, Verifier) else tuple(keys)
+            if not verifiers:
+                raise ConfigurationError(f"log {origin!r} has no verifier key")
+            for verifier in verifiers:
+                if verifier.sig_type != SIG_TYPE_ED25519:
+                    raise ConfigurationError(f"log key {verifier.name} is not an Ed25519 note key")
+            followed[origin] = verifiers
         directory = Path(state_dir)
         if not directory.is_dir():
             raise ConfigurationError(f"witness state directory {directory} does not exist")
         self._signer = signer
         self._dir = directory
-        self._logs = dict(logs)
+        self._logs = followed
 
     def __repr__(self) -> str:
         return f"Witness({self._signer!r}, {str(self._dir)!r}, {sorted(self._logs)!r})"
@@ -259,11 +272,11 @@ class Witness:
     def state(self, origin: str) -> WitnessState | None:
         """The last checkpoint cosigned for ``origin``, or ``None`` if never.
 
-        Raises :class:`~ledger.errors.CheckpointError` for an unknown origin and
+        Raises :class:`~ledger.errors.UnknownLogError` for an unknown origin and
         :class:`~ledger.errors.ConfigurationError` for an unreadable or corrupt file.
         """
         if origin not in self._logs:
-            raise CheckpointError(f"unknown log origin {origin!r}")
+            raise UnknownLogError(f"unknown log origin {origin!r}: this witness does not follow it")
         path = self._dir / state_file_name(origin)
         try:
             data = path.read_bytes()
@@ -320,15 +333,67 @@ class Witness:
         Nothing is written unless every check passes, and the state lock is held
         from (3) to (6).
         """
+        return self._cosign(signed_checkpoint, None, consistency_proof, now)
+
+    def add_checkpoint(
+        self,
+        old_size: int,
+        consistency_proof: Sequence[bytes],
+        signed_checkpoint: bytes,
+        *,
+        now: int,
+    ) -> bytes:
+        """Answer a c2sp.org/tlog-witness ``add-checkpoint`` request; return the cosignature line.
+
+        ``old_size`` is the size the client believes this witness last cosigned for
+        the checkpoint's origin, and ``consistency_proof`` proves the checkpoint's
+        tree extends that one. As :meth:`cosign`, except that the refusals follow
+        the spec ("add-checkpoint"), in its order, each with its own HTTP status:
+
+        - 404 :class:`~ledger.errors.UnknownLogError`: the origin is not followed;
+        - 403 :class:`~ledger.errors.UnverifiedNoteError`: no signature by a key
+          trusted for the origin verifies, or one by such a key does not;
+        - 400 :class:`~ledger.errors.NoteError` / :class:`~ledger.errors.CheckpointError`:
+          a malformed note or checkpoint, or ``old_size`` above the checkpoint's size;
+        - 409 :class:`~ledger.errors.WitnessConflictError` with ``witness_size``:
+          ``old_size`` is not the size of the latest checkpoint cosigned for the
+          origin (0 if none);
+        - 422 :class:`~ledger.errors.InconsistentCheckpointError`: the proof does
+          not prove ``old_size`` -> checkpoint size (it must be empty from 0 and
+          between equal sizes);
+        - 409 :class:`~ledger.errors.WitnessConflictError` without ``witness_size``:
+          the same size as the latest cosigned checkpoint with another root.
+
+        The check of ``old_size`` and the durable write of the new state happen
+        under one lock, so no two requests can both pass the check of one state.
+        """
+        if isinstance(old_size, bool) or not isinstance(old_size, int) or old_size < 0:
+            raise CheckpointError(f"old size {old_size!r} is not a tree size")
+        return self._cosign(signed_checkpoint, old_size, consistency_proof, now)
+
+    def _cosign(
+        self,
+        signed_checkpoint: bytes,
+        claimed_old: int | None,
+        consistency_proof: Sequence[bytes],
+        now: int,
+    ) -> bytes:
+        """The steps of :meth:`cosign`; ``claimed_old`` is add-checkpoint's old size, if any."""
         _check_now(now)
 
-        # (1) parse the note and verify it with the log key of its origin
+        # (1) parse the note and verify it with the log keys of its origin
         unverified = parse_note(signed_checkpoint)
         origin = unverified.text.split("\n", 1)[0]
-        log_verifier = self._logs.get(origin)
-        if log_verifier is None:
-            raise CheckpointError(f"unknown log origin {origin!r}: this witness does not follow it")
-        note, _ = open_note(signed_checkpoint, [log_verifier])
+        log_verifiers = self._logs.get(origin)
+        if log_verifiers is None:
+            raise UnknownLogError(f"unknown log origin {origin!r}: this witness does not follow it")
+        try:
+            note, verified = open_note(signed_checkpoint, log_verifiers)
+        except NoteError as e:
+            if claimed_old is None or isinstance(e, UnverifiedNoteError):
+                raise
+            # tlog-witness answers 403 for a bad signature by a trusted key as well
+            raise UnverifiedNoteError(f"checkpoint of {origin!r}: {e}") from e
 
         # (2) parse the checkpoint from the verified text, re-encode it
         checkpoint = Checkpoint.parse(note.text)
@@ -339,64 +404,81 @@ class Witness:
             raise CheckpointError("checkpoint origin changed between parse and verify")
         if checkpoint.size == 0 and checkpoint.root_hash != EMPTY_ROOT:
             raise CheckpointError("checkpoint of size 0 does not have the empty-tree root")
+        new_size, new_root = checkpoint.size, checkpoint.root_hash
+        if claimed_old is not None and claimed_old > new_size:
+            raise CheckpointError(f"old size {claimed_old} exceeds the checkpoint size {new_size}")
 
         with self._locked():
             # (3) load the last checkpoint cosigned for this origin
             old = self.state(origin)
             old_size, old_root = (0, EMPTY_ROOT) if old is None else (old.size, old.root_hash)
-            new_size, new_root = checkpoint.size, checkpoint.root_hash
 
-            # (4) never go back
+            # (4) never go back; a client must start from the size we hold
+            if claimed_old is not None and claimed_old != old_size:
+                raise WitnessConflictError(
+                    f"old size {claimed_old} is not the size {old_size} this witness last "
+                    f"cosigned for {origin!r}",
+                    old_size,
+                )
             if new_size < old_size:
                 raise LogShrankError(
                     f"checkpoint size {new_size} is smaller than the last witnessed size {old_size}"
                 )
 
             # (5) the new tree must extend the old one
-            if new_size == old_size:
-                if consistency_proof:
-                    raise InconsistentCheckpointError(
-                        f"consistency proof for equal sizes {old_size} -> {new_size} must "
-                        f"be empty, got {len(consistency_proof)} hashes"
-                    )
-                if new_root != old_root:
-                    raise InconsistentCheckpointError(
-                        f"checkpoint of size {new_size} has a different root than the one "
-                        f"already witnessed at that size"
-                    )
-            elif old_size == 0:
-                if consistency_proof:
-                    raise InconsistentCheckpointError(
-                        f"consistency proof from size 0 to {new_size} must be empty, got "
-                        f"{len(consistency_proof)} hashes"
-                    )
-            else:
-                try:
-                    verify_consistency(
-                        old_size, new_size, list(consistency_proof), old_root, new_root
-                    )
-                except ProofError as e:
-                    raise InconsistentCheckpointError(
-                        f"checkpoint size {new_size} is not proven consistent with the last "
-                        f"witnessed size {old_size}: {e}"
-                    ) from e
+            _check_extends(old_size, old_root, new_size, new_root, consistency_proof)
+            if new_size == old_size and new_root != old_root:
+                message = (
+                    f"checkpoint of size {new_size} has a different root than the one "
+                    f"already witnessed at that size"
+                )
+                if claimed_old is not None:
+                    raise WitnessConflictError(message, None)
+                raise InconsistentCheckpointError(message)
 
             # (6) cosign the re-encoded text; persist durably before returning
             cosignature = cosign(text, now, self._signer)
-            log_sigs = tuple(
-                s
-                for s in note.signatures
-                if (s.name, s.key_id) == (log_verifier.name, log_verifier.key_id)
-            )
+            keys = {(v.name, v.key_id) for v in verified}
+            log_sigs = tuple(s for s in note.signatures if (s.name, s.key_id) in keys)
             cosigned = Note(text, (*log_sigs, cosignature)).to_bytes()
             record = WitnessState(origin, new_size, new_root, now, cosigned)
             try:
-                _write_durably(self._dir, state_file_name(origin), record.to_json())
+                write_durably(self._dir, state_file_name(origin), record.to_json())
             except OSError as e:
                 raise ConfigurationError(f"cannot write witness state for {origin!r}: {e}") from e
 
         # (7) return the cosignature line
         return cosignature.to_line().encode("utf-8")
+
+
+def _check_extends(
+    old_size: int, old_root: bytes, new_size: int, new_root: bytes, proof: Sequence[bytes]
+) -> None:
+    """Raise InconsistentCheckpointError unless ``proof`` proves old -> new (RFC 9162 2.1.4).
+
+    The proof must be empty between equal sizes and from size 0; the roots of
+    equal sizes are compared by the caller, whose refusal depends on the protocol.
+    """
+    if new_size == old_size:
+        if proof:
+            raise InconsistentCheckpointError(
+                f"consistency proof for equal sizes {old_size} -> {new_size} must "
+                f"be empty, got {len(proof)} hashes"
+            )
+    elif old_size == 0:
+        if proof:
+            raise InconsistentCheckpointError(
+                f"consistency proof from size 0 to {new_size} must be empty, got "
+                f"{len(proof)} hashes"
+            )
+    else:
+        try:
+            verify_consistency(old_size, new_size, list(proof), old_root, new_root)
+        except ProofError as e:
+            raise InconsistentCheckpointError(
+                f"checkpoint size {new_size} is not proven consistent with the last "
+                f"witnessed size {old_size}: {e}"
+            ) from e
 
 
 # --- verifying cosigned checkpoints ----------------------------------------------------

@@ -1,0 +1,82 @@
+"""``ledger serve``: run the service with uvicorn, in one or several processes.
+
+Each worker process opens the ledger itself (ledger.server.app); what they share
+is handed down through the environment: the ledger directory, the log key's
+passphrase (read once, here) and Prometheus's multiprocess directory. A SQLite
+ledger is served by one process: SQLite serialises writers per file, and the
+embedded default is not meant to carry several; PostgreSQL ledgers take several,
+whose appends the database's advisory lock serialises.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from ledger.errors import ConfigurationError
+from ledger.store.home import LedgerHome
+
+__all__ = ["parse_listen", "serve"]
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (an IPv6 host in brackets) as (host, port)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigurationError(f"--listen {value!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def serve(
+    directory: Path,
+    listen: str,
+    *,
+    workers: int,
+    passphrase: bytes,
+    body_timeout_s: float | None = None,
+    checkpoint_interval_s: float | None = None,
+) -> None:
+    """Serve the ledger in ``directory`` until interrupted (checks come first)."""
+    host, port = parse_listen(listen)
+    if workers < 1:
+        raise ConfigurationError("--workers must be at least 1")
+    from ledger.server.projection import open_projections
+
+    home = LedgerHome(directory)
+    ledger = home.open()
+    try:
+        home.log_signer(passphrase, ledger.trust)  # a wrong passphrase fails here, once
+        backend = ledger.config.backend
+        # Create the projection's tables here, once: workers creating them at the same
+        # time would race on PostgreSQL's catalog.
+        open_projections(ledger)
+    finally:
+        ledger.close()
+    if backend == "sqlite" and workers > 1:
+        raise ConfigurationError(
+            "a SQLite ledger is served by one process: use --workers 1, or a PostgreSQL ledger for more"
+        )
+    os.environ["LEDGER_SERVER_DIR"] = str(directory.resolve())
+    os.environ["LEDGER_LOG_PASSPHRASE"] = os.fsdecode(passphrase)
+    if body_timeout_s is not None:
+        os.environ["LEDGER_SERVER_BODY_TIMEOUT"] = str(body_timeout_s)
+    if checkpoint_interval_s is not None:
+        os.environ["LEDGER_SERVER_CHECKPOINT_INTERVAL"] = str(checkpoint_interval_s)
+    # A dead PostgreSQL should answer 503 within seconds, not hang a request
+    # (eventsourcing tries a lost connection up to 10 times, each this long).
+    os.environ.setdefault("POSTGRES_CONNECT_TIMEOUT", "2")
+    import uvicorn
+
+    with tempfile.TemporaryDirectory(prefix="ledger-metrics-") as metrics_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        uvicorn.run(
+            "ledger.server.app:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=os.environ.get("LEDGER_SERVER_LOG_LEVEL", "warning"),
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
