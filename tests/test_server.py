@@ -27,7 +27,7 @@ from ledger.format.note import Verifier, open_note
 from ledger.format.regions import sheet_stream
 from ledger.format.statement import Envelope
 from ledger.log import tiles
-from ledger.log.tlog import ConsistencyProof, InclusionProof, Receipt, open_checkpoint
+from ledger.log.proofs import ConsistencyProof, InclusionProof, Receipt, open_checkpoint
 from ledger.pilkada.scenario import Scenario
 from ledger.server import problems
 from ledger.server.wire import (
