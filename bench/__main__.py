@@ -50,8 +50,8 @@ from eventsourcing.domain import Aggregate, event
 
 from bench.http import http
 from ledger.format import merkle
-from ledger.format.exportfile import export_ledger
 from ledger.format.statement import Envelope
+from ledger.log.export import export_ledger
 from ledger.log.tlog import TransparencyLog
 from ledger.pilkada.scenario import Scenario
 from ledger.pilkada.simulate import Simulation

@@ -7,12 +7,12 @@ from typing import Any
 from eventsourcing.postgres import PostgresTrackingRecorder
 
 from ledger.store.postgres import PostgresDialect
-from projections.recorder import _ProjectionSQL
+from projections.sql import ProjectionSQL
 
 __all__ = ["PostgresProjectionRecorder"]
 
 
-class PostgresProjectionRecorder(_ProjectionSQL, PostgresDialect, PostgresTrackingRecorder):
+class PostgresProjectionRecorder(ProjectionSQL, PostgresDialect, PostgresTrackingRecorder):
     """The projection's tables in the ledger's PostgreSQL schema."""
 
     def __init__(self, datastore: Any, **kwargs: Any) -> None:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,8 +45,10 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:{tmp_path / 'ledger.db'}"
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """The URL of a fresh schema on the test server, dropped afterwards; the test is
+    skipped (failed, under $LEDGER_REQUIRE_POSTGRES) where no server answers."""
     reason = _pg_available()
     if reason is not None:
         if os.environ.get("LEDGER_REQUIRE_POSTGRES"):
@@ -59,6 +62,12 @@ def postgres_url() -> Iterator[str]:
     finally:
         with _pg_connect() as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture

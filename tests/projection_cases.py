@@ -20,7 +20,8 @@ from ledger.errors import UnknownEventError
 from ledger.format import ed25519
 from ledger.format.regions import sheet_stream
 from ledger.format.statement import Envelope, key_id
-from ledger.log.tlog import TransparencyLog, open_checkpoint
+from ledger.log.proofs import open_checkpoint
+from ledger.log.tlog import TransparencyLog
 from ledger.pilkada.scenario import Scenario
 from projections import views
 from projections.recorder import Projections

@@ -25,7 +25,7 @@ from ledger.format.policy import parse_policy, policy_text
 from ledger.format.regions import sheet_stream
 from ledger.format.signing import Chainer, attest_body
 from ledger.format.trust import policy_from_json
-from ledger.log.tlog import ConsistencyProof, InclusionProof, Receipt
+from ledger.log.proofs import ConsistencyProof, InclusionProof, Receipt
 from ledger.log.witness import verify_cosigned
 from tests.cli_support import toml_document
 from tests.world import tally
@@ -232,7 +232,7 @@ def journey(cli: Cli, database: str | None = None) -> None:
     assert all(e["time"] == T for e in events)
     table = cli.ok("show", "-L", cli.ledger, SHEET).splitlines()
     assert table[0].split() == ["seq", "kind", "hash", "signer", "time"]
-    assert [row.split()[:3] for row in table[2:]] == [
+    assert [row.split()[:3] for row in table[1:]] == [
         [str(e["seq"]), e["kind"], e["hash"][:16]] for e in events
     ]
     assert cli.head(SHEET) == (4, events[3]["hash"])

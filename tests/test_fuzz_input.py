@@ -33,7 +33,7 @@ from ledger.format.note import Checkpoint, Verifier, open_note, parse_note
 from ledger.format.policy import parse_policy
 from ledger.format.statement import Envelope
 from ledger.format.trust import policy_from_json, trust_from_json
-from ledger.log.tlog import ConsistencyProof, InclusionProof, Receipt
+from ledger.log.proofs import ConsistencyProof, InclusionProof, Receipt
 from ledger.log.witness import WitnessState
 from tests.input_seeds import (
     CONTEST,

@@ -8,11 +8,9 @@ status, their RFC 9457 document, and that nothing of them was stored.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,7 +27,7 @@ from ledger.format.note import Verifier, open_note
 from ledger.format.regions import sheet_stream
 from ledger.format.statement import Envelope
 from ledger.log import tiles
-from ledger.log.tlog import ConsistencyProof, InclusionProof, Receipt, open_checkpoint
+from ledger.log.proofs import ConsistencyProof, InclusionProof, Receipt, open_checkpoint
 from ledger.pilkada.scenario import Scenario
 from ledger.server import problems
 from ledger.server.wire import (
@@ -40,7 +38,7 @@ from ledger.server.wire import (
     MAX_ENVELOPE_BYTES,
     encode_batch,
 )
-from tests.conftest import PG_BASE, _pg_available, _pg_connect
+from tests.conftest import postgres_schema
 from tests.servers import LEDGER, PASSPHRASE, Server, TcpProxy, make_home, server_env
 from tests.world import BUPATI, TPS, TPS2, TPS_ELSEWHERE, tally, world_statements
 
@@ -67,19 +65,8 @@ class Served:
 
 @pytest.fixture(scope="module")
 def module_postgres_url() -> Iterator[str]:
-    reason = _pg_available()
-    if reason is not None:
-        if os.environ.get("LEDGER_REQUIRE_POSTGRES"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    with _pg_connect() as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{PG_BASE}?schema={schema}"
-    finally:
-        with _pg_connect() as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

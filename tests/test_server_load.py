@@ -36,7 +36,8 @@ from ledger.format.policy import policy_text
 from ledger.format.statement import Envelope
 from ledger.format.trust import trust_to_json
 from ledger.log import tiles
-from ledger.log.tlog import Receipt, TransparencyLog
+from ledger.log.proofs import Receipt
+from ledger.log.tlog import TransparencyLog
 from ledger.log.witness import Witness
 from ledger.pilkada.phases import PHASES, phases, shares
 from ledger.pilkada.simulate import Simulation

@@ -14,12 +14,14 @@ import pytest
 from ledger import errors
 from ledger.checks.verify import verify_export
 from ledger.format import merkle
-from ledger.format.exportfile import export_ledger
 from ledger.format.merkle_tiles import TILE_HEIGHT
 from ledger.log import tiles
+from ledger.log.export import export_ledger
 from ledger.log.mirror import mirror
-from ledger.log.static import CHECKPOINT_FILE, DirectoryTiles, export_stream, write_tile_tree
-from ledger.log.tlog import TransparencyLog, open_checkpoint
+from ledger.log.proofs import open_checkpoint
+from ledger.log.publish import write_tile_tree
+from ledger.log.static import CHECKPOINT_FILE, DirectoryTiles, export_stream
+from ledger.log.tlog import TransparencyLog
 from ledger.store.application import Ledger
 from ledger.store.migrations import SCHEMA_META, SCHEMA_VERSION
 from tests.test_tlog import execute, grow, stored_envelopes

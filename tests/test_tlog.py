@@ -40,15 +40,16 @@ from ledger.format.regions import sheet_stream
 from ledger.format.statement import Envelope
 from ledger.log import tiles
 from ledger.log.mirror import mirror
-from ledger.log.static import CHECKPOINT_FILE, DirectoryTiles, write_tile_tree
-from ledger.log.tlog import (
+from ledger.log.proofs import (
     RECEIPT_HEADER,
     ConsistencyProof,
     InclusionProof,
     Receipt,
-    TransparencyLog,
     open_checkpoint,
 )
+from ledger.log.publish import write_tile_tree
+from ledger.log.static import CHECKPOINT_FILE, DirectoryTiles
+from ledger.log.tlog import TransparencyLog
 from ledger.log.witness import Witness, verify_cosigned
 from ledger.pilkada.scenario import Scenario
 from ledger.store import sequencer

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.checks.dossier import build_dossier, verify_dossier
+from ledger.checks.dossier import verify_dossier
 from ledger.checks.report import RegionStore, bawaslu_report, verify_statement
 from ledger.checks.verify import Failure, TrustPolicy, VerifyReport, verify_export
 from ledger.cli import main
@@ -34,7 +34,7 @@ from ledger.errors import (
     UnwitnessedError,
 )
 from ledger.format import canonical, merkle
-from ledger.format.exportfile import MAGIC, export_ledger, read_records
+from ledger.format.exportfile import MAGIC, read_records
 from ledger.format.note import (
     Checkpoint,
     Note,
@@ -50,7 +50,10 @@ from ledger.format.regions import KECAMATAN as KECAMATAN_LEVEL
 from ledger.format.regions import sheet_stream
 from ledger.format.statement import Envelope
 from ledger.format.trust import TrustRoots, trust_to_json
-from ledger.log.tlog import Receipt, TransparencyLog
+from ledger.log.dossier import build_dossier
+from ledger.log.export import export_ledger
+from ledger.log.proofs import Receipt
+from ledger.log.tlog import TransparencyLog
 from ledger.log.witness import Witness
 from ledger.pilkada.scenario import Scenario
 from ledger.store.application import Ledger
@@ -806,6 +809,46 @@ def test_cli_dossier_and_verify_dossier(
     assert code == 1 and "InclusionProofError" in out and "VERDICT: FAILED" in out
     code, _, err = run(capsys, "dossier", "nonsense", "-o", str(sheet), "-L", str(home))
     assert code == 1 and err.startswith("ledger: error: ")
+
+
+def _as_json(value: Any) -> Any:
+    """``value`` as the CLI's JSON carries it (tuples become lists, keys strings)."""
+    return json.loads(json.dumps(value, ensure_ascii=False))
+
+
+def test_cli_json_of_verify_report_and_verify_dossier_is_the_librarys(
+    scene: Scene,
+    home: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    sheet_dossier: bytes,
+) -> None:
+    trust = str(home / "trust.json")
+    export = tmp_path / "ledger.export"
+    export.write_bytes(scene.export)
+    for tail in ((), ("--accept-unwitnessed-tail",)):
+        code, out, _ = run(capsys, "verify", str(export), "--trust", trust, "--json", *tail)
+        expected = verify(scene.export, scene.policy, tail=bool(tail))
+        assert json.loads(out) == _as_json(expected.to_json())
+        assert code == (0 if expected.ok else 1) and expected.ok == bool(tail)
+
+    for region in (KECAMATAN, "33.16.01"):
+        code, out, _ = run(
+            capsys, "report", str(export), "--trust", trust, "--region", region, "--json",
+            "--accept-unwitnessed-tail",
+        )  # fmt: skip
+        expected_report = bawaslu_report(
+            io.BytesIO(scene.export), scene.policy, region, accept_unwitnessed_tail=True
+        )
+        assert code == 0 and json.loads(out) == _as_json(expected_report)
+        assert json.loads(out)["region"] == region
+
+    dossier = tmp_path / "sheet.json"
+    dossier.write_bytes(sheet_dossier)
+    code, out, _ = run(capsys, "verify-dossier", str(dossier), "--trust", trust, "--json")
+    expected_dossier = verify_dossier(sheet_dossier, scene.policy)
+    assert code == 0 and json.loads(out) == _as_json(expected_dossier.to_json())
+    assert json.loads(out)["subject"] == SHEET and json.loads(out)["sheets"]
 
 
 def test_cli_report_statement_and_receipt(

@@ -16,8 +16,10 @@ nothing but the trust roots:
 Every stream is included whole, from seq 1 up to the checkpoint, so the
 verifier replays it exactly as an export verifier would (ledger.checks.verify).
 
-:func:`build_dossier` reads a ledger; :func:`verify_dossier` is a pure function
-of the dossier's bytes and a :class:`~ledger.checks.verify.TrustPolicy`.
+:func:`verify_dossier` is a pure function of the dossier's bytes and a
+:class:`~ledger.checks.verify.TrustPolicy`; the builder, which reads a live
+ledger, is ledger.log.dossier.build_dossier, and what both agree on is
+ledger.format.dossier.
 
 What a dossier cannot prove: that no event is missing from it. An event of an
 included stream left out at the end (after its last included seq, before the
@@ -31,12 +33,11 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ledger.checks.margin import MarginResult, check_margin
 from ledger.checks.verify import TrustPolicy, VerifyReport, _Replay
 from ledger.errors import (
-    CheckpointError,
     FormatError,
     InclusionProofError,
     LedgerError,
@@ -47,41 +48,16 @@ from ledger.errors import (
 )
 from ledger.format import merkle
 from ledger.format.authority import Signer
+from ledger.format.dossier import DOC_FIELDS, DOSSIER_FORMAT, EVENT_FIELDS, parse_subject
 from ledger.format.jsoninput import MAX_DOSSIER_SIZE, load_json
-from ledger.format.note import Checkpoint, Verifier, parse_note
-from ledger.format.policy import TlogPolicy
-from ledger.format.regions import key_stream, parse_contest_id, parse_stream_id
+from ledger.format.note import Checkpoint, parse_note
+from ledger.format.regions import parse_stream_id
 from ledger.format.schema import Contest, tally_flags, voted_total
-from ledger.format.statement import Envelope, key_id
-from ledger.format.trust import trust_from_json, trust_to_json
-from ledger.log.tlog import open_checkpoint
+from ledger.format.statement import Envelope
+from ledger.format.trust import trust_from_json
+from ledger.log.proofs import open_checkpoint
 
-if TYPE_CHECKING:  # building reads a ledger; verifying never does
-    from ledger.store.application import Ledger
-
-__all__ = ["DOSSIER_FORMAT", "DossierReport", "build_dossier", "parse_subject", "verify_dossier"]
-
-DOSSIER_FORMAT = "pilkada-ledger-dossier/v1"
-_DOC_FIELDS = ("format", "subject", "trust", "checkpoint", "events")
-_EVENT_FIELDS = ("leaf", "stream", "seq", "event_hash", "envelope", "proof")
-_PAGE = 5000
-
-
-def parse_subject(subject: str) -> tuple[str, str]:
-    """``("sheet", contest)`` for a sheet stream id, ``("contest", contest)`` for a contest id.
-
-    Raises SchemaError for anything else.
-    """
-    if subject.startswith("sheet:"):
-        parts = parse_stream_id(subject)
-        return "sheet", parts[1]
-    try:
-        parse_contest_id(subject)
-    except SchemaError as e:
-        raise SchemaError(
-            f"{subject!r} is neither a sheet stream id (sheet:<contest>:<TPS>) nor a contest id"
-        ) from e
-    return "contest", subject
+__all__ = ["DOSSIER_FORMAT", "DossierReport", "parse_subject", "verify_dossier"]
 
 
 def _in_subject(stream: str, subject: str) -> bool:
@@ -90,119 +66,6 @@ def _in_subject(stream: str, subject: str) -> bool:
     if kind == "sheet":
         return stream == subject
     return stream.startswith((f"sheet:{contest}:", f"recap:{contest}:"))
-
-
-# --- building --------------------------------------------------------------------------
-
-
-def _choose_checkpoint(
-    ledger: Ledger, log: Verifier, policy: TlogPolicy | None
-) -> tuple[bytes, Checkpoint]:
-    """The latest stored checkpoint (that meets ``policy``, if given)."""
-    for _, note in reversed(ledger.log_store.checkpoints()):
-        try:
-            checkpoint = open_checkpoint(note, log)
-            if policy is not None:
-                policy.verify_quorum(note, log)
-        except LedgerError:
-            continue
-        return note, checkpoint
-    if policy is not None:
-        raise UnwitnessedError(f"no stored checkpoint meets the trust policy ({policy.describe()})")
-    raise CheckpointError("the log has no checkpoint yet (run `ledger checkpoint issue`)")
-
-
-def _subject_streams(ledger: Ledger, subject: str, size: int) -> list[str]:
-    kind, contest = parse_subject(subject)
-    if kind == "sheet":
-        return [subject]
-    prefixes = (f"sheet:{contest}:", f"recap:{contest}:")
-    found: set[str] = set()
-    start = 0
-    while start < size:  # the leaves table only (no envelopes), page by page
-        rows = ledger.log_store.leaves(start, min(size, start + _PAGE))
-        if not rows:
-            break
-        found.update(row.stream for row in rows if row.stream.startswith(prefixes))
-        start = rows[-1].leaf_index + 1
-    return sorted(found)
-
-
-def build_dossier(ledger: Ledger, subject: str, *, policy: TlogPolicy | None = None) -> bytes:
-    """The dossier of ``subject`` (a sheet stream id or a contest id), as JSON bytes.
-
-    Every event is proved against one checkpoint: the latest stored one that
-    meets the trust ``policy`` (ledger.policy), or the latest if none is given.
-    Raises CheckpointError (UnwitnessedError: none meets the policy) if there is
-    none, SchemaError for a malformed subject
-    and UnknownEventError for a contest or sheet the checkpoint does not cover.
-    """
-    trust = ledger.trust
-    log = Verifier.parse(trust.log_vkey)
-    kind, contest = parse_subject(subject)
-    note, checkpoint = _choose_checkpoint(ledger, log, policy)
-    size = checkpoint.size
-    roots = {key_id(trust.kpu_root), key_id(trust.bawaslu_root)}
-    events: dict[int, Envelope] = {}
-
-    def add_stream(stream: str) -> list[Envelope]:
-        added = []
-        for envelope in ledger.stream(stream):
-            leaf = ledger.log_store.leaf_by_stream(stream, envelope.statement.seq)
-            if leaf is None or leaf.leaf_index >= size:
-                break  # a stream's seq order is its log order: the rest is newer
-            events[leaf.leaf_index] = envelope
-            added.append(envelope)
-        return added
-
-    election = add_stream("election")
-    if not any(
-        e.statement.kind == "contest" and e.statement.body.get("contest") == contest
-        for e in election
-    ):
-        raise UnknownEventError(
-            f"contest {contest} is not defined in the checkpoint of size {size}"
-        )
-    subject_events: list[Envelope] = []
-    for stream in _subject_streams(ledger, subject, size):
-        subject_events.extend(add_stream(stream))
-    if kind == "sheet" and not subject_events:
-        raise UnknownEventError(f"{subject} has no event in the checkpoint of size {size}")
-
-    pending = {e.statement.signer for e in (*election, *subject_events)}
-    done: set[bytes] = set()
-    while pending:  # every signer's key stream, then its granters', up to the roots
-        signer = pending.pop()
-        if signer in roots or signer in done:
-            continue
-        done.add(signer)
-        pending.update(e.statement.signer for e in add_stream(key_stream(signer)))
-
-    items = []
-    for leaf in sorted(events):
-        envelope = events[leaf]
-        proof = merkle.inclusion_proof(leaf, size, ledger.log_store)
-        items.append(
-            {
-                "leaf": leaf,
-                "stream": envelope.statement.stream,
-                "seq": envelope.statement.seq,
-                "event_hash": envelope.hash.hex(),
-                "envelope": base64.b64encode(envelope.raw).decode(),
-                "proof": [h.hex() for h in proof],
-            }
-        )
-    doc = {
-        "format": DOSSIER_FORMAT,
-        "subject": subject,
-        "trust": json.loads(trust_to_json(trust)),
-        "checkpoint": note.decode("utf-8"),
-        "events": items,
-    }
-    return (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-# --- verifying -------------------------------------------------------------------------
 
 
 @dataclass
@@ -264,8 +127,8 @@ def _parse(data: bytes, policy: TrustPolicy, report: DossierReport) -> tuple[str
     doc = load_json(data, "dossier", max_size=MAX_DOSSIER_SIZE)
     if not isinstance(doc, dict) or doc.get("format") != DOSSIER_FORMAT:
         raise FormatError(f'not a dossier (its "format" must be {DOSSIER_FORMAT!r})')
-    if sorted(doc) != sorted(_DOC_FIELDS):
-        raise FormatError(f"a dossier has exactly the fields {', '.join(_DOC_FIELDS)}")
+    if sorted(doc) != sorted(DOC_FIELDS):
+        raise FormatError(f"a dossier has exactly the fields {', '.join(DOC_FIELDS)}")
     subject, note, events = doc["subject"], doc["checkpoint"], doc["events"]
     if not isinstance(subject, str) or not isinstance(note, str) or not isinstance(events, list):
         raise FormatError("dossier subject and checkpoint must be strings, events a list")
@@ -283,8 +146,8 @@ def _parse(data: bytes, policy: TrustPolicy, report: DossierReport) -> tuple[str
     items: list[_Item] = []
     previous = -1
     for n, item in enumerate(events):
-        if not isinstance(item, dict) or sorted(item) != sorted(_EVENT_FIELDS):
-            report.fail(FormatError(f"events[{n}] must have exactly {', '.join(_EVENT_FIELDS)}"))
+        if not isinstance(item, dict) or sorted(item) != sorted(EVENT_FIELDS):
+            report.fail(FormatError(f"events[{n}] must have exactly {', '.join(EVENT_FIELDS)}"))
             continue
         leaf = item["leaf"]
         if not _is_int(leaf) or leaf <= previous:
@@ -449,7 +312,7 @@ def verify_dossier(
        the subject is a sheet stream id or a contest id;
     2. the checkpoint carries a valid signature by the log key, its origin is the
        log's; cosignatures by the policy's witnesses verify and meet its quorum
-       (ledger.policy; UnwitnessedError), so every event the dossier vouches for
+       (ledger.format.policy; UnwitnessedError), so every event the dossier vouches for
        lies inside a witnessed checkpoint;
     3. every event's leaf hash with its inclusion proof reaches the checkpoint's
        root at the checkpoint's size (RFC 9162), else InclusionProofError;

@@ -14,7 +14,7 @@
     the signer's grant chain taken from a dossier or an export (verified whole).
 
 :func:`verify_receipt_text`
-    A receipt the log signed (ledger.log.tlog.Receipt), with the trust roots' log key.
+    A receipt the log signed (ledger.log.proofs.Receipt), with the trust roots' log key.
 
 All three are pure functions of bytes and a TrustPolicy.
 """

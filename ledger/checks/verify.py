@@ -28,7 +28,7 @@ goes on, so one report lists everything:
    shrink, and every cosignature by a witness of the trust policy verifies; the
    roots of successive checkpoints are consistent because both are recomputed
    from one sequence of leaves. A checkpoint that passes all this and whose
-   cosignatures meet the policy's quorum (ledger.policy) is *witnessed*;
+   cosignatures meet the policy's quorum (ledger.format.policy) is *witnessed*;
 8. the end record's counts match; then the totals are recomputed from the
    effective tallies (latest count or correction of each sheet) as they stood
    at the last witnessed checkpoint.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -14,6 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from keys import load_private_key, load_public_key, passphrase_from, raw_public_key
 from ledger.errors import FormatError, KeyFileError
@@ -24,6 +29,7 @@ from ledger.store.home import LedgerHome
 
 PASSPHRASE_ENV = "LEDGER_PASSPHRASE"
 LOG_PASSPHRASE_ENV = "LEDGER_LOG_PASSPHRASE"
+_PLAIN_WIDTH = 1 << 16  # off a terminal no table is cut to a width: lines are as long as cells
 
 if TYPE_CHECKING:  # argparse's sub-command registry is generic only to type checkers
     Commands = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -139,22 +145,34 @@ def write_bytes(path: str, data: bytes) -> None:
         raise KeyFileError(f"cannot write {path}: {e.strerror}") from e
 
 
-def table(
+def print_table(
     headers: Sequence[str], rows: Sequence[Sequence[Any]], *, right: Sequence[int] = ()
-) -> str:
-    """An aligned plain-text table; columns listed in ``right`` are right-aligned."""
-    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = []
-    for n, row in enumerate(cells):
-        parts = [
-            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-            for i, cell in enumerate(row)
-        ]
-        lines.append("  ".join(parts).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+) -> None:
+    """Print an aligned table on stdout; columns listed in ``right`` are right-aligned.
+
+    On a terminal it is a rich table (ruled, bold header, fitted to the terminal);
+    elsewhere plain text for pipes and files: columns two spaces apart, the header
+    line first, no styling, no line cut or wrapped, no trailing spaces.
+    """
+    console = Console(highlight=False)
+    plain = not console.is_terminal
+    grid = Table(
+        box=None if plain else box.SIMPLE_HEAD,
+        header_style="" if plain else "bold",
+        pad_edge=not plain,
+        padding=(0, 1),
+    )
+    for i, header in enumerate(headers):
+        grid.add_column(header, justify="right" if i in right else "left")
+    for row in rows:
+        grid.add_row(*(Text(str(cell)) for cell in row))  # cells are text, never rich markup
+    if not plain:
+        console.print(grid)
+        return
+    text = io.StringIO()
+    Console(file=text, width=_PLAIN_WIDTH, color_system=None, highlight=False).print(grid)
+    for line in text.getvalue().splitlines():
+        print(line.rstrip())
 
 
 def print_json(value: Any) -> None:

@@ -23,11 +23,11 @@ from ledger.cli._common import (
     log_signer,
     open_ledger,
     print_json,
+    print_table,
     public_key_arg,
     read_bytes,
     read_document,
     signer_time,
-    table,
     write_bytes,
 )
 from ledger.cli._remote import Remote, add_server_args, open_remote
@@ -433,7 +433,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         )
         for e in envelopes
     ]
-    print(table(["seq", "kind", "hash", "signer", "time"], rows, right=[0, 4]))
+    print_table(["seq", "kind", "hash", "signer", "time"], rows, right=[0, 4])
     return 0
 
 

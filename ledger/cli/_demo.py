@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger import pilkada
-from ledger.cli._common import Commands, print_json, table
+from ledger.cli._common import Commands, print_json, print_table
 from ledger.cli._verify import print_report
 from ledger.errors import FormatError
 from ledger.pilkada.demo import DemoResult, build, passphrase_for_demo
@@ -121,10 +121,8 @@ def _print_result(result: DemoResult, simulation: Simulation) -> None:
                     check,
                 ]
             )
-        print(
-            table(
-                ["pair", "candidates", "votes", "share", "KPU Sirekap figure"], body, right=[2, 3]
-            )
+        print_table(
+            ["pair", "candidates", "votes", "share", "KPU Sirekap figure"], body, right=[2, 3]
         )
     counts: dict[str, int] = {}
     for finding in result.findings:
@@ -160,5 +158,5 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if injected:
         print(f"\ninjected faults: {len(injected)}")
         rows: list[list[Any]] = [[i["kind"], i["stream"], i["note"]] for i in injected]
-        print(table(["kind", "stream", "note"], rows))
+        print_table(["kind", "stream", "note"], rows)
     return 0 if result.report.ok else 1

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ledger.checks.dossier import DossierReport, build_dossier, verify_dossier
+from ledger.checks.dossier import DossierReport, verify_dossier
 from ledger.checks.verify import TrustPolicy
 from ledger.cli._common import (
     Commands,
@@ -27,6 +27,7 @@ from ledger.cli._verify import (
 from ledger.errors import FormatError
 from ledger.format.jsoninput import MAX_DOSSIER_SIZE
 from ledger.format.trust import policy_from_json
+from ledger.log.dossier import build_dossier
 
 EXIT_FAILED = 1
 

@@ -20,10 +20,11 @@ from ledger.cli._common import (
 from ledger.cli._verify import add_tail_arg, tlog_policy
 from ledger.errors import ConfigurationError, FormatError, UnwitnessedError
 from ledger.format.jsoninput import read_limited
-from ledger.format.note import SIG_TYPE_COSIGNATURE_V1, Checkpoint, NoteSigner, Verifier, parse_note
+from ledger.format.note import Checkpoint, Verifier, parse_note
 from ledger.format.policy import TlogPolicy
 from ledger.format.trust import policy_from_json, trust_from_json
-from ledger.log.tlog import ConsistencyProof, InclusionProof, Receipt, TransparencyLog
+from ledger.log.proofs import ConsistencyProof, InclusionProof, Receipt
+from ledger.log.tlog import TransparencyLog
 from ledger.log.witness import WITNESS_KEY, Witness
 
 
@@ -172,21 +173,9 @@ def cmd_witness_init(args: argparse.Namespace) -> int:
     KeyDir(directory).create(WITNESS_KEY, passphrase)
     (directory / "name").write_text(args.name + "\n")
     (directory / "state").mkdir()
-    signer = _witness_signer(directory)
+    signer = _witness.witness_signer(directory)
     print(f"witness verifier key: {signer.verifier.vkey}")
     return 0
-
-
-def _witness_signer(directory: Path) -> NoteSigner:
-    try:
-        name = (directory / "name").read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigurationError(
-            f"{directory} is not a witness directory (run `ledger witness init`)"
-        ) from e
-    passphrase = passphrase_from(PASSPHRASE_ENV, "Passphrase for the witness key: ")
-    key = KeyDir(directory).load(WITNESS_KEY, passphrase)
-    return NoteSigner(key, name, SIG_TYPE_COSIGNATURE_V1)
 
 
 def cmd_witness_cosign(args: argparse.Namespace) -> int:
@@ -199,7 +188,7 @@ def cmd_witness_cosign(args: argparse.Namespace) -> int:
         if parse_note(proof.new).text != parse_note(note).text:
             raise FormatError("the consistency proof does not end at this checkpoint")
         hashes = proof.hashes
-    witness = Witness(_witness_signer(directory), directory / "state", {log.name: log})
+    witness = Witness(_witness.witness_signer(directory), directory / "state", {log.name: log})
     now = int(time.time()) if args.time is None else args.time
     line = witness.cosign(note, hashes, now=now)
     write_bytes(args.output, note + line)

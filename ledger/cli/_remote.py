@@ -22,7 +22,7 @@ from ledger.cli._common import (
     LOG_PASSPHRASE_ENV,
     PASSPHRASE_ENV,
     Commands,
-    table,
+    print_table,
     write_bytes,
 )
 from ledger.errors import FormatError, LedgerError, ServiceError
@@ -186,5 +186,5 @@ def cmd_outbox(args: argparse.Namespace) -> int:
             )
             for e in entries
         ]
-        print(table(["hash", "stream", "seq", "kind", "state", "leaf / refusal"], rows, right=[2]))
+        print_table(["hash", "stream", "seq", "kind", "state", "leaf / refusal"], rows, right=[2])
     return 0

@@ -9,7 +9,7 @@ import tempfile
 from typing import IO, Any
 
 from ledger.checks.report import bawaslu_report, verify_statement
-from ledger.cli._common import Commands, add_json_arg, print_json, read_bytes, table
+from ledger.cli._common import Commands, add_json_arg, print_json, print_table, read_bytes
 from ledger.cli._verify import add_tail_arg, add_trust_args, load_policy
 from ledger.errors import FormatError
 from ledger.format.jsoninput import MAX_DOSSIER_SIZE
@@ -131,7 +131,7 @@ def print_bawaslu_report(report: dict[str, Any]) -> None:
         for s in report["signers"]
     ]
     if rows:
-        print(table(["key id", "role", "scope", "label", "statements"], rows))
+        print_table(["key id", "role", "scope", "label", "statements"], rows)
     if report["findings"]:
         print("\nfindings: " + ", ".join(f"{n} {k}" for k, n in report["findings"].items()))
 

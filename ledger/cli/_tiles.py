@@ -10,7 +10,7 @@ from ledger.format.jsoninput import read_limited
 from ledger.format.note import Verifier
 from ledger.format.trust import trust_from_json
 from ledger.log.mirror import mirror
-from ledger.log.static import write_tile_tree
+from ledger.log.publish import write_tile_tree
 from ledger.log.tlog import TransparencyLog
 from ledger.progress import Progress
 from ledger.store.home import LedgerHome

@@ -17,14 +17,14 @@ from ledger.cli._common import (
     add_ledger_arg,
     open_ledger,
     print_json,
-    table,
+    print_table,
 )
 from ledger.errors import ConfigurationError, FormatError
-from ledger.format.exportfile import export_ledger
 from ledger.format.jsoninput import read_limited
 from ledger.format.note import Verifier
 from ledger.format.policy import TlogPolicy, parse_policy
 from ledger.format.trust import policy_from_json, trust_from_json
+from ledger.log.export import export_ledger
 from ledger.log.mirror import mirror
 from ledger.log.static import export_stream
 from ledger.progress import Progress
@@ -256,7 +256,7 @@ def print_totals(totals: dict[str, dict[str, Any]], as_of: int | None) -> None:
         rows.append(["valid", f"{total['valid']:,}", ""])
         rows.append(["invalid", f"{total['invalid']:,}", ""])
         print(f"\n{contest_id}{when}: {total['sheets']:,} sheets")
-        print(table(["", "votes", "share"], rows, right=[1, 2]))
+        print_table(["", "votes", "share"], rows, right=[1, 2])
 
 
 def _share(votes: int, valid: int) -> str:

@@ -12,13 +12,14 @@ from ledger.cli._common import (
     add_ledger_arg,
     open_ledger,
     print_json,
-    table,
+    print_table,
 )
 from ledger.errors import FormatError, UnknownEventError
 from ledger.format.jsoninput import read_limited
 from ledger.format.note import Verifier
 from ledger.format.regions import KECAMATAN
-from ledger.log.tlog import TransparencyLog, open_checkpoint
+from ledger.log.proofs import open_checkpoint
+from ledger.log.tlog import TransparencyLog
 from ledger.progress import Progress
 from ledger.store.application import Ledger
 from projections import views
@@ -166,7 +167,7 @@ def cmd_totals(args: argparse.Namespace) -> int:
         headers = (
             ["region", "name"] + [f"pair {n}" for n in numbers] + ["valid", "invalid", "sheets"]
         )
-        print(table(headers, body, right=list(range(2, len(headers)))))
+        print_table(headers, body, right=list(range(2, len(headers))))
         print()
     return 0
 
@@ -190,10 +191,8 @@ def cmd_sheets(args: argparse.Namespace) -> int:
         ]
         for r in rows
     ]
-    print(
-        table(
-            ["tps", "counted", "saksi", "ptps", "objections open/all", "corrected", "flags"], body
-        )
+    print_table(
+        ["tps", "counted", "saksi", "ptps", "objections open/all", "corrected", "flags"], body
     )
     return 0
 
@@ -216,12 +215,10 @@ def cmd_recaps(args: argparse.Namespace) -> int:
         ]
         for r in rows
     ]
-    print(
-        table(
-            ["region", "stated valid", "computed valid", "difference", "omitted", "stale"],
-            body,
-            right=[1, 2, 4, 5],
-        )
+    print_table(
+        ["region", "stated valid", "computed valid", "difference", "omitted", "stale"],
+        body,
+        right=[1, 2, 4, 5],
     )
     return 0
 
@@ -247,21 +244,19 @@ def cmd_trail(args: argparse.Namespace) -> int:
                 _summary(r),
             ]
         )
-    print(
-        table(
-            [
-                "position",
-                "stream" if not args.stream else "seq",
-                "kind",
-                "role",
-                "signer",
-                "time",
-                "hash",
-                "detail",
-            ],
-            body,
-            right=[0, 5],
-        )
+    print_table(
+        [
+            "position",
+            "stream" if not args.stream else "seq",
+            "kind",
+            "role",
+            "signer",
+            "time",
+            "hash",
+            "detail",
+        ],
+        body,
+        right=[0, 5],
     )
     return 0
 
@@ -313,7 +308,7 @@ def cmd_findings(args: argparse.Namespace) -> int:
             [r["kind"], r["stream"], ",".join(e[:12] for e in r["events"]), r["message"]]
             for r in rows
         ]
-        print(table(["kind", "stream", "events", "what"], body))
+        print_table(["kind", "stream", "events", "what"], body)
     return 0
 
 

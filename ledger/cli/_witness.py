@@ -6,8 +6,11 @@ import argparse
 import time
 from pathlib import Path
 
+from keys import KeyDir, passphrase_from
+from ledger.cli._common import PASSPHRASE_ENV
 from ledger.errors import ConfigurationError, FormatError
-from ledger.log.witness import Witness
+from ledger.format.note import SIG_TYPE_COSIGNATURE_V1, NoteSigner
+from ledger.log.witness import WITNESS_KEY, Witness
 
 STATE_DIR = "state"
 
@@ -45,6 +48,19 @@ def _listen_arg(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def witness_signer(directory: Path) -> NoteSigner:
+    """The cosigning key of a witness directory (from `ledger witness init`), unlocked."""
+    try:
+        name = (directory / "name").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigurationError(
+            f"{directory} is not a witness directory (run `ledger witness init`)"
+        ) from e
+    passphrase = passphrase_from(PASSPHRASE_ENV, "Passphrase for the witness key: ")
+    key = KeyDir(directory).load(WITNESS_KEY, passphrase)
+    return NoteSigner(key, name, SIG_TYPE_COSIGNATURE_V1)
+
+
 def cmd_witness_follow(args: argparse.Namespace) -> int:
     from ledger.witness_service.config import follow
 
@@ -54,7 +70,6 @@ def cmd_witness_follow(args: argparse.Namespace) -> int:
 
 
 def cmd_witness_serve(args: argparse.Namespace) -> int:
-    from ledger.cli._log import _witness_signer
     from ledger.witness_service.app import serve
     from ledger.witness_service.config import read_followed
 
@@ -63,7 +78,7 @@ def cmd_witness_serve(args: argparse.Namespace) -> int:
     followed = read_followed(directory)
     if not followed:
         raise ConfigurationError(f"{directory} follows no log (run `ledger witness follow`)")
-    witness = Witness(_witness_signer(directory), directory / STATE_DIR, followed)
+    witness = Witness(witness_signer(directory), directory / STATE_DIR, followed)
 
     def ready(url: str) -> None:
         print(f"witness {witness.verifier.name} listening on {url}", flush=True)

@@ -20,17 +20,14 @@ both run in flat memory at national size.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator
-from typing import IO, TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import IO, Any
 
 from ledger.errors import FormatError
 from ledger.format import canonical
 from ledger.format.trust import TrustRoots
 
-if TYPE_CHECKING:  # the writer reads a ledger; the reader (and the verifier) never do
-    from ledger.store.application import Ledger
-
-__all__ = ["MAGIC", "MAX_RECORD", "ExportWriter", "export_ledger", "read_records", "trust_record"]
+__all__ = ["MAGIC", "MAX_RECORD", "ExportWriter", "read_records", "trust_record"]
 
 MAGIC = b"PILKADA-LEDGER-EXPORT/1\n"
 MAX_RECORD = 1 << 22
@@ -112,28 +109,3 @@ def trust_record(trust: TrustRoots) -> dict[str, Any]:
         "bawaslu_root": trust.bawaslu_root,
         "log_vkey": trust.log_vkey,
     }
-
-
-def export_ledger(
-    ledger: Ledger, out: IO[bytes], *, progress: Callable[[int], None] | None = None
-) -> tuple[int, int]:
-    """Write the whole ledger to ``out``; return (events, checkpoints) written.
-
-    Reads the log page by page (Ledger.log_entries), so memory stays flat.
-    """
-    writer = ExportWriter(out)
-    writer.header(trust_record(ledger.trust))
-    checkpoints = iter(ledger.log_store.checkpoints())
-    pending = next(checkpoints, None)
-    while pending is not None and pending[0] == 0:
-        writer.checkpoint(pending[1])
-        pending = next(checkpoints, None)
-    for leaf, raw in ledger.log_entries():
-        writer.event(leaf.leaf_index, raw)
-        while pending is not None and pending[0] == leaf.leaf_index + 1:
-            writer.checkpoint(pending[1])
-            pending = next(checkpoints, None)
-        if progress is not None:
-            progress(1)
-    writer.end()
-    return writer.events, writer.checkpoints

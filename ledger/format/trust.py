@@ -3,7 +3,7 @@
 ``TrustRoots`` is stored in the ledger's database (canonical msgpack) and
 handed to verifiers as a trust roots file, ``trust.json`` (docs/format.md,
 "Trust roots file"), which may also embed the trust policy (c2sp.org/tlog-policy,
-ledger.policy) naming the witnesses whose cosignatures a verdict needs. This
+ledger.format.policy) naming the witnesses whose cosignatures a verdict needs. This
 module is a format primitive: the offline verifier uses it without the ledger
 application.
 """

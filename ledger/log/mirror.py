@@ -40,8 +40,8 @@ from ledger.errors import (
 from ledger.format import merkle
 from ledger.format.note import Checkpoint, Verifier
 from ledger.log import tiles
+from ledger.log.proofs import open_checkpoint
 from ledger.log.static import CHECKPOINT_FILE, CHECKPOINTS_DIR, DirectoryTiles, write_file
-from ledger.log.tlog import open_checkpoint
 
 __all__ = ["FETCH_TIMEOUT", "MirrorResult", "mirror"]
 

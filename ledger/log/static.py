@@ -4,7 +4,7 @@ A *tile tree* is a directory laid out as tlog-tiles serves a log: ``checkpoint``
 (the latest signed checkpoint, with its cosignatures), ``tile/<L>/<N>[.p/<W>]``
 and ``tile/entries/<N>[.p/<W>]``. Beside them, outside the spec, ``checkpoints/<size>``
 keeps every checkpoint the tree has held, so that a verifier replays them all.
-``ledger tiles`` writes one from a ledger (:func:`write_tile_tree`), ``ledger mirror``
+``ledger tiles`` writes one from a ledger (``ledger.log.publish``), ``ledger mirror``
 copies one from a server (``ledger.log.mirror``), any web server serves one, and
 ``ledger verify`` reads one (:func:`export_stream`).
 
@@ -17,17 +17,14 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 from ledger.errors import (
     CheckpointError,
     FormatError,
-    InconsistentCheckpointError,
     LedgerError,
-    LogShrankError,
     UnknownEventError,
 )
 from ledger.format import merkle
@@ -35,16 +32,14 @@ from ledger.format.exportfile import ExportWriter, trust_record
 from ledger.format.note import Checkpoint
 from ledger.format.trust import TrustRoots
 from ledger.log import tiles
-from ledger.log.tlog import TransparencyLog, open_checkpoint
 
 __all__ = [
     "CHECKPOINTS_DIR",
     "CHECKPOINT_FILE",
     "DirectoryTiles",
-    "WriteResult",
     "export_stream",
+    "read_file",
     "write_file",
-    "write_tile_tree",
 ]
 
 CHECKPOINT_FILE = "checkpoint"
@@ -67,7 +62,8 @@ def write_file(path: Path, data: bytes) -> None:
         raise
 
 
-def _read(path: Path) -> bytes | None:
+def read_file(path: Path) -> bytes | None:
+    """The bytes of ``path``; None if it does not exist, FormatError if it cannot be read."""
     try:
         return path.read_bytes()
     except FileNotFoundError:
@@ -83,7 +79,7 @@ class DirectoryTiles:
         self.root = root
 
     def _read(self, path: str, what: str) -> bytes:
-        data = _read(self.root / path)
+        data = read_file(self.root / path)
         if data is None:
             raise UnknownEventError(f"{self.root} has no {what} {path}")
         return data
@@ -93,7 +89,7 @@ class DirectoryTiles:
         # then the partial tile is the full one's prefix.
         path = self.root / tiles.tile_path(level, index, width)
         if width < tiles.TILE_WIDTH and not path.exists():
-            full = _read(self.root / tiles.tile_path(level, index))
+            full = read_file(self.root / tiles.tile_path(level, index))
             if full is not None:
                 return full[: width * merkle.HASH_SIZE]
         return self._read(tiles.tile_path(level, index, width), "tile")
@@ -101,14 +97,14 @@ class DirectoryTiles:
     def read_entries(self, index: int, width: int) -> bytes:
         path = self.root / tiles.entries_path(index, width)
         if width < tiles.TILE_WIDTH and not path.exists():
-            full = _read(self.root / tiles.entries_path(index))
+            full = read_file(self.root / tiles.entries_path(index))
             if full is not None:
                 return tiles.encode_entry_bundle(tiles.decode_entry_bundle(full)[:width])
         return self._read(tiles.entries_path(index, width), "entry bundle")
 
     def checkpoint(self) -> bytes | None:
         """The latest checkpoint, or None in an empty tree."""
-        return _read(self.root / CHECKPOINT_FILE)
+        return read_file(self.root / CHECKPOINT_FILE)
 
     def checkpoints(self) -> list[tuple[int, bytes]]:
         """Every checkpoint kept in ``checkpoints/``, by size, with the latest one
@@ -132,83 +128,6 @@ def _size_of(note: bytes) -> int:
         return Checkpoint.parse(text).size
     except (UnicodeDecodeError, LedgerError) as e:
         raise CheckpointError(f"not a checkpoint note: {e}") from e
-
-
-# --- writing a ledger's tree ----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    """What one run of :func:`write_tile_tree` did."""
-
-    size: int  # the tree size of the checkpoint now published
-    previous: int  # the size published before this run (0 for a new tree)
-    files: int  # tiles, bundles and checkpoints written
-
-
-def write_tile_tree(
-    log: TransparencyLog, out: Path, *, progress: Callable[[int], None] | None = None
-) -> WriteResult:
-    """Bring the tile tree in ``out`` up to the log's latest checkpoint.
-
-    Incremental: only the tiles and bundles that are new since the checkpoint
-    ``out`` already publishes are written, and for every checkpoint issued since
-    then its partial tiles, so every checkpoint's tree can be fetched (tlog-tiles,
-    "Partial Tiles"). Refuses (writing nothing) when ``out`` publishes a checkpoint
-    of another log, a larger one, or one the log's stored tree does not extend.
-    ``progress`` is called with the number of files written as they are.
-    """
-    verifier = log.log_verifier
-    stored = log.store.checkpoints()
-    if not stored:
-        raise UnknownEventError("the log has no checkpoint yet (run `ledger checkpoint issue`)")
-    published = DirectoryTiles(out).checkpoint()
-    previous = 0
-    if published is not None:
-        try:
-            old = open_checkpoint(published, verifier)
-        except LedgerError as e:
-            raise CheckpointError(
-                f"{out}/{CHECKPOINT_FILE} is not a checkpoint of this log: {e}"
-            ) from e
-        latest = open_checkpoint(stored[-1][1], verifier)
-        if old.size > latest.size:
-            raise LogShrankError(
-                f"{out} publishes a checkpoint of size {old.size}; the log's latest is {latest.size}"
-            )
-        if old.size and log.root(old.size) != old.root_hash:
-            raise InconsistentCheckpointError(
-                f"{out} publishes a checkpoint of size {old.size} this log's tree does not extend"
-            )
-        previous = old.size
-    files = 0
-
-    def put(path: str, data: bytes) -> None:
-        nonlocal files
-        write_file(out / path, data)
-        files += 1
-        if progress is not None:
-            progress(1)
-
-    since = previous
-    for size, note in stored:
-        if size > since:
-            for ref in tiles.tiles_of(size, since):
-                assert ref.level is not None
-                put(ref.path(), log.read_tile(ref.level, ref.index, ref.width))
-                if ref.level == 0:
-                    put(
-                        tiles.entries_path(ref.index, ref.width),
-                        log.read_entry_bundle(ref.index, ref.width),
-                    )
-            since = size
-        # Checkpoints gain cosignatures after they are issued: keep each current.
-        path = out / CHECKPOINTS_DIR / str(size)
-        if _read(path) != note:
-            put(f"{CHECKPOINTS_DIR}/{size}", note)
-    if published != stored[-1][1]:
-        put(CHECKPOINT_FILE, stored[-1][1])
-    return WriteResult(since, previous, files)
 
 
 # --- reading a tree as an export ------------------------------------------------------

@@ -21,7 +21,7 @@ from ledger.format.note import Checkpoint, Verifier, parse_note
 from ledger.format.policy import TlogPolicy
 from ledger.format.statement import Envelope
 from ledger.format.tlog_wire import TlogProofFile
-from ledger.log.tlog import InclusionProof
+from ledger.log.proofs import InclusionProof
 
 __all__ = [
     "VerifiedTlogProof",

@@ -25,11 +25,11 @@ from keys import KeyDir, save_private_key, save_public_key
 from ledger import pilkada
 from ledger.checks.verify import TrustPolicy, VerifyReport, verify_export
 from ledger.errors import ConfigurationError
-from ledger.format.exportfile import export_ledger
 from ledger.format.note import SIG_TYPE_COSIGNATURE_V1
 from ledger.format.policy import parse_policy, policy_text
 from ledger.format.regions import covers
 from ledger.format.trust import trust_to_json
+from ledger.log.export import export_ledger
 from ledger.log.tlog import TransparencyLog
 from ledger.log.witness import WITNESS_KEY, Witness
 from ledger.pilkada.scenario import Scenario

@@ -36,7 +36,7 @@ from ledger.errors import FormatError, LedgerError, ServiceError
 from ledger.format.note import Verifier
 from ledger.format.statement import Envelope
 from ledger.format.trust import TrustRoots, trust_from_json
-from ledger.log.tlog import Receipt
+from ledger.log.proofs import Receipt
 from ledger.server.wire import ENVELOPE_TYPE
 
 __all__ = ["RETRIED_STATUSES", "LedgerClient", "Outbox", "OutboxEntry", "Receipted"]

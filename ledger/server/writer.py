@@ -29,7 +29,8 @@ from typing import Any
 
 from ledger.errors import LedgerError
 from ledger.format.note import NoteSigner
-from ledger.log.tlog import Receipt, TransparencyLog
+from ledger.log.proofs import Receipt
+from ledger.log.tlog import TransparencyLog
 from ledger.server.problems import RETRY_AFTER_S, Problem, is_store_unavailable
 from ledger.store.application import Accepted, Ledger
 

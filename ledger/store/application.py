@@ -207,7 +207,7 @@ class Ledger(Application[uuid.UUID]):
 
     ``Ledger(url)`` opens an existing ledger and runs no DDL; :meth:`create` makes
     one and :meth:`migrate` brings an older one's schema up to date
-    (ledger.migrations).
+    (ledger.store.migrations).
     """
 
     name = "ledger"
@@ -432,7 +432,7 @@ class Ledger(Application[uuid.UUID]):
         """Give every stored, unsequenced event its leaf index; return the log size.
 
         Follows the notification log from the sequencer's tracking position, in
-        notification order (= commit order, see ledger.persistence), so leaf
+        notification order (= commit order, see ledger.store.persistence), so leaf
         indexes are contiguous even where notification ids have gaps.
         """
         return sequence_pending(self.log_store, self.recorder, self.mapper)[0]

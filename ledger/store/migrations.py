@@ -31,19 +31,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from eventsourcing.domain import EventSourcingError
 
 from ledger.errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from ledger.store.application import Ledger
+from ledger.store.persistence import LogRecorder, StorageConfig
 
 __all__ = [
     "SCHEMA_META",
     "SCHEMA_VERSION",
     "TRUST_META",
+    "LedgerDatabase",
     "check_schema",
     "create",
     "create_tables",
@@ -55,7 +54,24 @@ SCHEMA_META = "schema-version"
 TRUST_META = "trust"
 
 
-def _nodes_to_tiles(ledger: Ledger) -> None:
+class LedgerDatabase(Protocol):
+    """What a schema change needs of a ledger: its database and its recorders.
+
+    :class:`ledger.store.application.Ledger` is one; naming only this keeps the
+    application, which calls these functions as it opens, out of this module's imports.
+    """
+
+    @property
+    def config(self) -> StorageConfig: ...
+
+    @property
+    def log_store(self) -> LogRecorder: ...
+
+    @property
+    def recorder(self) -> Any: ...
+
+
+def _nodes_to_tiles(ledger: LedgerDatabase) -> None:
     """1 -> 2: the Merkle tree moves from one row per node to one row per tile
     (format.md 8.13), checked against the stored root before the nodes are dropped."""
     store: Any = ledger.log_store  # a LogRecorder is also an eventsourcing recorder
@@ -65,10 +81,10 @@ def _nodes_to_tiles(ledger: Ledger) -> None:
 
 # Version v -> v + 1: changes to existing tables, run before the create statements.
 # (Version 0 -> 1 needs none: 0 had every table a create statement makes.)
-_STEPS: dict[int, Callable[[Ledger], None]] = {1: _nodes_to_tiles}
+_STEPS: dict[int, Callable[[LedgerDatabase], None]] = {1: _nodes_to_tiles}
 
 
-def check_schema(ledger: Ledger) -> None:
+def check_schema(ledger: LedgerDatabase) -> None:
     """Refuse, with what to run, a database that holds no ledger or another schema version."""
     store, url = ledger.log_store, ledger.config.url
     if not store.has_tables():
@@ -84,7 +100,7 @@ def check_schema(ledger: Ledger) -> None:
         )
 
 
-def create(ledger: Ledger, trust: bytes) -> None:
+def create(ledger: LedgerDatabase, trust: bytes) -> None:
     """Make every table and pin ``trust``; refuse a database that already holds a ledger.
 
     Tables left by an earlier attempt, or by a ledger of version 0 that was
@@ -101,7 +117,7 @@ def create(ledger: Ledger, trust: bytes) -> None:
         store.write_meta(TRUST_META, trust)
 
 
-def migrate(ledger: Ledger) -> tuple[int, int]:
+def migrate(ledger: LedgerDatabase) -> tuple[int, int]:
     """Bring the schema to SCHEMA_VERSION; return the versions before and after."""
     store = ledger.log_store
     with _schema_change(ledger):
@@ -113,7 +129,7 @@ def migrate(ledger: Ledger) -> tuple[int, int]:
     return version, SCHEMA_VERSION
 
 
-def _upgrade(ledger: Ledger, version: int | None) -> None:
+def _upgrade(ledger: LedgerDatabase, version: int | None) -> None:
     """Run the steps from ``version`` (None: a new database, none), create, record."""
     for step in range(SCHEMA_VERSION if version is None else version, SCHEMA_VERSION):
         if step in _STEPS:
@@ -124,7 +140,7 @@ def _upgrade(ledger: Ledger, version: int | None) -> None:
         ledger.log_store.write_meta(SCHEMA_META, str(SCHEMA_VERSION).encode(), replace=True)
 
 
-def create_tables(ledger: Ledger, recorder: Any) -> None:
+def create_tables(ledger: LedgerDatabase, recorder: Any) -> None:
     """Make the tables of a layer above the store (the live projection) in the ledger's
     database: idempotent, under the append lock like every other schema change.
 
@@ -138,12 +154,12 @@ def create_tables(ledger: Ledger, recorder: Any) -> None:
         recorder.create_table()
 
 
-def _recorders(ledger: Ledger) -> list[Any]:
+def _recorders(ledger: LedgerDatabase) -> list[Any]:
     """Every recorder of the store whose create statements make part of the database."""
     return [ledger.recorder, ledger.log_store]
 
 
-def _version(ledger: Ledger) -> int:
+def _version(ledger: LedgerDatabase) -> int:
     raw = ledger.log_store.read_meta(SCHEMA_META)
     if raw is None:
         return 0
@@ -154,7 +170,7 @@ def _version(ledger: Ledger) -> int:
     return int(raw)
 
 
-def _refuse_newer(ledger: Ledger, version: int) -> None:
+def _refuse_newer(ledger: LedgerDatabase, version: int) -> None:
     if version > SCHEMA_VERSION:
         raise ConfigurationError(
             f"{ledger.config.url} has schema version {version}, newer than this program's "
@@ -163,7 +179,7 @@ def _refuse_newer(ledger: Ledger, version: int) -> None:
 
 
 @contextmanager
-def _schema_change(ledger: Ledger) -> Iterator[None]:
+def _schema_change(ledger: LedgerDatabase) -> Iterator[None]:
     """Hold the append lock; report a database failure as one line."""
     try:
         with ledger.log_store.append_lock():

@@ -7,7 +7,7 @@ transparency log's leaves and Merkle tree (as c2sp.org/tlog-tiles hash tiles,
 one row per tile), and its signed checkpoints. They are
 written by a :class:`LogRecorder`, a TrackingRecorder subclass for each backend,
 so that the sequencer's writes and its tracking position commit atomically.
-Their create statements run only in ledger.migrations (create and migrate),
+Their create statements run only in ledger.store.migrations (create and migrate),
 never when a ledger is opened.
 
 A database is named by a URL: ``sqlite:PATH`` (the embedded default) or
@@ -102,7 +102,7 @@ class StorageConfig:
         """The eventsourcing environment for this database."""
         env = {
             "TRANSCODER_TOPIC": "ledger.store.transcoder:MsgpackTranscoder",
-            # Off: opening runs no DDL; ledger.migrations makes the tables.
+            # Off: opening runs no DDL; ledger.store.migrations makes the tables.
             "CREATE_TABLE": "n",
         }
         if self.backend == "sqlite":
