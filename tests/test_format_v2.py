@@ -19,12 +19,11 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.checks.dossier import build_dossier, verify_dossier
+from ledger.checks.dossier import verify_dossier
 from ledger.checks.report import bawaslu_report
 from ledger.checks.verify import verify_export
 from ledger.errors import EntryTooLargeError, SchemaError
 from ledger.format import canonical, ed25519
-from ledger.format.exportfile import export_ledger
 from ledger.format.recap import MAX_DECISION_TEXT, MAX_DECISIONS, check_inputs_v2, recap_inputs
 from ledger.format.regions import sheet_stream
 from ledger.format.signing import recap_body
@@ -35,6 +34,8 @@ from ledger.format.statement import (
     key_id,
     sign_statement,
 )
+from ledger.log.dossier import build_dossier
+from ledger.log.export import export_ledger
 from ledger.log.tlog import TransparencyLog
 from ledger.pilkada.reference import tps_layout
 from ledger.pilkada.scenario import Scenario
