@@ -15,7 +15,6 @@ The run happens once (module fixture); each test checks one property of it.
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
 import threading
@@ -43,6 +42,7 @@ from ledger.pilkada.phases import PHASES, phases, shares
 from ledger.pilkada.simulate import Simulation
 from ledger.server.client import LedgerClient, Receipted
 from ledger.store.home import LedgerHome
+from tests.conftest import postgres_schema
 from tests.servers import LEDGER, Server, make_home, server_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -83,22 +83,17 @@ def _submit_wave(
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
-    from tests.conftest import PG_BASE, _pg_available, _pg_connect
+    with postgres_schema() as url:
+        yield from _load(tmp_path_factory, url)
 
-    reason = _pg_available()
-    if reason is not None:
-        if os.environ.get("LEDGER_REQUIRE_POSTGRES"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    schema = f"t_load_{random.getrandbits(48):012x}"
-    with _pg_connect() as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
+
+def _load(tmp_path_factory: pytest.TempPathFactory, url: str) -> Iterator[Run]:
     simulation = Simulation(pilkada.BLORA, seed=2024, faults=DEMO_FAULTS)
     envelopes = list(simulation.envelopes())
     home = make_home(
         tmp_path_factory.mktemp("load") / "ledger",
         simulation.scenario,
-        f"{PG_BASE}?schema={schema}",
+        url,
     )
     servers = [Server(home), Server(home)]
     try:
@@ -122,8 +117,6 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     finally:
         for server in servers:
             server.stop()
-        with _pg_connect() as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def _crasher(run: Run) -> Callable[[], None]:

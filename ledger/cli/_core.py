@@ -43,7 +43,7 @@ from ledger.format.signing import (
     grant_body,
     revoke_body,
 )
-from ledger.format.statement import Envelope, key_id
+from ledger.format.statement import Envelope, key_id, parse_event_hash
 from ledger.log.tlog import TransparencyLog
 from ledger.store.application import Accepted, Ledger
 from ledger.store.home import LedgerHome
@@ -356,16 +356,6 @@ def _latest_tally_event(ledger: Ledger | Remote, stream: str) -> bytes:
     raise UnknownEventError(f"stream {stream} has no count yet")
 
 
-def _hash_arg(value: str) -> bytes:
-    try:
-        raw = bytes.fromhex(value)
-    except ValueError:
-        raw = b""
-    if len(raw) != 32:
-        raise UnknownEventError(f"{value!r} is not an event hash (64 hex characters)")
-    return raw
-
-
 def cmd_count(args: argparse.Namespace) -> int:
     tally = read_document(args.file)
     key = load_key(args.key)
@@ -379,7 +369,7 @@ def cmd_attest(args: argparse.Namespace) -> int:
     key = load_key(args.key)
     stream = sheet_stream(args.contest, args.tps)
     with _sheet_target(args) as ledger:
-        event = _hash_arg(args.event) if args.event else _latest_tally_event(ledger, stream)
+        event = parse_event_hash(args.event) if args.event else _latest_tally_event(ledger, stream)
         body = attest_body(event, "object", args.object) if args.object else attest_body(event)
         return _submit(args, ledger, key, stream, "attest", body)
 
@@ -390,7 +380,9 @@ def cmd_correct(args: argparse.Namespace) -> int:
     stream = sheet_stream(args.contest, args.tps)
     with _sheet_target(args) as ledger:
         corrects = (
-            _hash_arg(args.corrects) if args.corrects else _latest_tally_event(ledger, stream)
+            parse_event_hash(args.corrects)
+            if args.corrects
+            else _latest_tally_event(ledger, stream)
         )
         return _submit(
             args, ledger, key, stream, "correct", correct_body(corrects, args.reason, tally)

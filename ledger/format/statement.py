@@ -41,6 +41,7 @@ __all__ = [
     "check_entry_size",
     "event_hash",
     "key_id",
+    "parse_event_hash",
     "sign_statement",
     "statement_context",
 ]
@@ -80,6 +81,18 @@ def key_id(public_key: bytes) -> bytes:
 def event_hash(envelope_bytes: bytes) -> bytes:
     """SHA-256 of the envelope bytes: the event's identity and the next ``prev``."""
     return hashlib.sha256(envelope_bytes).digest()
+
+
+def parse_event_hash(text: str) -> bytes:
+    """An event hash written as 64 hex characters (a command's argument, a URL's
+    parameter); FormatError for anything else."""
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = b""
+    if len(raw) != HASH_SIZE:
+        raise FormatError(f"{text[:80]!r} is not an event hash (64 hex characters)")
+    return raw
 
 
 def _field(value: dict[str, Any], name: str, kind: type, what: str) -> Any:

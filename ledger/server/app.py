@@ -32,9 +32,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.errors import FormatError, LedgerError, UnknownEventError
+from ledger.errors import LedgerError, UnknownEventError
 from ledger.format.describe import describe
-from ledger.format.statement import Envelope
+from ledger.format.statement import Envelope, parse_event_hash
 from ledger.log import tiles
 from ledger.log.tlog import TransparencyLog
 from ledger.server import metrics
@@ -268,16 +268,6 @@ async def _read_body(
     return b"".join(chunks)
 
 
-def _hash_param(value: str) -> bytes:
-    try:
-        raw = bytes.fromhex(value)
-    except ValueError:
-        raw = b""
-    if len(raw) != 32:
-        raise FormatError(f"{value[:80]!r} is not an event hash (64 hex characters)")
-    return raw
-
-
 def _problem_response(error: BaseException) -> JSONResponse:
     status, doc, headers = problem_for(error)
     return JSONResponse(doc, status_code=status, headers=headers, media_type=PROBLEM_CONTENT_TYPE)
@@ -433,7 +423,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         responses=_READ_PROBLEMS,
     )
     async def get_event(event_hash: str) -> dict[str, Any]:
-        wanted = _hash_param(event_hash)
+        wanted = parse_event_hash(event_hash)
 
         def read() -> dict[str, Any]:
             s = svc()
@@ -473,7 +463,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             s = svc()
             index = leaf
             if event is not None:
-                found = s.reader.log_store.leaf_by_hash(_hash_param(event))
+                found = s.reader.log_store.leaf_by_hash(parse_event_hash(event))
                 if found is None:
                     raise UnknownEventError(f"event {event[:16]} is not in the log")
                 index = found.leaf_index
