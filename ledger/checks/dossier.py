@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.checks.margin import MarginResult, check_margin
-from ledger.checks.verify import TrustPolicy, VerifyReport, _Replay
+from ledger.checks.verify import TrustPolicy, VerifyReport, Replay
 from ledger.errors import (
     FormatError,
     InclusionProofError,
@@ -246,7 +246,7 @@ class _SheetView:
 def _observe(
     envelope: Envelope,
     leaf: int,
-    replay: _Replay,
+    replay: Replay,
     sheets: dict[str, _SheetView],
     recaps: dict[str, dict[str, Any]],
 ) -> None:
@@ -354,7 +354,7 @@ def verify_dossier(
                     **where,
                 )
 
-    replay = _Replay(policy, report)  # (4)
+    replay = Replay(policy, report)  # (4)
     sheets: dict[str, _SheetView] = {}
     recaps: dict[str, dict[str, Any]] = {}
     for item in items:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ledger.checks.dossier import verify_dossier
-from ledger.checks.verify import TrustPolicy, VerifyReport, _Replay, verify_export
+from ledger.checks.verify import Replay, TrustPolicy, VerifyReport, verify_export
 from ledger.errors import (
     ElectionMismatchError,
     FormatError,
@@ -341,7 +341,7 @@ def _chain_from_export(chain: bytes, policy: TrustPolicy) -> _ChainState:
     # The chain source, verified whole; its state, for this statement, is that of
     # its witnessed prefix only (an unwitnessed tail vouches for nothing).
     verdict = verify_export(io.BytesIO(chain), policy, accept_unwitnessed_tail=True)
-    replay = _Replay(policy, VerifyReport())
+    replay = Replay(policy, VerifyReport())
     leaf_of: dict[bytes, int] = {}
     leaf = 0
     for record in read_records(io.BytesIO(chain)):

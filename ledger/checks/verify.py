@@ -46,13 +46,14 @@ totals.
 from __future__ import annotations
 
 from collections import Counter, OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ledger.errors import (
     CheckpointError,
+    ConfigurationError,
     ElectionMismatchError,
     FormatError,
     InvalidSignature,
@@ -77,7 +78,7 @@ from ledger.format.schema import Contest, check_body, contest_from_body, voted_t
 from ledger.format.statement import Envelope, key_id
 from ledger.format.trust import TrustRoots
 
-__all__ = ["Failure", "TrustPolicy", "VerifyReport", "verify_export"]
+__all__ = ["Failure", "Replay", "TrustPolicy", "VerifyReport", "verify_export"]
 
 MAX_LISTED = 200  # failures kept per class; the count is always exact
 
@@ -207,13 +208,20 @@ class _Sheet:
         self.effective: tuple[int, ...] | None = None
 
 
-class _Replay:
-    """The verifier's state while it replays one export (steps 2-6)."""
+class Replay:
+    """The verifier's state while it replays a log (steps 2-7), fed one entry at a time.
+
+    :func:`verify_export` feeds it an export; a monitor (ledger.monitor) feeds it
+    entries fetched as tiles, and keeps it between runs through :meth:`snapshot`
+    and :meth:`restore` (docs/format.md 8.17), so no entry is checked twice.
+    """
 
     def __init__(self, policy: TrustPolicy, report: VerifyReport) -> None:
         roots = policy.roots
+        self.policy = policy
         self.election = roots.election
         self.report = report
+        self.last_size = 0  # the size of the last checkpoint checked (step 7)
         self.signers: dict[bytes, Signer] = {
             key_id(roots.kpu_root): root_signer(roots.kpu_root, KPU_ROOT),
             key_id(roots.bawaslu_root): root_signer(roots.bawaslu_root, BAWASLU_ROOT),
@@ -253,6 +261,26 @@ class _Replay:
             return
         self.report.events[st.kind] += 1
         self._record(envelope)
+
+    def checkpoint(self, note: bytes) -> bool:
+        """Step (7) for a checkpoint standing after the entries fed so far; whether it
+        is witnessed (valid, reproduced by the entries, its quorum met)."""
+        self.last_size, witnessed = _check_checkpoint(
+            note, self, self.policy, self.report, self.last_size
+        )
+        if witnessed:
+            self.report.witnessed = self.last_size
+        return witnessed
+
+    def snapshot(self) -> dict[str, Any]:
+        """The replay's whole state (its report included) as a JSON value (format.md 8.17)."""
+        return _snapshot(self)
+
+    @classmethod
+    def restore(cls, policy: TrustPolicy, snapshot: Any) -> Replay:
+        """The replay :meth:`snapshot` saved, under ``policy`` (its roots must be the
+        snapshot's: ConfigurationError); FormatError for a malformed snapshot."""
+        return _restore(cls(policy, VerifyReport()), snapshot)
 
     def _check(self, envelope: Envelope, verdict: bool | None = None) -> None:
         st = envelope.statement
@@ -377,6 +405,138 @@ def _zero(pairs: tuple[int, ...]) -> dict[str, Any]:
     return {"votes": {str(n): 0 for n in pairs}, "valid": 0, "invalid": 0, "voted": 0, "sheets": 0}
 
 
+SNAPSHOT_FORMAT = "ledger-replay/v1"
+"""The ``format`` of a :meth:`Replay.snapshot` (docs/format.md 8.17)."""
+
+
+def _hexes(values: Iterable[bytes]) -> list[str]:
+    return [v.hex() for v in values]
+
+
+def _trust_json(roots: TrustRoots) -> dict[str, Any]:
+    return {k: v.hex() if isinstance(v, bytes) else v for k, v in trust_record(roots).items()}
+
+
+def _snapshot(replay: Replay) -> dict[str, Any]:
+    report = replay.report
+    return {
+        "format": SNAPSHOT_FORMAT,
+        "trust": _trust_json(replay.policy.roots),
+        "leaves": replay.tree.size,
+        "tree": _hexes(replay.tree.hashes),
+        "last_size": replay.last_size,
+        "signers": [
+            {
+                "key_id": s.key_id.hex(),
+                "public_key": s.public_key.hex(),
+                "role": s.role,
+                "scope": s.scope,
+                "root": s.root.hex(),
+                "granter": None if s.granter is None else s.granter.hex(),
+                "contest": s.contest,
+                "pair": s.pair,
+                "revoked": s.revoked,
+                "label": s.label,
+            }
+            for s in replay.signers.values()
+        ],
+        "heads": {stream: [seq, head.hex()] for stream, (seq, head) in replay.heads.items()},
+        "sheets": {
+            stream: {
+                "hashes": _hexes(sheet.hashes),
+                "tallies": {h.hex(): list(t) for h, t in sheet.tallies.items()},
+                "effective": None if sheet.effective is None else list(sheet.effective),
+            }
+            for stream, sheet in replay.sheets.items()
+        },
+        "recap_hashes": {stream: sorted(_hexes(h)) for stream, h in replay.recap_hashes.items()},
+        "contests": {cid: _contest_json(c) for cid, c in replay.contests.items()},
+        "events": dict(report.events),
+        "failure_counts": dict(report.failure_counts),
+        "failures": {
+            name: [_failure_json(f) for f in items] for name, items in report.failures.items()
+        },
+        "checkpoints": report.checkpoints,
+        "witnessed": report.witnessed,
+    }
+
+
+def _contest_json(c: Contest) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "office": c.office,
+        "region": c.region,
+        "name": c.name,
+        "pairs": list(c.pairs),
+        "kolom_kosong": c.kolom_kosong,
+    }
+
+
+def _restore(replay: Replay, snapshot: Any) -> Replay:
+    """Load ``snapshot`` into a fresh ``replay`` (see :meth:`Replay.restore`)."""
+    if not isinstance(snapshot, dict) or snapshot.get("format") != SNAPSHOT_FORMAT:
+        raise FormatError(f"the replay state is not a {SNAPSHOT_FORMAT} snapshot")
+    if snapshot.get("trust") != _trust_json(replay.policy.roots):
+        raise ConfigurationError("the replay state was saved under other trust roots")
+    try:
+        size = snapshot["leaves"]
+        replay.tree = merkle.CompactRange.from_hashes(
+            size, [bytes.fromhex(h) for h in snapshot["tree"]]
+        )
+        replay.last_size = int(snapshot["last_size"])
+        for s in snapshot["signers"]:
+            granter = s["granter"]
+            signer = Signer(
+                key_id=bytes.fromhex(s["key_id"]),
+                public_key=bytes.fromhex(s["public_key"]),
+                role=s["role"],
+                scope=s["scope"],
+                root=bytes.fromhex(s["root"]),
+                granter=None if granter is None else bytes.fromhex(granter),
+                contest=s["contest"],
+                pair=s["pair"],
+                revoked=bool(s["revoked"]),
+                label=s["label"],
+            )
+            replay.signers[signer.key_id] = signer
+        replay.heads = {
+            stream: (int(seq), bytes.fromhex(head))
+            for stream, (seq, head) in snapshot["heads"].items()
+        }
+        for stream, saved in snapshot["sheets"].items():
+            sheet = replay.sheets[stream] = _Sheet()
+            sheet.hashes = [bytes.fromhex(h) for h in saved["hashes"]]
+            sheet.tallies = {bytes.fromhex(h): tuple(t) for h, t in saved["tallies"].items()}
+            effective = saved["effective"]
+            sheet.effective = None if effective is None else tuple(effective)
+        replay.recap_hashes = {
+            stream: {bytes.fromhex(h) for h in hashes}
+            for stream, hashes in snapshot["recap_hashes"].items()
+        }
+        replay.contests = {
+            cid: Contest(
+                id=c["id"],
+                office=c["office"],
+                region=c["region"],
+                name=c["name"],
+                pairs=tuple(c["pairs"]),
+                kolom_kosong=c["kolom_kosong"],
+            )
+            for cid, c in snapshot["contests"].items()
+        }
+        report = replay.report
+        report.events = Counter(snapshot["events"])
+        report.failure_counts = Counter(snapshot["failure_counts"])
+        report.failures = {
+            name: [Failure(**f) for f in items] for name, items in snapshot["failures"].items()
+        }
+        report.checkpoints = list(snapshot["checkpoints"])
+        report.witnessed = int(snapshot["witnessed"])
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise FormatError(f"the replay state is malformed: {e!r}") from None
+    return replay
+
+
 class _SignaturesAhead:
     """Checks signatures a chunk ahead, on a thread, while the replay runs.
 
@@ -390,7 +550,7 @@ class _SignaturesAhead:
 
     CHUNK = 1024
 
-    def __init__(self, replay: _Replay) -> None:
+    def __init__(self, replay: Replay) -> None:
         self.replay = replay
         self.recent: OrderedDict[bytes, bytes] = OrderedDict()
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="verify-signatures")
@@ -455,7 +615,7 @@ class _SignaturesAhead:
 
 
 def _check_checkpoint(
-    note: bytes, replay: _Replay, policy: TrustPolicy, report: VerifyReport, previous: int
+    note: bytes, replay: Replay, policy: TrustPolicy, report: VerifyReport, previous: int
 ) -> tuple[int, bool]:
     """Step (7); returns the checkpoint's size (or ``previous`` if unreadable) and
     whether it is witnessed: valid, reproduced by the events, its quorum met."""
@@ -563,9 +723,8 @@ def verify_export(
     )
     witnessed_totals: dict[str, dict[str, Any]] = {}
     as_of_totals: dict[str, dict[str, Any]] | None = None
-    replay = _Replay(policy, report)
+    replay = Replay(policy, report)
     expected_leaf = 0
-    last_size = 0
     checkpoint_records = 0
     ended = False
     seen_header = False
@@ -604,13 +763,9 @@ def verify_export(
             elif kind == "checkpoint":
                 checkpoint_records += 1
                 note = record.get("note")
-                last_size, witnessed = _check_checkpoint(
-                    note if isinstance(note, bytes) else b"", replay, policy, report, last_size
-                )
-                if witnessed:
-                    report.witnessed = last_size
+                if replay.checkpoint(note if isinstance(note, bytes) else b""):
                     witnessed_totals = replay.totals()
-                    if last_size == as_of:
+                    if replay.last_size == as_of:
                         as_of_totals = witnessed_totals
             else:
                 ended = True

@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         _demo,
         _dossier,
         _log,
+        _monitor,
         _remote,
         _report,
         _tiles,
@@ -37,7 +38,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Signed, hash-chained, transparency-logged tallies of Indonesian elections.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (_demo, _core, _remote, _log, _views, _verify, _dossier, _report, _tiles):
+    for module in (
+        _demo,
+        _core,
+        _remote,
+        _log,
+        _views,
+        _verify,
+        _dossier,
+        _report,
+        _tiles,
+        _monitor,
+    ):
         module.register(commands)
     return parser
 

@@ -489,6 +489,26 @@ class CompactRange:
         rng._size = size
         return rng
 
+    @classmethod
+    def from_hashes(cls, size: int, hashes: Sequence[bytes]) -> CompactRange:
+        """The range of ``size`` leaves whose :attr:`hashes` are ``hashes`` (as saved).
+
+        ``ValueError`` unless there is one hash of :data:`HASH_SIZE` bytes per set
+        bit of ``size``.
+        """
+        _check_size("size", size)
+        if len(hashes) != size.bit_count() or any(len(h) != HASH_SIZE for h in hashes):
+            raise ValueError(f"a range of {size} leaves has {size.bit_count()} 32-byte hashes")
+        rng = cls()
+        rng._hashes = list(hashes)
+        rng._size = size
+        return rng
+
+    @property
+    def hashes(self) -> tuple[bytes, ...]:
+        """The roots of the complete subtrees partitioning ``[0, size)``, leftmost first."""
+        return tuple(self._hashes)
+
     def append(self, leaf_hash: bytes) -> list[tuple[int, int, bytes]]:
         """Append one leaf hash; return the nodes it completes as ``(level, index, hash)``.
 
