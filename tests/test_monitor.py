@@ -456,3 +456,16 @@ def test_a_split_view_never_gets_two_quorums_and_the_monitor_names_both_checkpoi
     assert f"witness {witnesses[0][0].url}: checkpoint {size}, the same as the log's {size}" in out
     findings = _state(state)["findings"]
     assert len(findings) == 1 and root_f in findings[0]["where"]
+
+    # `ledger checkpoint cosign` asks witness services by hand: w1 cosigns the honest tree
+    # again; w3, which holds the forged one, refuses (409); two of three still stand.
+    out_buf, err_buf = io.StringIO(), io.StringIO()
+    argv = ["checkpoint", "cosign", "-L", str(tmp_path / "ledger"), "--policy", str(policy)]
+    argv += ["--witness", f"w0={witnesses[0][0].url}", "--witness", f"w2={w3}"]
+    with redirect_stdout(out_buf), redirect_stderr(err_buf):
+        assert main(argv) == 0
+    assert out_buf.getvalue() == (
+        f"checkpoint {size} cosigned by {NAMES[0]}, {NAMES[1]}: the trust policy's quorum "
+        f"2 of ({', '.join(NAMES)}) is met\n"
+    )
+    assert err_buf.getvalue().startswith(f"ledger: {NAMES[2]} did not cosign: witness {w3}")

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from keys import KeyDir, passphrase_from
-from ledger.cli import _tlog_proof, _witness
+from ledger.cli import _cosign, _tlog_proof, _witness
 from ledger.cli._common import (
     PASSPHRASE_ENV,
     Commands,
@@ -53,6 +53,7 @@ def register(commands: Commands) -> None:
         "(default: the one DIR/trust.json embeds)",
     )
     a.set_defaults(handler=cmd_checkpoint_add_cosignature)
+    _cosign.register(sub)
 
     p = commands.add_parser("witness", help="act as an independent witness (e.g. Bawaslu)")
     sub = p.add_subparsers(dest="witness_command", metavar="ACTION", required=True)
