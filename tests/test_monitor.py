@@ -23,9 +23,10 @@ from typing import Any
 import httpx
 import pytest
 
+from ledger.checks.verify import Replay, VerifyReport
 from ledger.cli import main
 from ledger.cli._verify import load_policy
-from ledger.errors import WitnessConflictError
+from ledger.errors import ConfigurationError, FormatError, WitnessConflictError
 from ledger.format import merkle
 from ledger.format.note import Checkpoint, Verifier, parse_note, sign_note
 from ledger.format.policy import policy_text
@@ -40,7 +41,7 @@ from ledger.store.home import LedgerHome
 from projections.recorder import Projections
 from tests.servers import LEDGER, PASSPHRASE, Server, server_env
 from tests.witness_processes import WitnessProcess, make_witness, started
-from tests.world import TPS, TPS2, World, build_world, tally
+from tests.world import TPS, TPS2, World, build_world, tally, witnessed_policy, world_statements
 
 WAIT_S = 60.0  # the most any one wait for the running monitor may take
 POLL_S = 0.2
@@ -339,7 +340,7 @@ def test_a_bad_entry_is_named_by_its_leaf_and_the_rest_is_checked(
     served: tuple[Path, str], tmp_path: Path
 ) -> None:
     s = Scenario()
-    envelopes, keys = _world_envelopes(s)
+    envelopes, keys = world_statements(s)
     count = s.count(keys["kpps"], "bupati-33.16", TPS, tally())
     bad_leaf = len(envelopes) + 1
     entries = [e.raw for e in envelopes] + [count.raw, count.raw]  # the same count twice
@@ -366,12 +367,6 @@ def test_a_bad_entry_is_named_by_its_leaf_and_the_rest_is_checked(
     # Nothing new: exit 0, the finding stays in the state.
     code, out, _ = _monitor(*args, "--state", str(state), "--once")
     assert code == 0 and "findings: 1" in out, out
-
-
-def _world_envelopes(s: Scenario) -> tuple[list[Any], dict[str, Any]]:
-    from tests.world import world_statements
-
-    return world_statements(s)
 
 
 # --- a split view, three witness services, quorum two of three -----------------------------
@@ -469,3 +464,38 @@ def test_a_split_view_never_gets_two_quorums_and_the_monitor_names_both_checkpoi
         f"2 of ({', '.join(NAMES)}) is met\n"
     )
     assert err_buf.getvalue().startswith(f"ledger: {NAMES[2]} did not cosign: witness {w3}")
+
+
+# --- the verifier's replay, saved and restored -----------------------------------------------
+
+
+def test_a_replay_saved_and_restored_halfway_ends_as_one_that_never_stopped() -> None:
+    s = Scenario()
+    envelopes, keys = world_statements(s)
+    count = s.count(keys["kpps"], "bupati-33.16", TPS, tally())
+    recount = s.count(keys["kpps"], "bupati-33.16", TPS, tally((100, 80)))
+    entries = [e.raw for e in envelopes] + [count.raw, count.raw, recount.raw]
+    policy = witnessed_policy(s.trust(), s.witness_signer.verifier)
+    whole = Replay(policy, VerifyReport())
+    for leaf, entry in enumerate(entries):
+        whole.apply(leaf, entry)
+    half = len(envelopes) + 1
+    first = Replay(policy, VerifyReport())
+    for leaf, entry in enumerate(entries[:half]):
+        first.apply(leaf, entry)
+    resumed = Replay.restore(policy, json.loads(json.dumps(first.snapshot())))
+    for leaf, entry in enumerate(entries[half:], start=half):
+        resumed.apply(leaf, entry)
+    assert resumed.snapshot() == whole.snapshot()
+    assert resumed.totals() == whole.totals() and resumed.tree.root() == whole.tree.root()
+    assert resumed.report.failure_counts == {"StaleHeadError": 1}
+    assert resumed.totals()["bupati-33.16"]["total"]["valid"] == 180
+
+    other = Scenario("pilkada2029")
+    with pytest.raises(ConfigurationError):
+        Replay.restore(
+            witnessed_policy(other.trust(), other.witness_signer.verifier), first.snapshot()
+        )
+    for broken in ({}, {**first.snapshot(), "tree": ["00"]}, {**first.snapshot(), "heads": []}):
+        with pytest.raises(FormatError):
+            Replay.restore(policy, broken)

@@ -19,9 +19,11 @@ from pathlib import Path
 import pytest
 
 from tests.servers import Server
+from tests.witness_processes import WitnessProcess
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 README_ADDRESS = "127.0.0.1:8080"  # where the README's server listens; the test picks a free port
+WITNESS_COMMAND = re.compile(r"ledger witness serve (\S+) --listen (127\.0\.0\.1:\d+) &")
 
 
 def sessions(text: str) -> list[tuple[str, list[str]]]:
@@ -68,7 +70,7 @@ def test_the_readme_journeys_run_as_written(tmp_path: Path) -> None:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env.pop("LEDGER_DIR", None)
     subprocess.run(["ledger", "demo"], cwd=tmp_path, env=env, check=True, capture_output=True)
-    servers: list[Server] = []
+    servers: list[Server | WitnessProcess] = []
     try:
         _run_sessions(tmp_path, env, servers)
     finally:
@@ -76,12 +78,24 @@ def test_the_readme_journeys_run_as_written(tmp_path: Path) -> None:
             server.stop()
 
 
-def _run_sessions(tmp_path: Path, env: dict[str, str], servers: list[Server]) -> None:
+def _run_sessions(
+    tmp_path: Path, env: dict[str, str], servers: list[Server | WitnessProcess]
+) -> None:
     """Every session in order; ``ledger serve ... &`` starts a server on a free port,
-    which later commands reach where the README says 127.0.0.1:8080."""
+    which later commands reach where the README says 127.0.0.1:8080; ``ledger witness
+    serve DIR --listen ADDRESS &`` a witness service, reached where it says ADDRESS."""
     port = "8080"
+    addresses: dict[str, str] = {}
     for written, expected in sessions(README.read_text()):
         command = written.replace(README_ADDRESS, f"127.0.0.1:{port}")
+        for readme_address, address in addresses.items():
+            command = command.replace(readme_address, address)
+        witness = WITNESS_COMMAND.fullmatch(command)
+        if witness:
+            process = WitnessProcess(tmp_path / witness[1], env["LEDGER_PASSPHRASE"])
+            servers.append(process)
+            addresses[witness[2]] = process.start().removeprefix("http://")
+            continue
         if command.startswith("ledger serve ") and command.endswith(" &"):
             directory = shlex.split(command)[2]
             server = Server(tmp_path / directory, args=(), env=dict(env))

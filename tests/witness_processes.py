@@ -94,13 +94,14 @@ def make_witness(directory: Path, name: str, logs: Sequence[tuple[str, str]]) ->
 class WitnessProcess:
     """``ledger witness serve`` on a free port of 127.0.0.1."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, passphrase: str = PASSPHRASE) -> None:
         self.directory = directory
+        self.passphrase = passphrase
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
 
     def start(self) -> str:
-        env = {**os.environ, "LEDGER_PASSPHRASE": PASSPHRASE}
+        env = {**os.environ, "LEDGER_PASSPHRASE": self.passphrase}
         argv = [str(LEDGER_BIN), "witness", "serve", str(self.directory)]
         self.process = subprocess.Popen(
             [*argv, "--listen", "127.0.0.1:0"],
