@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.checks.margin import MarginResult, check_margin
-from ledger.checks.verify import TrustPolicy, VerifyReport, Replay
+from ledger.checks.verify import Replay, TrustPolicy, VerifyReport
 from ledger.errors import (
     FormatError,
     InclusionProofError,

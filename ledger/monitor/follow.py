@@ -434,13 +434,17 @@ class Monitor:
         names = ", ".join(w.name for w in cosigners) or "no witness of the policy"
         where = f"cosigned by {names} at {url}"
         ours = self.accepted
+        if not ours.size:
+            result.witnesses.append(
+                f"witness {url}: checkpoint {theirs.size}; no checkpoint of the log accepted yet"
+            )
+            return
         seen = {"size": theirs.size, "root": theirs.root_hash.hex()}
         if self.witness_seen.get(url) == {**seen, "against": ours.size}:
-            result.witnesses.append(f"witness {url}: checkpoint {theirs.size}, checked before")
-            return
+            return  # checked before: nothing to say again
         if theirs.size == ours.size and theirs.root_hash != ours.root_hash:
             raise _FoundError(self._fork(ours, "accepted from the log", theirs, where))
-        if theirs.size != ours.size and ours.size and theirs.size:
+        if theirs.size != ours.size and theirs.size:
             small, big = (theirs, ours) if theirs.size < ours.size else (ours, theirs)
             try:
                 proof = tiles.consistency_proof(small.size, big.size, _Tiles(remote))
@@ -457,9 +461,9 @@ class Monitor:
             except ProofError as e:
                 raise _FoundError(self._fork(ours, "accepted from the log", theirs, where)) from e
         self.witness_seen[url] = {**seen, "against": ours.size}
-        relation = "the same" if theirs.size == ours.size else "consistent"
+        relation = "the same as" if theirs.size == ours.size else "consistent with"
         result.witnesses.append(
-            f"witness {url}: checkpoint {theirs.size}, {relation} as the log's {ours.size}"
+            f"witness {url}: checkpoint {theirs.size}, {relation} the log's {ours.size}"
         )
 
 
