@@ -468,6 +468,45 @@ def test_a_split_view_never_gets_two_quorums_and_the_monitor_names_both_checkpoi
     )
     assert err_buf.getvalue().startswith(f"ledger: {NAMES[2]} did not cosign: witness {w3}")
 
+    # The log grows; w1 and w2 cosign the new tree, w3 still holds the forged one. The
+    # monitor accepts the new tree and proves again, from the log's tiles, that w3's
+    # tree is no prefix of it: a new finding, naming the new checkpoint.
+    _grow(world, 2)
+    newer = log.issue_checkpoint(s.log_signer)
+    size2 = log.size()
+
+    def proofs(old: int, new: int) -> list[bytes]:
+        return merkle.consistency_proof(old, new, log.store)
+
+    for process, key in witnesses[:2]:
+        cosigned2 = request_cosignature(process.url, key, newer, proofs, old_size=size)
+        log.add_cosignatures(cosigned2, [key])
+    code, out, _ = _monitor(
+        server.url,
+        "--trust",
+        trust,
+        "--policy",
+        str(policy),
+        "--state",
+        str(state),
+        "--once",
+        "--keep-going",
+    )
+    assert code == 1, out
+    root2 = Checkpoint.parse(parse_note(newer).text).root_hash.hex()[:16]
+    assert (
+        f"checkpoint {size2} accepted, cosigned by {NAMES[0]}, {NAMES[1]}: "
+        f"leaves {size} to {size2 - 1} checked"
+    ) in out, out
+    assert (
+        f"witness {witnesses[1][0].url}: checkpoint {size2}, the same as the log's {size2}" in out
+    )
+    assert (
+        f"FINDING: InconsistentCheckpointError at checkpoint {size2} (root {root2}, accepted "
+        f"from the log) and checkpoint {size} (root {root_f}, cosigned by {NAMES[2]} at {w3})"
+    ) in out, out
+    assert len(_state(state)["findings"]) == 2
+
 
 # --- the verifier's replay, saved and restored -----------------------------------------------
 

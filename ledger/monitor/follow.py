@@ -228,6 +228,7 @@ class Monitor:
         self.findings: list[Finding] = []
         self.counters = dict.fromkeys(_COUNTERS, 0)
         self.witness_seen: dict[str, dict[str, Any]] = {}
+        self._dirty = False  # whether the state changed since it was written
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
@@ -276,11 +277,13 @@ class Monitor:
             write_durably(self.state_dir, STATE_FILE, data)
         except OSError as e:
             raise ConfigurationError(f"cannot write {self.path}: {e}") from e
+        self._dirty = False
 
     def _record(self, result: PollResult, finding: Finding) -> None:
         """Keep a finding once (a problem seen again on the next poll is not new)."""
         if finding not in self.findings:
             self.findings.append(finding)
+            self._dirty = True
             result.findings.append(finding)
 
     # --- one poll -----------------------------------------------------------------------
@@ -299,7 +302,8 @@ class Monitor:
             self.replay = self._reloaded()
             raise
         finally:
-            self._save()
+            if self._dirty:
+                self._save()
         for url in self.witness_urls:
             try:
                 self._check_witness(url, remote, result)
@@ -307,7 +311,8 @@ class Monitor:
                 self._record(result, p.finding)
             except ServiceError as e:  # one witness down stops nothing
                 result.witnesses.append(f"witness {url}: unreachable ({e})")
-        self._save()
+        if self._dirty:  # a poll that learnt nothing writes nothing (the fetch counters wait)
+            self._save()
         return result
 
     def _reloaded(self) -> Replay:
@@ -352,6 +357,7 @@ class Monitor:
                 raise _FoundError(self._fork(held, "accepted before", new, f"served at {where}"))
             if note != self.note:  # the same tree, perhaps with more cosignatures
                 self.note = note
+                self._dirty = True
             return
         self._advance(remote, note, new, result, progress)
         result.accepted = new.size
@@ -409,6 +415,7 @@ class Monitor:
                         progress(1)
         self.replay.checkpoint(note)
         self.note, self.accepted = note, new
+        self._dirty = True
         for name, items in report.failures.items():
             for failure in items[len(before.get(name, [])) :]:
                 self._record(result, _finding(failure, name))
@@ -461,6 +468,7 @@ class Monitor:
             except ProofError as e:
                 raise _FoundError(self._fork(ours, "accepted from the log", theirs, where)) from e
         self.witness_seen[url] = {**seen, "against": ours.size}
+        self._dirty = True
         relation = "the same as" if theirs.size == ours.size else "consistent with"
         result.witnesses.append(
             f"witness {url}: checkpoint {theirs.size}, {relation} the log's {ours.size}"
