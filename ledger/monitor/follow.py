@@ -396,7 +396,8 @@ class Monitor:
                     self._fork(held, "accepted before", new, f"served at {self.url}/checkpoint")
                 ) from e
         report = self.replay.report
-        before = {name: list(items) for name, items in report.failures.items()}
+        before = {name: len(items) for name, items in report.failures.items()}
+        counted = dict(report.failure_counts)
         for ref in fresh:
             if ref.level != 0:
                 continue
@@ -417,8 +418,21 @@ class Monitor:
         self.note, self.accepted = note, new
         self._dirty = True
         for name, items in report.failures.items():
-            for failure in items[len(before.get(name, [])) :]:
+            for failure in items[before.get(name, 0) :]:
                 self._record(result, _finding(failure, name))
+        for name, count in report.failure_counts.items():
+            unlisted = (
+                count - counted.get(name, 0) - (len(report.failures[name]) - before.get(name, 0))
+            )
+            if unlisted:  # the replay lists a bounded number of failures per class
+                self._record(
+                    result,
+                    Finding(
+                        name,
+                        f"leaves {held.size} to {new.size - 1}",
+                        f"{unlisted:,} more, not listed (the state's replay counts them)",
+                    ),
+                )
 
     # --- witnesses ----------------------------------------------------------------------
 
@@ -430,7 +444,6 @@ class Monitor:
         if note is None:
             result.witnesses.append(f"witness {url}: no checkpoint cosigned yet")
             return
-        where = f"cosigned by witness {url}"
         try:
             theirs = open_checkpoint(note, self.log)
             cosigners = self.policy.tlog.cosigners(note, self.log)
