@@ -368,7 +368,15 @@ class _Replay:
                 continue
             _, contest_id, tps = parse_stream_id(stream)
             pairs = self.contests[contest_id].pairs
-            contest = out.setdefault(contest_id, {"kecamatan": {}, "total": _zero(pairs)})
+            contest = out.setdefault(
+                contest_id,
+                {
+                    "kecamatan": {},
+                    "total": _zero(pairs),
+                    # the empty column's number: people read it as a column, not a pair
+                    "kolom_kosong": self.contests[contest_id].kolom_kosong,
+                },
+            )
             kecamatan = contest["kecamatan"].setdefault(kecamatan_of(tps), _zero(pairs))
             for target in (kecamatan, contest["total"]):
                 for number, votes in zip(pairs, effective, strict=False):

@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         _log,
         _remote,
         _report,
+        _results,
         _tiles,
         _verify,
         _views,
@@ -37,7 +38,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Signed, hash-chained, transparency-logged tallies of Indonesian elections.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (_demo, _core, _remote, _log, _views, _verify, _dossier, _report, _tiles):
+    for module in (
+        _demo,
+        _core,
+        _remote,
+        _log,
+        _views,
+        _results,
+        _verify,
+        _dossier,
+        _report,
+        _tiles,
+    ):
         module.register(commands)
     return parser
 

@@ -62,6 +62,13 @@ def register(commands: Commands) -> None:
         metavar="N",
         help="population of the contest's region: report the Article 158 margin",
     )
+    p.add_argument(
+        "--petitioner",
+        type=int,
+        metavar="BALLOT",
+        help="the petitioner's ballot number (the kolom kosong's for a monitor petitioning "
+        "for it); default the strongest column after the winner",
+    )
     add_json_arg(p)
     p.set_defaults(handler=cmd_verify_dossier)
 
@@ -87,7 +94,10 @@ def cmd_verify_dossier(args: argparse.Namespace) -> int:
     if args.population is not None and args.population <= 0:
         raise FormatError("--population must be a positive number")
     report = verify_dossier(
-        read_bytes(args.file, MAX_DOSSIER_SIZE), policy, population=args.population
+        read_bytes(args.file, MAX_DOSSIER_SIZE),
+        policy,
+        population=args.population,
+        petitioner=args.petitioner,
     )
     if args.json:
         print_json(report.to_json())

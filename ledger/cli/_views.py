@@ -18,6 +18,7 @@ from ledger.errors import FormatError, UnknownEventError
 from ledger.format.jsoninput import read_limited
 from ledger.format.note import Verifier
 from ledger.format.regions import KECAMATAN
+from ledger.format.timezones import local_time_text
 from ledger.log.proofs import open_checkpoint
 from ledger.log.tlog import TransparencyLog
 from ledger.progress import Progress
@@ -239,7 +240,7 @@ def cmd_trail(args: argparse.Namespace) -> int:
                 r["kind"],
                 r["role"],
                 r["signer"][:12],
-                _utc(r["time"]),
+                _local(r["time"], r["place"]),
                 r["hash"][:16],
                 _summary(r),
             ]
@@ -261,9 +262,12 @@ def cmd_trail(args: argparse.Namespace) -> int:
     return 0
 
 
-def _utc(unix: int) -> str:
-    """A signer's claimed time, readable (UTC; WIB is UTC+7)."""
-    return datetime.fromtimestamp(unix, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+def _local(unix: int, place: str) -> str:
+    """A signer's claimed time in the place's zone, the zone named (UTC where the
+    event has no place, as the election's and the roots' own)."""
+    if place:
+        return local_time_text(unix, place)
+    return datetime.fromtimestamp(unix, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _summary(row: dict[str, Any]) -> str:
@@ -274,6 +278,9 @@ def _summary(row: dict[str, Any]) -> str:
         return "votes " + " ".join(
             f"{n}:{v}" for n, v in sorted(totals["votes"].items(), key=lambda i: int(i[0]))
         )
+    if kind == "determination":
+        elected = f" pair {detail['elected']}" if detail.get("elected") else ""
+        return f"{detail['outcome']}{elected}: {detail['decree']}"
     if kind == "attest":
         text = f"{detail['verdict']} {detail['event'][:12]}"
         return f"{text}: {detail['reason']}" if detail.get("reason") else text
