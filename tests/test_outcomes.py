@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from ledger.checks.dossier import verify_dossier
 from ledger.checks.margin import check_margin, check_petition
+from ledger.checks.verify import verify_export
 from ledger.errors import (
     OutOfScopeError,
     SchemaError,
@@ -31,13 +33,16 @@ from ledger.format.schedule import (
 from ledger.format.schema import check_body, contest_from_body
 from ledger.format.signing import contest_body, determination_body
 from ledger.format.timezones import local_time_text, zone_for_region
+from ledger.log.dossier import build_dossier
+from ledger.log.export import export_ledger
+from ledger.log.tlog import TransparencyLog
 from ledger.pilkada.scenario import Scenario
 from ledger.store.application import Ledger
 from projections import views
 from projections.outcomes import record_late_revote, results
 from projections.recorder import Projections
 from projections.store import MemoryStore
-from tests.world import KECAMATAN, TPS, TPS2, tally
+from tests.world import KECAMATAN, TPS, TPS2, tally, unwitnessed_policy
 
 BUPATI = "bupati-33.16"
 CLOSE_WIB = 1_732_687_200  # 2024-11-27 13:00 WIB (06:00 UTC): polls close in Blora
@@ -304,9 +309,9 @@ def test_determination_accepted_projected_and_shown(database_url: str) -> None:
         ({"elected": 2}, SchemaError),  # pair 1 has the most votes
         ({"outcome": NEW_ELECTION}, SchemaError),  # no new election where pairs compete
         (
-            {"totals": {"votes": {"1": 1, "2": 1, "3": 1}, "valid": 4, "invalid": 0, "voted": 4}},
+            {"totals": {"votes": {"1": 1, "2": 1}, "valid": 2, "invalid": 0, "voted": 2}},
             SchemaError,
-        ),  # fmt: skip
+        ),  # a ballot number missing
         ({"elected": 4}, SchemaError),
         ({"decree": " "}, SchemaError),
         ({"recap": bytes(32)}, UnknownEventError),
@@ -373,12 +378,18 @@ def test_results_on_simulated_bangka_belitung(tmp_path: Path) -> None:
     directory = tmp_path / "babel"
     run = [str(Path(sys.executable).parent / "ledger")]
     built = subprocess.run(
-        [*run, "simulate", str(directory), "--region", "19"], capture_output=True, text=True
+        [*run, "simulate", str(directory), "--region", "19"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert built.returncode == 0, built.stderr
     assert "provisional" in built.stdout and "= real" not in built.stdout
     shown = subprocess.run(
-        [*run, "results", "-L", str(directory), "--json"], capture_output=True, text=True
+        [*run, "results", "-L", str(directory), "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert shown.returncode == 0, shown.stderr
     rows = {r["contest"]: r for r in json.loads(shown.stdout)["results"]}
@@ -390,7 +401,50 @@ def test_results_on_simulated_bangka_belitung(tmp_path: Path) -> None:
         [*run, "results", "-L", str(directory), "--contest", "bupati-19.01"],
         capture_output=True,
         text=True,
+        check=False,
     ).stdout
     assert "outcome: NEW ELECTION" in text and "times in WIB" in text
     assert "kolom kosong" in text and "pair 2" not in text
     assert "57.25%" in text
+
+
+def test_determination_verified_offline_and_in_the_dossier(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The export verifier and the dossier replay it; Art. 158 uses its figures."""
+    w = _world(database_url)
+    ledger = w["ledger"]
+    ledger.append(_determine(w).raw)
+    TransparencyLog(ledger).issue_checkpoint(w["s"].log_signer)
+    export = tmp_path / "ledger.export"
+    with export.open("wb") as f:
+        export_ledger(ledger, f)
+    policy = unwitnessed_policy(ledger.trust)
+    with export.open("rb") as f:
+        report = verify_export(f, policy)
+    assert report.ok, report.failures
+    assert report.events["determination"] == 1
+    dossier = build_dossier(ledger, BUPATI, policy=policy.tlog)
+    assert any(e["stream"] == result_stream(BUPATI) for e in json.loads(dossier)["events"])
+    # votes 220 / 150 / 30 of 400 valid: pair 3 petitions, not the runner-up
+    checked = verify_dossier(dossier, policy, population=200_000, petitioner=3)
+    assert checked.ok, checked.failures
+    assert checked.determination is not None and checked.determination["elected"] == 1
+    margin = checked.margin
+    assert margin is not None
+    assert (margin.first, margin.second, margin.margin_votes) == ((1, 220), (3, 30), 190)
+    assert "the totals KPU determined" in margin.basis
+    ledger.close()
+
+
+def test_dossier_without_determination_says_its_margin_is_the_sheets(sqlite_url: str) -> None:
+    w = _world(sqlite_url)
+    ledger = w["ledger"]
+    TransparencyLog(ledger).issue_checkpoint(w["s"].log_signer)
+    policy = unwitnessed_policy(ledger.trust)
+    checked = verify_dossier(
+        build_dossier(ledger, BUPATI, policy=policy.tlog), policy, population=200_000
+    )
+    assert checked.ok and checked.determination is None and checked.margin is not None
+    assert checked.margin.basis.startswith("no determination in the dossier")
+    ledger.close()

@@ -294,6 +294,8 @@ def _observe(
             "leaf": leaf,
             "hash": envelope.hash.hex(),
             "decree": st.body["decree"],
+            "announced": st.body["announced"],
+            "region": parse_stream_id(st.stream)[2],
             "totals": st.body["totals"],
             "outcome": st.body["outcome"],
             "elected": st.body.get("elected"),

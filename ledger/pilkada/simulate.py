@@ -77,7 +77,8 @@ count or correction):
   fixed, no total changes) and attested, but whose kecamatan recap names the
   count's hash, not the correction's.
 
-So the effective sheet tallies always sum to the real figures
+So the effective sheet tallies always sum to the data's figures (the provisional
+Sirekap figures of 28 November 2024, not the certified results)
 (:meth:`Simulation.expected_totals`). Only ``recap_mismatches`` and
 ``recap_omissions`` change recap totals: the bad kecamatan recap's, and (because
 a higher recap sums the totals of the recaps it names) the regency and province
