@@ -4,6 +4,7 @@ totals, local time, the schedule and its findings, and `ledger results`."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from ledger import pilkada
 from ledger.checks.dossier import verify_dossier
 from ledger.checks.margin import check_margin, check_petition
 from ledger.checks.verify import verify_export
@@ -406,6 +408,29 @@ def test_results_on_simulated_bangka_belitung(tmp_path: Path) -> None:
     assert "outcome: NEW ELECTION" in text and "times in WIB" in text
     assert "kolom kosong" in text and "pair 2" not in text
     assert "57.25%" in text
+    # The KPU kab/kota signs a new determination by hand; the KPU root may not.
+    env = {**os.environ, "LEDGER_PASSPHRASE": "demo-not-secret"}
+    determine = [*run, "determine", "-L", str(directory), "--contest", "bupati-19.01"]
+    args = ["--decree", "Nomor 1646 Tahun 2024", "--announced", str(CLOSE_WIB + 9 * DAY + 4 * HOUR)]
+    keys = directory / "keys"
+    refused = subprocess.run(
+        [*determine, "-k", str(keys / "kpu-root.key"), *args],
+        capture_output=True, text=True, check=False, env=env,
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert refused.stderr.strip().endswith("may not determine the result of bupati-19.01")
+    done = subprocess.run(
+        [*determine, "-k", str(keys / "kpu-kab_19.01.key"), *args],
+        capture_output=True, text=True, check=False, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "accepted: result:bupati-19.01 seq 2" in done.stdout
+    text = subprocess.run(
+        [*run, "results", "-L", str(directory), "--contest", "bupati-19.01"],
+        capture_output=True, text=True, check=False,
+    ).stdout  # fmt: skip
+    assert "decree Nomor 1646 Tahun 2024, announced 2024-12-06 17:00:00 WIB" in text
+    assert "until 2024-12-11 23:59:59 WIB" in text  # Monday 9, Tuesday 10, Wednesday 11
 
 
 def test_determination_verified_offline_and_in_the_dossier(
@@ -430,6 +455,7 @@ def test_determination_verified_offline_and_in_the_dossier(
     checked = verify_dossier(dossier, policy, population=200_000, petitioner=3)
     assert checked.ok, checked.failures
     assert checked.determination is not None and checked.determination["elected"] == 1
+    assert checked.determination["filing_deadline_day"] == "2024-12-09"
     margin = checked.margin
     assert margin is not None
     assert (margin.first, margin.second, margin.margin_votes) == ((1, 220), (3, 30), 190)
@@ -448,3 +474,25 @@ def test_dossier_without_determination_says_its_margin_is_the_sheets(sqlite_url:
     assert checked.ok and checked.determination is None and checked.margin is not None
     assert checked.margin.basis.startswith("no determination in the dossier")
     ledger.close()
+
+
+def test_the_law_on_the_data_gives_the_real_single_candidate_outcomes() -> None:
+    """Of the 37 single-candidate contests, the kolom kosong won exactly in Kabupaten
+    Bangka and Kota Pangkalpinang (both held again on 27 August 2025): the law
+    applied to the provisional figures the simulation determines gives just those."""
+    data = pilkada.load()
+    new_elections, single = set(), 0
+    for contest in data.contests_in(""):
+        column = next((p.number for p in contest.pairs if p.kolom_kosong), None)
+        if column is None:
+            continue
+        single += 1
+        votes = {str(p.number): 0 for p in contest.pairs}
+        for result in data.results[contest.id].values():
+            for number, n in (result.votes or {}).items():
+                votes[str(number)] += n
+        outcome = decide(votes, sum(votes.values()), column, contest.office)
+        if outcome.result == NEW_ELECTION:
+            new_elections.add(contest.id)
+    assert single == 37
+    assert new_elections == {"bupati-19.01", "walikota-19.71"}

@@ -33,6 +33,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any
 
 from ledger.checks.margin import MarginResult, check_margin, check_petition
@@ -52,6 +53,7 @@ from ledger.format.dossier import DOC_FIELDS, DOSSIER_FORMAT, EVENT_FIELDS, pars
 from ledger.format.jsoninput import MAX_DOSSIER_SIZE, load_json
 from ledger.format.note import Checkpoint, parse_note
 from ledger.format.regions import parse_stream_id
+from ledger.format.schedule import check_schedule, filing_deadline
 from ledger.format.schema import Contest, tally_flags, voted_total
 from ledger.format.statement import Envelope
 from ledger.format.trust import trust_from_json
@@ -407,6 +409,8 @@ def verify_dossier(
     report.sheets = [sheets[s].to_json() for s in sorted(sheets)]  # (5)
     report.totals = replay.totals()
     determination = recaps.pop(f"result:{contest_id}", None)
+    if determination is not None:
+        _add_filing_deadline(determination, items, report)
     report.determination = determination
     report.recaps = [recaps[s] for s in sorted(recaps)]
     if kind == "contest" and population is not None and determination is not None:
@@ -463,3 +467,21 @@ def _petition_margin(
         )
     except SchemaError as e:
         report.margin_error = str(e)
+
+
+def _add_filing_deadline(
+    determination: dict[str, Any], items: list[Any], report: DossierReport
+) -> None:
+    """The last moment to petition the Court (format.md 5.11), with the holidays of
+    the schedule the dossier's verified election statement carries."""
+    holidays: frozenset[date] = frozenset()
+    for item in items:
+        envelope = item.envelope
+        if envelope is None or envelope.statement.kind != "election":
+            continue
+        if report.leaf_of.get(envelope.hash) is not None and "schedule" in envelope.statement.body:
+            holidays = check_schedule(envelope.statement.body["schedule"]).holidays
+    day, last = filing_deadline(determination["announced"], determination["region"], holidays)
+    determination["filing_deadline"] = last
+    determination["filing_deadline_day"] = day.isoformat()
+    determination["holidays_known"] = bool(holidays)

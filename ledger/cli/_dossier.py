@@ -140,6 +140,12 @@ def _print_determination(d: dict[str, Any], kolom_kosong: int | None) -> None:
         f"{d['decree']}, announced {local_time_text(d['announced'], region)}: {outcome}"
     )
     print(f"  determined: {_votes(d['totals'], kolom_kosong)}")
+    holidays = "" if d["holidays_known"] else " (no schedule: weekends only)"
+    print(
+        f"  petitions to the Constitutional Court until "
+        f"{local_time_text(d['filing_deadline'], region)} (3 working days after the "
+        f"announcement{holidays})"
+    )
 
 
 def print_dossier_report(report: DossierReport) -> None:

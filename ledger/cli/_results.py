@@ -10,9 +10,23 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ledger.cli._common import Commands, open_ledger, print_json, print_table
+from ledger.cli._common import (
+    Commands,
+    add_key_arg,
+    add_ledger_arg,
+    add_time_arg,
+    load_key,
+    open_ledger,
+    print_json,
+    print_table,
+)
+from ledger.cli._core import _submit
 from ledger.cli._views import _common, _store
+from ledger.errors import UnknownEventError
 from ledger.format.outcome import KOLOM_KOSONG, NEW_ELECTION
+from ledger.format.regions import parse_contest_id, recap_stream, result_stream
+from ledger.format.signing import determination_body
+from ledger.format.statement import parse_event_hash
 from projections.outcomes import results
 
 
@@ -23,6 +37,55 @@ def register(commands: Commands) -> None:
     _common(p)
     p.add_argument("--contest", help="contest id (default: every contest)")
     p.set_defaults(handler=cmd_results)
+
+    p = commands.add_parser(
+        "determine", help="(KPU of the contest's region) determine a contest's result"
+    )
+    add_ledger_arg(p)
+    add_key_arg(p, "KPU provinsi (gubernur) or KPU kab/kota key")
+    add_time_arg(p)
+    p.add_argument("--contest", required=True, help="e.g. bupati-33.16")
+    p.add_argument("--recap", metavar="HASH", help="the top recap determined (default: its latest)")
+    p.add_argument("--decree", required=True, help="the decree's number")
+    p.add_argument(
+        "--announced", type=int, required=True, metavar="UNIX", help="when it was announced"
+    )
+    p.add_argument(
+        "--elected",
+        type=int,
+        metavar="BALLOT",
+        help="only on a tie: the tied pair the tie rule elects",
+    )
+    p.set_defaults(handler=cmd_determine)
+
+
+def cmd_determine(args: argparse.Namespace) -> int:
+    """Sign the determination of the top recap's figures, with the law's outcome."""
+    _, region = parse_contest_id(args.contest)
+    key = load_key(args.key)
+    with open_ledger(args) as ledger:
+        contest = ledger.contests().get(args.contest)
+        if contest is None:
+            raise UnknownEventError(f"contest {args.contest} is not defined")
+        top = ledger.stream(recap_stream(args.contest, region))
+        wanted = parse_event_hash(args.recap) if args.recap else None
+        recap = next((e for e in reversed(top) if wanted in (None, e.hash)), None)
+        if recap is None:
+            raise UnknownEventError(
+                f"no recap {args.recap or ''} in {recap_stream(args.contest, region)}".replace(
+                    "  ", " "
+                )
+            )
+        body = determination_body(
+            recap.hash,
+            args.decree,
+            args.announced,
+            recap.statement.body["totals"],
+            kolom_kosong=contest.kolom_kosong,
+            office=contest.office,
+            elected=args.elected,
+        )
+        return _submit(args, ledger, key, result_stream(args.contest), "determination", body)
 
 
 def _share(votes: int, valid: int) -> str:

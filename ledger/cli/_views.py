@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 from typing import Any
 
 from ledger.cli._common import (
@@ -18,7 +17,7 @@ from ledger.errors import FormatError, UnknownEventError
 from ledger.format.jsoninput import read_limited
 from ledger.format.note import Verifier
 from ledger.format.regions import KECAMATAN
-from ledger.format.timezones import local_time_text
+from ledger.format.timezones import time_text
 from ledger.log.proofs import open_checkpoint
 from ledger.log.tlog import TransparencyLog
 from ledger.progress import Progress
@@ -240,7 +239,7 @@ def cmd_trail(args: argparse.Namespace) -> int:
                 r["kind"],
                 r["role"],
                 r["signer"][:12],
-                _local(r["time"], r["place"]),
+                time_text(r["time"], r["place"]),
                 r["hash"][:16],
                 _summary(r),
             ]
@@ -260,14 +259,6 @@ def cmd_trail(args: argparse.Namespace) -> int:
         right=[0, 5],
     )
     return 0
-
-
-def _local(unix: int, place: str) -> str:
-    """A signer's claimed time in the place's zone, the zone named (UTC where the
-    event has no place, as the election's and the roots' own)."""
-    if place:
-        return local_time_text(unix, place)
-    return datetime.fromtimestamp(unix, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _summary(row: dict[str, Any]) -> str:

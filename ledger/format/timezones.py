@@ -30,6 +30,7 @@ __all__ = [
     "local_date",
     "local_datetime",
     "local_time_text",
+    "time_text",
     "zone_for_region",
 ]
 
@@ -100,6 +101,14 @@ def local_datetime(unix: int, region: str) -> datetime:
 def local_date(unix: int, region: str) -> date:
     """The local calendar day, in the zone of ``region``, of ``unix`` seconds."""
     return local_datetime(unix, region).date()
+
+
+def time_text(unix: int, place: str) -> str:
+    """A time as shown to people: in ``place``'s zone, the zone named; in UTC where
+    there is no place (the election's own events, the roots' grants)."""
+    if place:
+        return local_time_text(unix, place)
+    return f"{datetime.fromtimestamp(unix, tz=UTC).strftime('%Y-%m-%d %H:%M:%S')} UTC"
 
 
 def local_time_text(unix: int, region: str) -> str:
