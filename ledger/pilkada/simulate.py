@@ -40,7 +40,8 @@ Every statement still follows the statements it depends on.
 Times are claims anchored on ``scenario.time`` (by default 12:00 WIB on polling
 day, 27 November 2024): grants in the weeks before, counts from 13:00 into the
 evening, corrections and kecamatan recaps from 28 November, regency recaps from
-5 December, province recaps on 7 December. Within every stream, time never
+5 December, province recaps on 7 December, each determination announced two hours
+after its top recap (all inside the windows of ``PILKADA_2024``). Within every stream, time never
 goes backwards.
 
 Everything is deterministic: the same region, seed, faults and scenario give
