@@ -496,3 +496,18 @@ def test_the_law_on_the_data_gives_the_real_single_candidate_outcomes() -> None:
             new_elections.add(contest.id)
     assert single == 37
     assert new_elections == {"bupati-19.01", "walikota-19.71"}
+
+
+def test_a_version_1_statement_cannot_determine() -> None:
+    contest = contest_from_body(contest_body("bupati", "33.16", "Blora", ["A", "B"]))
+    body = {
+        "recap": bytes(32),
+        "decree": "1/2024",
+        "announced": 0,
+        "totals": {"votes": {"1": 60, "2": 40}, "valid": 100, "invalid": 0, "voted": 100},
+        "outcome": ELECTED,
+        "elected": 1,
+    }
+    check_body("determination", body, lambda: contest, version=2)
+    with pytest.raises(SchemaError, match="from format version 2"):
+        check_body("determination", body, lambda: contest, version=1)

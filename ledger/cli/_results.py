@@ -141,7 +141,7 @@ def cmd_results(args: argparse.Namespace) -> int:
         ]
         body.append(["", "valid", f"{totals['valid']:,}", ""])
         body.append(["", "invalid", f"{totals['invalid']:,}", ""])
-        print_table(["column", "pair", "votes", "share"], body, right=[2, 3])
+        print_table(["ballot", "candidates", "votes", "share"], body, right=[2, 3])
         if d is None:
             continue
         print(_outcome_line(row))
