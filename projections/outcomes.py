@@ -44,6 +44,7 @@ __all__ = [
     "apply_determination",
     "check_timing",
     "election_schedule",
+    "kolom_kosong_of",
     "outcome_findings",
     "record_late_revote",
     "results",
@@ -185,9 +186,7 @@ def apply_determination(
     contest = store.get("contest", contest_id)
     tie: list[int] = []
     if contest is not None:
-        kolom_kosong = next(
-            (p["number"] for p in contest["body"]["pairs"] if p.get("kolom_kosong")), None
-        )
+        kolom_kosong = kolom_kosong_of(contest)
         totals = body["totals"]
         outcome = decide(totals["votes"], totals["valid"], kolom_kosong, contest["office"])
         if outcome.tied:
@@ -230,7 +229,7 @@ def apply_determination(
 
 
 def _columns(contest: Entity) -> list[dict[str, Any]]:
-    kolom_kosong = _kolom_kosong(contest)
+    kolom_kosong = kolom_kosong_of(contest)
     return [
         {
             "number": p["number"],
@@ -242,7 +241,8 @@ def _columns(contest: Entity) -> list[dict[str, Any]]:
     ]
 
 
-def _kolom_kosong(contest: Entity) -> int | None:
+def kolom_kosong_of(contest: Entity) -> int | None:
+    """The ballot number of a contest entity's kolom kosong column, if it has one."""
     return next((p["number"] for p in contest["body"]["pairs"] if p.get("kolom_kosong")), None)
 
 
@@ -279,7 +279,7 @@ def results(store: Store, contest_id: str | None = None) -> list[dict[str, Any]]
             entry = found["determinations"][-1]
             totals = entry["totals"]
             outcome = decide(
-                totals["votes"], totals["valid"], _kolom_kosong(contest), contest["office"]
+                totals["votes"], totals["valid"], kolom_kosong_of(contest), contest["office"]
             )
             deadline_day, deadline = filing_deadline(entry["announced"], region, holidays)
             determination = {

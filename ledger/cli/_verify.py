@@ -182,7 +182,8 @@ def print_tail(report: VerifyReport) -> None:
         "NOT in the totals above; their effect:"
     )
     for contest_id, effect in report.tail_effect.items():
-        changes = [f"pair {n} {v:+,}" for n, v in effect["votes"].items()]
+        kolom_kosong = report.totals.get(contest_id, {}).get("kolom_kosong")
+        changes = [f"{column_name(n, kolom_kosong)} {v:+,}" for n, v in effect["votes"].items()]
         changes += [
             f"{name} {effect[name]:+,}" for name in ("valid", "invalid", "sheets") if name in effect
         ]

@@ -16,6 +16,7 @@ from ledger.cli._common import (
 from ledger.errors import FormatError, UnknownEventError
 from ledger.format.jsoninput import read_limited
 from ledger.format.note import Verifier
+from ledger.format.outcome import column_name
 from ledger.format.regions import KECAMATAN
 from ledger.format.timezones import time_text
 from ledger.log.proofs import open_checkpoint
@@ -23,6 +24,7 @@ from ledger.log.tlog import TransparencyLog
 from ledger.progress import Progress
 from ledger.store.application import Ledger
 from projections import views
+from projections.outcomes import kolom_kosong_of
 from projections.recorder import Projections, replay
 from projections.store import Store
 
@@ -165,7 +167,9 @@ def cmd_totals(args: argparse.Namespace) -> int:
             ]
         )
         headers = (
-            ["region", "name"] + [f"pair {n}" for n in numbers] + ["valid", "invalid", "sheets"]
+            ["region", "name"]
+            + [column_name(n, kolom_kosong_of(contests[contest_id])) for n in numbers]
+            + ["valid", "invalid", "sheets"]
         )
         print_table(headers, body, right=list(range(2, len(headers))))
         print()
