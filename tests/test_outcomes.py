@@ -41,6 +41,7 @@ from ledger.log.tlog import TransparencyLog
 from ledger.pilkada.scenario import Scenario
 from ledger.store.application import Ledger
 from projections import views
+from projections.fold import Projector
 from projections.outcomes import record_late_revote, results
 from projections.recorder import Projections
 from projections.store import MemoryStore
@@ -511,3 +512,44 @@ def test_a_version_1_statement_cannot_determine() -> None:
     check_body("determination", body, lambda: contest, version=2)
     with pytest.raises(SchemaError, match="from format version 2"):
         check_body("determination", body, lambda: contest, version=1)
+
+
+@pytest.mark.parametrize(("elected", "finding"), [(2, False), (1, True)])
+def test_the_fold_applies_the_tie_rule_over_the_kecamatan_recaps(
+    elected: int, finding: bool
+) -> None:
+    """Pairs tied at 210: pair 2 leads in two kecamatan of three, so it is elected."""
+    s = Scenario()
+    store = MemoryStore()
+    projector = Projector(s.trust(), store)
+    s.time = CLOSE_WIB - 60 * DAY
+    envelopes = [
+        s.sign(s.kpu, "election", "election", {"name": "Pilkada", "schedule": PILKADA_2024}),
+        s.define_contest("bupati", "33.16", "Bupati Blora", ["A - B", "C - D"]),
+    ]
+    kab, grant = s.grant(s.kpu, "kab", "kpu-kab", "33.16")
+    envelopes.append(grant)
+    s.time = CLOSE_WIB + 2 * DAY
+    kecamatan = {"33.16.01": (150, 50), "33.16.02": (30, 60), "33.16.03": (30, 100)}
+    recaps = []
+    for i, (kec, (one, two)) in enumerate(sorted(kecamatan.items())):
+        ppk, grant = s.grant(kab, f"ppk{i}", "ppk", kec)
+        sheet = f"sheet:{BUPATI}:{kec}.2001/001"
+        recap = s.recap(ppk, BUPATI, kec, [(sheet, bytes(32))], {"1": one, "2": two}, one + two, 0, one + two)  # fmt: skip
+        envelopes += [grant, recap]
+        recaps.append((recap.statement.stream, recap.hash))
+    totals = {"votes": {"1": 210, "2": 210}, "valid": 420, "invalid": 0, "voted": 420}
+    s.time = CLOSE_WIB + 7 * DAY
+    top = s.recap(kab, BUPATI, "33.16", recaps, totals["votes"], 420, 0, 420)
+    body = determination_body(
+        top.hash, "1/2024", s.time, totals, kolom_kosong=None, office="bupati", elected=elected
+    )
+    envelopes += [top, s.sign(kab, result_stream(BUPATI), "determination", body)]
+    for leaf, envelope in enumerate(envelopes):
+        projector.apply(leaf, envelope.raw)
+    ties = [f for f in views.findings(store) if f["kind"] == "tie-rule"]
+    assert bool(ties) == finding
+    if finding:
+        assert (
+            "pair 1 elected, but the votes of pair 2 are more evenly spread" in ties[0]["message"]
+        )
