@@ -382,8 +382,9 @@ def check_body(
 ) -> None:
     """Check ``body`` against the schema of ``kind`` in format ``version``.
 
-    ``contest()`` gives the stream's contest. The versions differ only in the
-    recap body (format.md 5.8); kinds a later version adds are refused in earlier ones.
+    ``contest()`` gives the stream's contest. The versions differ in the recap body
+    (format.md 5.8), the election's schedule (5.1) and the determination (5.11);
+    kinds a later version adds are refused in earlier ones.
     """
     if kind in KINDS_V2 and version < 2:
         raise SchemaError(f"statement kind {kind!r} exists from format version 2")
