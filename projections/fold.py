@@ -22,6 +22,7 @@ from ledger.format.regions import KABKOTA, KECAMATAN, PROVINCE, level_of, parse_
 from ledger.format.schema import TALLY_INT_FIELDS, Contest, contest_from_body, voted_total
 from ledger.format.statement import Envelope, Statement, key_id
 from ledger.format.trust import TrustRoots
+from projections.outcomes import apply_determination, check_timing
 from projections.store import Entity, EventRow, Store
 
 __all__ = ["Projector", "diff_tallies", "zero_totals"]
@@ -74,7 +75,7 @@ def _place_of(st: Statement) -> str:
         parts = parse_stream_id(st.stream)
     except LedgerError:
         return ""
-    if parts[0] in ("sheet", "recap"):
+    if parts[0] in ("sheet", "recap", "result"):
         return parts[2]
     scope = st.body.get("scope") if st.kind == "grant" else None
     return scope if isinstance(scope, str) else ""
@@ -154,6 +155,7 @@ class Projector:
         handler = getattr(self, f"_apply_{st.kind}", None)
         if handler is not None:
             handler(st, envelope, leaf, row)
+        check_timing(self.store, envelope, leaf)  # the schedule's findings (format.md 5.1)
         self.store.add_event(row)
 
     def _check_authority(
@@ -190,7 +192,13 @@ class Projector:
 
     def _apply_election(self, st: Statement, envelope: Envelope, leaf: int, row: EventRow) -> None:
         self.store.put(
-            "election", "election", {"name": st.body["name"], "hash": envelope.hash.hex()}
+            "election",
+            "election",
+            {
+                "name": st.body["name"],
+                "hash": envelope.hash.hex(),
+                "schedule": st.body.get("schedule"),
+            },
         )
         row["detail"] = {"name": st.body["name"]}
 
@@ -422,6 +430,11 @@ class Projector:
         )
         self.store.put("recap", st.stream, recap, contest=contest_id, place=region)
         row.update(contest=contest_id, place=region, detail={"totals": st.body["totals"]})
+
+    def _apply_determination(
+        self, st: Statement, envelope: Envelope, leaf: int, row: EventRow
+    ) -> None:
+        apply_determination(self.store, st, envelope, leaf, row)
 
     def _input_totals(self, stream: str, head: str) -> tuple[dict[str, Any] | None, str | None]:
         """The totals an input stream had at ``head``, and its current head."""

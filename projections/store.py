@@ -10,18 +10,20 @@ know which one they read.
 
 Entity kinds, their keys and index columns (contest, place):
 
-==========  =====================  =========  ================
-kind        key                    contest    place
-==========  =====================  =========  ================
-election    "election"             ""         ""
-contest     contest id             id         contest region
-signer      key id (hex)           ""         granted scope
-tps         TPS id                 ""         TPS id
-sheet       sheet stream id        contest    TPS id
-recap       recap stream id        contest    recap region
-objection   objection hash (hex)   contest    TPS id
-violation   event hash (hex)       ""         ""
-==========  =====================  =========  ================
+=============  =====================  =========  ================
+kind           key                    contest    place
+=============  =====================  =========  ================
+election       "election"             ""         ""
+contest        contest id             id         contest region
+signer         key id (hex)           ""         granted scope
+tps            TPS id                 ""         TPS id
+sheet          sheet stream id        contest    TPS id
+recap          recap stream id        contest    recap region
+objection      objection hash (hex)   contest    TPS id
+violation      event hash (hex)       ""         ""
+determination  contest id             contest    contest region
+timing         event hash (hex)       contest    TPS id or region
+=============  =====================  =========  ================
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ from ledger.format import canonical
 from ledger.format.regions import KABKOTA, KECAMATAN, PROVINCE, VILLAGE, covers, tps_region
 from ledger.format.schema import ARITHMETIC, OVER_REGISTERED, tally_flags
 from projections.fold import add_totals, tally_totals, zero_totals
+from projections.outcomes import FINDING_KINDS as OUTCOME_FINDINGS
+from projections.outcomes import outcome_findings
 from projections.store import Entity, Store
 
 __all__ = [
@@ -42,6 +44,7 @@ FINDING_KINDS = (
     "equivocation",
     "out-of-scope",
     "missing-sheet",
+    *OUTCOME_FINDINGS,
 )
 
 
@@ -262,6 +265,7 @@ def findings(store: Store, *, within: str = "") -> list[dict[str, Any]]:
             )
         )
     out.extend(_missing_sheets(store, within))
+    out.extend(outcome_findings(store, within))
     return sorted(out, key=lambda f: (FINDING_KINDS.index(f["kind"]), f["stream"], f["events"]))
 
 

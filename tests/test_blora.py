@@ -1,10 +1,11 @@
-"""The whole of Blora (33.16), ingested and projected, reproduces the real figures.
+"""The whole of Blora (33.16), ingested and projected, reproduces the data's figures
+(the provisional Sirekap figures of 28 November 2024).
 
 Every one of Blora's 1,453 TPS gets a KPPS count for both contests (Bupati Blora
-and Gubernur Jawa Tengah), each kecamatan's real votes split across its TPS; the
-totals projection must give back the real figures of every kecamatan and of the
+and Gubernur Jawa Tengah), each kecamatan's provisional votes split across its TPS; the
+totals projection must give back the provisional figures of every kecamatan and of the
 regency, on SQLite and on PostgreSQL. The expected figures are read from the
-package's copy of the real data, never written here.
+package's copy of the data, never written here.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from projections import views
 from projections.recorder import Projections, replay
 
 
-def real_votes(contest: str) -> dict[str, dict[str, int]]:
+def provisional_votes(contest: str) -> dict[str, dict[str, int]]:
     data = pilkada.load()
     out = {}
     for kec in data.kecamatan_of_region(pilkada.BLORA):
@@ -46,14 +47,14 @@ class BloraContract:
         yield ledger
         ledger.close()
 
-    def test_totals_reproduce_the_real_figures(self, ledger: Ledger) -> None:
+    def test_totals_reproduce_the_provisional_figures(self, ledger: Ledger) -> None:
         projections = Projections.create(ledger)
         projections.catch_up()
         live = projections.store()
         data = pilkada.load()
         tps_total = sum(data.tps_total(k) for k in data.kecamatan_of_region(pilkada.BLORA))
         for contest in ("bupati-33.16", "gubernur-33"):
-            want = real_votes(contest)
+            want = provisional_votes(contest)
             rows = {
                 r["region"]: r
                 for r in views.totals(live, contest, "kecamatan", within=pilkada.BLORA)

@@ -172,7 +172,7 @@ def test_kolom_kosong_won_pangkal_pinang() -> None:
     assert result.valid == sum(totals.values())
 
 
-# --- real data: Blora ------------------------------------------------------------------
+# --- the provisional Sirekap figures: Blora ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

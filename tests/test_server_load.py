@@ -172,7 +172,7 @@ def test_every_receipt_given_before_the_crash_is_in_the_log(run: Run) -> None:
         assert leaf_of[event_hash] == answer.leaf_index
 
 
-def test_totals_are_the_real_figures(run: Run) -> None:
+def test_totals_are_the_provisional_figures(run: Run) -> None:
     expected = run.simulation.expected_totals()
     with httpx.Client(base_url=run.servers[0].url, timeout=120) as http:
         for contest, want in expected.items():

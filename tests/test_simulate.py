@@ -470,7 +470,7 @@ def assert_sums_are_real(run: Generated) -> None:
         assert {n: got.get(n, 0) for n in totals.region} == totals.region
 
 
-def test_blora_effective_tallies_sum_to_the_real_data(blora: Generated) -> None:
+def test_blora_effective_tallies_sum_to_the_provisional_data(blora: Generated) -> None:
     assert_sums_are_real(blora)
     totals = blora.sim.expected_totals()
     data = pilkada.load()
@@ -494,5 +494,5 @@ def test_blora_without_faults_has_no_anomalies(blora: Generated) -> None:
     assert find(blora.sim, blora.envelopes) == set()
 
 
-def test_faulty_effective_tallies_still_sum_to_the_real_data(faulty: Generated) -> None:
+def test_faulty_effective_tallies_still_sum_to_the_provisional_data(faulty: Generated) -> None:
     assert_sums_are_real(faulty)

@@ -32,10 +32,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any
 
-from ledger.checks.margin import MarginResult, check_margin
+from ledger.checks.margin import MarginResult, check_margin, check_petition
 from ledger.checks.verify import Replay, TrustPolicy, VerifyReport
 from ledger.errors import (
     FormatError,
@@ -52,6 +53,7 @@ from ledger.format.dossier import DOC_FIELDS, DOSSIER_FORMAT, EVENT_FIELDS, pars
 from ledger.format.jsoninput import MAX_DOSSIER_SIZE, load_json
 from ledger.format.note import Checkpoint, parse_note
 from ledger.format.regions import parse_stream_id
+from ledger.format.schedule import check_schedule, filing_deadline
 from ledger.format.schema import Contest, tally_flags, voted_total
 from ledger.format.statement import Envelope
 from ledger.format.trust import trust_from_json
@@ -65,7 +67,9 @@ def _in_subject(stream: str, subject: str) -> bool:
     kind, contest = parse_subject(subject)
     if kind == "sheet":
         return stream == subject
-    return stream.startswith((f"sheet:{contest}:", f"recap:{contest}:"))
+    return stream.startswith((f"sheet:{contest}:", f"recap:{contest}:")) or (
+        stream == f"result:{contest}" and not subject.startswith("sheet:")
+    )
 
 
 @dataclass
@@ -79,6 +83,7 @@ class DossierReport(VerifyReport):
     checkpoint_witnessed: bool = False
     sheets: list[dict[str, Any]] = field(default_factory=list)
     recaps: list[dict[str, Any]] = field(default_factory=list)
+    determination: dict[str, Any] | None = None  # the contest's latest, if in the dossier
     margin: MarginResult | None = None
     margin_error: str = ""
     # The replayed state, for callers that check more against it (ledger.checks.report).
@@ -98,6 +103,7 @@ class DossierReport(VerifyReport):
             },
             sheets=self.sheets,
             recaps=self.recaps,
+            determination=self.determination,
             margin=None if self.margin is None else self.margin.to_json(),
         )
         if self.margin_error:
@@ -284,6 +290,18 @@ def _observe(
             "voted": voted_total(tally),
             "flags": [message for _, message in tally_flags(tally)],
         }
+    elif st.kind == "determination":
+        recaps[st.stream] = {
+            "stream": st.stream,
+            "leaf": leaf,
+            "hash": envelope.hash.hex(),
+            "decree": st.body["decree"],
+            "announced": st.body["announced"],
+            "region": parse_stream_id(st.stream)[2],
+            "totals": st.body["totals"],
+            "outcome": st.body["outcome"],
+            "elected": st.body.get("elected"),
+        }
     elif st.kind == "recap":
         _, contest, region = parse_stream_id(st.stream)
         recaps[st.stream] = {
@@ -298,7 +316,11 @@ def _observe(
 
 
 def verify_dossier(
-    data: bytes, policy: TrustPolicy, *, population: int | None = None
+    data: bytes,
+    policy: TrustPolicy,
+    *,
+    population: int | None = None,
+    petitioner: int | None = None,
 ) -> DossierReport:
     """Verify a dossier against ``policy``, trusting nothing else. Pure.
 
@@ -324,7 +346,10 @@ def verify_dossier(
        the subject, and the subject's sheet (or contest definition) is present;
     5. the effective tally of each sheet (its latest count or correction), and for
        a contest the totals and, given ``population``, the Article 158 margin
-       (ledger.checks.margin).
+       (ledger.checks.margin): once the KPU's determination is in the dossier,
+       between its winner and ``petitioner`` (default: the strongest other
+       column) on the determined totals, as the Court measures it; before, the
+       top two of the sheets' sums, said to be only that.
     """
     report = DossierReport(quorum_none=policy.tlog.unwitnessed)
     try:
@@ -362,7 +387,7 @@ def verify_dossier(
         if envelope is None:
             continue  # already reported in (1)
         st = envelope.statement
-        if st.stream.startswith(("sheet:", "recap:")) and not _in_subject(
+        if st.stream.startswith(("sheet:", "recap:", "result:")) and not _in_subject(
             st.stream, report.subject
         ):
             report.fail(
@@ -382,18 +407,81 @@ def verify_dossier(
         report.fail(UnknownEventError(f"the dossier holds no verified event of {report.subject}"))
 
     report.sheets = [sheets[s].to_json() for s in sorted(sheets)]  # (5)
-    report.recaps = [recaps[s] for s in sorted(recaps)]
     report.totals = replay.totals()
-    if kind == "contest" and population is not None:
+    determination = recaps.pop(f"result:{contest_id}", None)
+    if determination is not None:
+        _add_filing_deadline(determination, items, report)
+    report.determination = determination
+    report.recaps = [recaps[s] for s in sorted(recaps)]
+    if kind == "contest" and population is not None and determination is not None:
+        _petition_margin(report, replay.contests[contest_id], determination, population, petitioner)
+    elif kind == "contest" and population is not None:
         contest = replay.contests.get(contest_id)
         total = report.totals.get(contest_id, {}).get("total")
         if contest is None or total is None:
             report.margin_error = f"no verified sheet of {contest_id}: no margin"
         else:
             try:
-                report.margin = check_margin(
-                    contest.office, total["votes"], population, valid=total["valid"]
+                report.margin = replace(
+                    check_margin(contest.office, total["votes"], population, valid=total["valid"]),
+                    basis="no determination in the dossier: the top two of the sums of the "
+                    "sheets, which are not the figures the Court measures (the determined ones)",
+                    kolom_kosong=contest.kolom_kosong,
                 )
             except SchemaError as e:
                 report.margin_error = str(e)
     return report
+
+
+def _petition_margin(
+    report: DossierReport,
+    contest: Contest,
+    determination: dict[str, Any],
+    population: int,
+    petitioner: int | None,
+) -> None:
+    """Article 158 on the determined totals, between the winner and the petitioner."""
+    totals = determination["totals"]
+    votes = {int(n): v for n, v in totals["votes"].items()}
+    winner = max(votes, key=lambda n: (votes[n], -n))
+    if determination["elected"] is not None:
+        winner = determination["elected"]
+    if petitioner is None:
+        others = [n for n in votes if n != winner]
+        petitioner = max(others, key=lambda n: (votes[n], -n))
+    basis = (
+        f"the totals KPU determined (decree {determination['decree']}, position "
+        f"{determination['leaf']}): the Court measures the margin between the winner and "
+        f"the petitioner on the determined valid votes"
+    )
+    try:
+        report.margin = check_petition(
+            contest.office,
+            votes,
+            population,
+            valid=totals["valid"],
+            winner=winner,
+            petitioner=petitioner,
+            basis=basis,
+            kolom_kosong=contest.kolom_kosong,
+        )
+    except SchemaError as e:
+        report.margin_error = str(e)
+
+
+def _add_filing_deadline(
+    determination: dict[str, Any], items: list[Any], report: DossierReport
+) -> None:
+    """The last moment to petition the Court (format.md 5.11), with the holidays of
+    the schedule the dossier's verified election statement carries."""
+    holidays: frozenset[date] = frozenset()
+    for item in items:
+        envelope = item.envelope
+        if envelope is None or envelope.statement.kind != "election":
+            continue
+        if report.leaf_of.get(envelope.hash) is not None and "schedule" in envelope.statement.body:
+            holidays = check_schedule(envelope.statement.body["schedule"]).holidays
+    day, last = filing_deadline(determination["announced"], determination["region"], holidays)
+    determination["filing_deadline"] = last
+    determination["filing_deadline_day"] = day.isoformat()
+    determination["holidays_known"] = bool(holidays)

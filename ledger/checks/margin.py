@@ -38,7 +38,12 @@ What is computed is the statutory arithmetic only, for the top two: the margin
 is the votes of the first-placed pair minus those of the second-placed pair, as
 a share of the valid votes. In a single-candidate contest the empty box (*kolom
 kosong*) is one of the two columns and is ranked like a pair (it can win). The
-population is an input: the ledger does not hold census figures. Whether the
+population is an input: the ledger does not hold census figures.
+
+The Court measures the margin otherwise: between the *winner* and the
+*petitioner* (any pair; in a single-candidate contest also an accredited monitor
+for the kolom kosong), on the valid votes the KPU *determined*
+(:func:`check_petition`, used by dossiers once the determination is in them). Whether the
 Court admits a petition is the Court's decision, which this does not predict.
 """
 
@@ -55,6 +60,7 @@ __all__ = [
     "OFFICES",
     "MarginResult",
     "check_margin",
+    "check_petition",
     "threshold",
 ]
 
@@ -149,6 +155,9 @@ class MarginResult:
     margin: Fraction  # margin_votes / valid
     threshold: Fraction  # Article 158 share for office and population
     within_threshold: bool  # margin <= threshold
+    # Which figures were used and why (check_petition); empty for check_margin's top two.
+    basis: str = ""
+    kolom_kosong: Ballot | None = None  # the empty column's number, named as such
 
     @property
     def article(self) -> str:
@@ -170,19 +179,27 @@ class MarginResult:
             "threshold": _fraction(self.threshold),
             "threshold_percent": _percent(self.threshold),
             "within_threshold": self.within_threshold,
+            **({"basis": self.basis} if self.basis else {}),
         }
 
     def describe(self) -> str:
         """One line in English, e.g. for the CLI or a log."""
         lead = "ties" if self.margin_votes == 0 else "leads"
         verdict = "within" if self.within_threshold else "NOT within"
+        first, second = self._name(self.first[0]), self._name(self.second[0])
+        basis = f"; {self.basis}" if self.basis else ""
         return (
-            f"{self.office}, population {self.population:,}: pair {self.first[0]} "
-            f"({self.first[1]:,}) {lead} pair {self.second[0]} ({self.second[1]:,}) "
+            f"{self.office}, population {self.population:,}: {first} "
+            f"({self.first[1]:,}) {lead} {second} ({self.second[1]:,}) "
             f"by {self.margin_votes:,} of {self.valid:,} valid votes "
             f"({_percent(self.margin)}%); threshold {_percent(self.threshold)}% "
-            f"(Art. {self.article} Law 10/2016): {verdict} threshold"
+            f"(Art. {self.article} Law 10/2016): {verdict} threshold{basis}"
         )
+
+    def _name(self, number: Ballot) -> str:
+        if self.kolom_kosong is not None and str(number) == str(self.kolom_kosong):
+            return "kolom kosong"
+        return f"pair {number}"
 
 
 def check_margin(
@@ -208,6 +225,26 @@ def check_margin(
     non-negative integer, fewer than two pairs, or no valid votes.
     """
     share = threshold(office, population)
+    total = _valid_total(votes, valid)
+    ranked = sorted(votes.items(), key=lambda item: -item[1])  # stable: ties keep input order
+    first, second = ranked[0], ranked[1]
+    margin_votes = first[1] - second[1]
+    within = margin_votes * share.denominator <= share.numerator * total
+    return MarginResult(
+        office=office,
+        population=population,
+        valid=total,
+        first=(first[0], first[1]),
+        second=(second[0], second[1]),
+        margin_votes=margin_votes,
+        margin=Fraction(margin_votes, total),
+        threshold=share,
+        within_threshold=within,
+    )
+
+
+def _valid_total(votes: Mapping[_B, int], valid: int | None) -> int:
+    """The valid votes the margin is a share of, after checking ``votes`` and ``valid``."""
     if not isinstance(votes, Mapping):
         raise SchemaError(f"votes must be a mapping of ballot number to votes, got {votes!r}")
     for number, count in votes.items():
@@ -230,19 +267,50 @@ def check_margin(
         total = valid
     if total <= 0:
         raise SchemaError("no valid votes: the margin is undefined")
+    return total
 
-    ranked = sorted(votes.items(), key=lambda item: -item[1])  # stable: ties keep input order
-    first, second = ranked[0], ranked[1]
-    margin_votes = first[1] - second[1]
+
+def check_petition(
+    office: str,
+    votes: Mapping[_B, int],
+    population: int,
+    *,
+    valid: int,
+    winner: _B,
+    petitioner: _B,
+    basis: str,
+    kolom_kosong: _B | None = None,
+) -> MarginResult:
+    """Article 158 as the Court applies it: the margin between the ``winner`` and the
+    ``petitioner`` on the totals the KPU *determined* (not the top two, not the sheets).
+
+    ``votes`` and ``valid`` are the determination's figures; ``winner`` the column
+    with the most votes (the elected pair, or the kolom kosong where it won);
+    ``petitioner`` any other pair, or in a single-candidate contest the kolom
+    kosong (for which an accredited election monitor may petition); ``basis`` says
+    which figures these are and why, and is reported with the result.
+    Raises SchemaError for an unknown column, a petitioner that is the winner, or
+    what :func:`check_margin` refuses.
+    """
+    share = threshold(office, population)
+    total = _valid_total(votes, valid)
+    for name, number in (("winner", winner), ("petitioner", petitioner)):
+        if number not in votes:
+            raise SchemaError(f"{name} {number!r} is not a column of the contest")
+    if winner == petitioner:
+        raise SchemaError("the petitioner is the winner: there is no margin to check")
+    margin_votes = votes[winner] - votes[petitioner]
     within = margin_votes * share.denominator <= share.numerator * total
     return MarginResult(
         office=office,
         population=population,
         valid=total,
-        first=(first[0], first[1]),
-        second=(second[0], second[1]),
+        first=(winner, votes[winner]),
+        second=(petitioner, votes[petitioner]),
         margin_votes=margin_votes,
         margin=Fraction(margin_votes, total),
         threshold=share,
         within_threshold=within,
+        basis=basis,
+        kolom_kosong=kolom_kosong,
     )

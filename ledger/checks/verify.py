@@ -71,6 +71,7 @@ from ledger.format import ed25519, merkle
 from ledger.format.authority import BAWASLU_ROOT, KPU_ROOT, Signer, authorize, root_signer
 from ledger.format.exportfile import read_records, trust_record
 from ledger.format.note import Checkpoint, Verifier, open_note
+from ledger.format.outcome import determined_recap_stream
 from ledger.format.policy import TlogPolicy
 from ledger.format.recap import recap_inputs
 from ledger.format.regions import kecamatan_of, parse_stream_id, stream_contest
@@ -328,6 +329,12 @@ class Replay:
                 hashes = named.hashes if named is not None else self.recap_hashes.get(stream, set())
                 if head not in hashes:
                     raise UnknownEventError(f"recap input {stream} has no event {head.hex()[:16]}")
+        elif st.kind == "determination":
+            top = determined_recap_stream(st)
+            if st.body["recap"] not in self.recap_hashes.get(top, set()):
+                raise UnknownEventError(
+                    f"determination names {st.body['recap'].hex()[:16]}, not a recap of {top}"
+                )
 
     def _record(self, envelope: Envelope) -> None:
         st = envelope.statement
@@ -389,7 +396,15 @@ class Replay:
                 continue
             _, contest_id, tps = parse_stream_id(stream)
             pairs = self.contests[contest_id].pairs
-            contest = out.setdefault(contest_id, {"kecamatan": {}, "total": _zero(pairs)})
+            contest = out.setdefault(
+                contest_id,
+                {
+                    "kecamatan": {},
+                    "total": _zero(pairs),
+                    # the empty column's number: people read it as a column, not a pair
+                    "kolom_kosong": self.contests[contest_id].kolom_kosong,
+                },
+            )
             kecamatan = contest["kecamatan"].setdefault(kecamatan_of(tps), _zero(pairs))
             for target in (kecamatan, contest["total"]):
                 for number, votes in zip(pairs, effective, strict=False):

@@ -31,9 +31,9 @@ from ledger.cli._common import (
     write_bytes,
 )
 from ledger.cli._remote import Remote, add_server_args, open_remote
-from ledger.errors import UnknownEventError
+from ledger.errors import LedgerError, UnknownEventError
 from ledger.format.describe import describe
-from ledger.format.regions import key_stream, sheet_stream
+from ledger.format.regions import key_stream, parse_stream_id, sheet_stream
 from ledger.format.signing import (
     Chainer,
     attest_body,
@@ -44,6 +44,7 @@ from ledger.format.signing import (
     revoke_body,
 )
 from ledger.format.statement import Envelope, key_id, parse_event_hash
+from ledger.format.timezones import time_text
 from ledger.log.tlog import TransparencyLog
 from ledger.store.application import Accepted, Ledger
 from ledger.store.home import LedgerHome
@@ -99,6 +100,11 @@ def register(commands: Commands) -> None:
     add_key_arg(p, "KPU root key")
     add_time_arg(p)
     p.add_argument("--name", required=True)
+    p.add_argument(
+        "--schedule",
+        metavar="FILE",
+        help="the election's schedule as JSON or TOML (docs/format.md 5.1)",
+    )
     p.set_defaults(handler=cmd_define_election)
 
     p = commands.add_parser("define-contest", help="(KPU root) define a contest and its pairs")
@@ -309,7 +315,10 @@ def _report(args: argparse.Namespace, ledger: Ledger, accepted: Accepted) -> Non
 def cmd_define_election(args: argparse.Namespace) -> int:
     key = load_key(args.key)
     with open_ledger(args) as ledger:
-        return _submit(args, ledger, key, "election", "election", {"name": args.name})
+        body: dict[str, Any] = {"name": args.name}
+        if args.schedule:
+            body["schedule"] = read_document(args.schedule)
+        return _submit(args, ledger, key, "election", "election", body)
 
 
 def cmd_define_contest(args: argparse.Namespace) -> int:
@@ -421,12 +430,21 @@ def cmd_show(args: argparse.Namespace) -> int:
             e.statement.kind,
             e.hash.hex()[:16],
             e.statement.signer.hex()[:16],
-            e.statement.time,
+            time_text(e.statement.time, _place(e.statement.stream)),
         )
         for e in envelopes
     ]
     print_table(["seq", "kind", "hash", "signer", "time"], rows, right=[0, 4])
     return 0
+
+
+def _place(stream: str) -> str:
+    """The place of a sheet, recap or result stream, whose zone its times are shown in."""
+    try:
+        parts = parse_stream_id(stream)
+    except LedgerError:
+        return ""
+    return parts[2] if len(parts) == 3 else ""
 
 
 def cmd_head(args: argparse.Namespace) -> int:

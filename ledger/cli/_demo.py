@@ -10,6 +10,7 @@ from ledger import pilkada
 from ledger.cli._common import Commands, print_json, print_table
 from ledger.cli._verify import print_report
 from ledger.errors import FormatError
+from ledger.format.outcome import KOLOM_KOSONG
 from ledger.pilkada.demo import DemoResult, build, passphrase_for_demo
 from ledger.pilkada.simulate import FAULT_KINDS, Faults, Simulation
 
@@ -61,16 +62,19 @@ def parse_faults(text: str) -> Faults:
     return Faults(**counts)
 
 
-def _simulation(region: str, seed: int, faults: Faults) -> Simulation:
+def _simulation(
+    region: str, seed: int, faults: Faults, *, determinations: bool = True
+) -> Simulation:
     try:
-        return Simulation(region, seed=seed, faults=faults)
+        return Simulation(region, seed=seed, faults=faults, determinations=determinations)
     except ValueError as e:
         raise FormatError(str(e)) from e
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     directory = Path(args.directory)
-    simulation = _simulation(pilkada.BLORA, args.seed, DEMO_FAULTS)
+    # The demo stops at the recaps: its journey in the README is the count's.
+    simulation = _simulation(pilkada.BLORA, args.seed, DEMO_FAULTS, determinations=False)
     data = pilkada.load()
     tps = sum(data.tps_total(k) for k in data.kecamatan_of_region(pilkada.BLORA))
     print(
@@ -101,7 +105,8 @@ def _print_result(result: DemoResult, simulation: Simulation) -> None:
     contests = {c.id: c for c in simulation.contests}
     for contest_id, rows in result.totals.items():
         contest = contests[contest_id]
-        real = expected[contest_id].region if contest_id in expected else {}
+        # The data's figures are Sirekap's of 28 November 2024: provisional, not certified.
+        provisional = expected[contest_id].region if contest_id in expected else {}
         print(
             f"\n{contest.name}: totals in {simulation.region or 'Indonesia'} from the ledger's effective sheets"
         )
@@ -110,19 +115,25 @@ def _print_result(result: DemoResult, simulation: Simulation) -> None:
             number = str(pair.number)
             votes = sum(r["votes"].get(number, 0) for r in rows)
             valid = sum(r["valid"] for r in rows)
-            want = real.get(number)
-            check = "" if want is None else ("= real" if want == votes else f"!= real {want:,}")
+            want = provisional.get(number)
+            check = (
+                ""
+                if want is None
+                else ("= provisional" if want == votes else f"!= provisional {want:,}")
+            )
             body.append(
                 [
-                    number,
-                    pair.name[:48],
+                    KOLOM_KOSONG if pair.kolom_kosong else number,
+                    KOLOM_KOSONG if pair.kolom_kosong else pair.name[:48],
                     f"{votes:,}",
                     f"{100 * votes / valid:.2f}%" if valid else "-",
                     check,
                 ]
             )
         print_table(
-            ["pair", "candidates", "votes", "share", "KPU Sirekap figure"], body, right=[2, 3]
+            ["ballot", "candidates", "votes", "share", "Sirekap 28 Nov (provisional)"],
+            body,
+            right=[2, 3],
         )
     counts: dict[str, int] = {}
     for finding in result.findings:
@@ -155,6 +166,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         )
         return 0 if result.report.ok else 1
     _print_result(result, simulation)
+    print(f"\nthe KPU's determinations: ledger results -L {args.directory}")
     if injected:
         print(f"\ninjected faults: {len(injected)}")
         rows: list[list[Any]] = [[i["kind"], i["stream"], i["note"]] for i in injected]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from ledger.checks.dossier import DossierReport, verify_dossier
 from ledger.checks.verify import TrustPolicy
@@ -24,8 +25,11 @@ from ledger.cli._verify import (
     print_totals,
     tlog_policy,
 )
-from ledger.errors import FormatError
+from ledger.errors import FormatError, LedgerError
+from ledger.format.dossier import parse_subject
 from ledger.format.jsoninput import MAX_DOSSIER_SIZE
+from ledger.format.outcome import NEW_ELECTION, column_name
+from ledger.format.timezones import local_time_text
 from ledger.format.trust import policy_from_json
 from ledger.log.dossier import build_dossier
 
@@ -62,6 +66,13 @@ def register(commands: Commands) -> None:
         metavar="N",
         help="population of the contest's region: report the Article 158 margin",
     )
+    p.add_argument(
+        "--petitioner",
+        type=int,
+        metavar="BALLOT",
+        help="the petitioner's ballot number (the kolom kosong's for a monitor petitioning "
+        "for it); default the strongest column after the winner",
+    )
     add_json_arg(p)
     p.set_defaults(handler=cmd_verify_dossier)
 
@@ -87,7 +98,10 @@ def cmd_verify_dossier(args: argparse.Namespace) -> int:
     if args.population is not None and args.population <= 0:
         raise FormatError("--population must be a positive number")
     report = verify_dossier(
-        read_bytes(args.file, MAX_DOSSIER_SIZE), policy, population=args.population
+        read_bytes(args.file, MAX_DOSSIER_SIZE),
+        policy,
+        population=args.population,
+        petitioner=args.petitioner,
     )
     if args.json:
         print_json(report.to_json())
@@ -96,12 +110,41 @@ def cmd_verify_dossier(args: argparse.Namespace) -> int:
     return 0 if report.ok else EXIT_FAILED
 
 
-def _votes(entry: dict[str, object]) -> str:
+def _votes(entry: dict[str, object], kolom_kosong: int | None = None) -> str:
     votes = entry["votes"]
     assert isinstance(votes, dict)
-    pairs = ", ".join(f"pair {n} {v:,}" for n, v in votes.items())
+    pairs = ", ".join(f"{column_name(n, kolom_kosong)} {v:,}" for n, v in votes.items())
     return (
         f"{pairs}; valid {entry['valid']:,}, invalid {entry['invalid']:,}, voted {entry['voted']:,}"
+    )
+
+
+def _kolom_kosong(report: DossierReport) -> int | None:
+    """The empty column's number in the dossier's contest, if it has one."""
+    try:
+        contest = report.contests.get(parse_subject(report.subject)[1])
+    except LedgerError:  # an unreadable subject is reported as a failure already
+        return None
+    return None if contest is None else contest.kolom_kosong
+
+
+def _print_determination(d: dict[str, Any], kolom_kosong: int | None) -> None:
+    region = d["region"]
+    outcome = (
+        "new election (UU 10/2016 Art. 54D)"
+        if d["outcome"] == NEW_ELECTION
+        else f"{column_name(d['elected'], kolom_kosong)} elected"
+    )
+    print(
+        f"\n{d['stream']}: determination {d['hash'][:16]} at leaf {d['leaf']}, decree "
+        f"{d['decree']}, announced {local_time_text(d['announced'], region)}: {outcome}"
+    )
+    print(f"  determined: {_votes(d['totals'], kolom_kosong)}")
+    holidays = "" if d["holidays_known"] else " (no schedule: weekends only)"
+    print(
+        f"  petitions to the Constitutional Court until "
+        f"{local_time_text(d['filing_deadline'], region)} (3 working days after the "
+        f"announcement{holidays})"
     )
 
 
@@ -119,6 +162,7 @@ def print_dossier_report(report: DossierReport) -> None:
         f"verified {sum(report.events.values()):,} ({kinds})"
     )
     print_failures(report, "dossier")
+    kolom_kosong = _kolom_kosong(report)
     for sheet in report.sheets:
         effective = sheet["effective"]
         print(f"\n{sheet['stream']}: {sheet['events']} events")
@@ -130,7 +174,7 @@ def print_dossier_report(report: DossierReport) -> None:
                 f"  effective tally ({what}, {effective['kind']} {effective['hash'][:16]} "
                 f"at leaf {effective['leaf']}, by {effective['signer']}):"
             )
-            print(f"    {_votes(effective)}")
+            print(f"    {_votes(effective, kolom_kosong)}")
             for flag in effective["flags"]:
                 print(f"    flag: {flag}")
         for a in sheet["attestations"]:
@@ -141,8 +185,10 @@ def print_dossier_report(report: DossierReport) -> None:
         for recap in report.recaps:
             print(
                 f"\n{recap['stream']}: latest recap {recap['hash'][:16]} at leaf {recap['leaf']} "
-                f"by {recap['signer']}: {_votes(recap['totals'])}"
+                f"by {recap['signer']}: {_votes(recap['totals'], kolom_kosong)}"
             )
+        if report.determination is not None:
+            _print_determination(report.determination, kolom_kosong)
         print_totals(report.totals, None)
         if report.margin is not None:
             print(f"\nmargin: {report.margin.describe()}")

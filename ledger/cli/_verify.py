@@ -22,6 +22,7 @@ from ledger.cli._common import (
 from ledger.errors import ConfigurationError, FormatError
 from ledger.format.jsoninput import read_limited
 from ledger.format.note import Verifier
+from ledger.format.outcome import column_name
 from ledger.format.policy import TlogPolicy, parse_policy
 from ledger.format.trust import policy_from_json, trust_from_json
 from ledger.log.export import export_ledger
@@ -181,7 +182,8 @@ def print_tail(report: VerifyReport) -> None:
         "NOT in the totals above; their effect:"
     )
     for contest_id, effect in report.tail_effect.items():
-        changes = [f"pair {n} {v:+,}" for n, v in effect["votes"].items()]
+        kolom_kosong = report.totals.get(contest_id, {}).get("kolom_kosong")
+        changes = [f"{column_name(n, kolom_kosong)} {v:+,}" for n, v in effect["votes"].items()]
         changes += [
             f"{name} {effect[name]:+,}" for name in ("valid", "invalid", "sheets") if name in effect
         ]
@@ -250,7 +252,11 @@ def print_totals(totals: dict[str, dict[str, Any]], as_of: int | None) -> None:
         total = contest["total"]
         numbers = sorted(total["votes"], key=int)
         rows = [
-            [f"pair {n}", f"{total['votes'][n]:,}", _share(total["votes"][n], total["valid"])]
+            [
+                column_name(n, contest.get("kolom_kosong")),
+                f"{total['votes'][n]:,}",
+                _share(total["votes"][n], total["valid"]),
+            ]
             for n in numbers
         ]
         rows.append(["valid", f"{total['valid']:,}", ""])

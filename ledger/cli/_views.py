@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 from typing import Any
 
 from ledger.cli._common import (
@@ -17,12 +16,15 @@ from ledger.cli._common import (
 from ledger.errors import FormatError, UnknownEventError
 from ledger.format.jsoninput import read_limited
 from ledger.format.note import Verifier
+from ledger.format.outcome import column_name
 from ledger.format.regions import KECAMATAN
+from ledger.format.timezones import time_text
 from ledger.log.proofs import open_checkpoint
 from ledger.log.tlog import TransparencyLog
 from ledger.progress import Progress
 from ledger.store.application import Ledger
 from projections import views
+from projections.outcomes import kolom_kosong_of
 from projections.recorder import Projections, replay
 from projections.store import Store
 
@@ -165,7 +167,9 @@ def cmd_totals(args: argparse.Namespace) -> int:
             ]
         )
         headers = (
-            ["region", "name"] + [f"pair {n}" for n in numbers] + ["valid", "invalid", "sheets"]
+            ["region", "name"]
+            + [column_name(n, kolom_kosong_of(contests[contest_id])) for n in numbers]
+            + ["valid", "invalid", "sheets"]
         )
         print_table(headers, body, right=list(range(2, len(headers))))
         print()
@@ -239,7 +243,7 @@ def cmd_trail(args: argparse.Namespace) -> int:
                 r["kind"],
                 r["role"],
                 r["signer"][:12],
-                _utc(r["time"]),
+                time_text(r["time"], r["place"]),
                 r["hash"][:16],
                 _summary(r),
             ]
@@ -261,11 +265,6 @@ def cmd_trail(args: argparse.Namespace) -> int:
     return 0
 
 
-def _utc(unix: int) -> str:
-    """A signer's claimed time, readable (UTC; WIB is UTC+7)."""
-    return datetime.fromtimestamp(unix, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
 def _summary(row: dict[str, Any]) -> str:
     detail = row["detail"]
     kind = row["kind"]
@@ -274,6 +273,9 @@ def _summary(row: dict[str, Any]) -> str:
         return "votes " + " ".join(
             f"{n}:{v}" for n, v in sorted(totals["votes"].items(), key=lambda i: int(i[0]))
         )
+    if kind == "determination":
+        elected = f" pair {detail['elected']}" if detail.get("elected") else ""
+        return f"{detail['outcome']}{elected}: {detail['decree']}"
     if kind == "attest":
         text = f"{detail['verdict']} {detail['event'][:12]}"
         return f"{text}: {detail['reason']}" if detail.get("reason") else text

@@ -34,7 +34,7 @@ from ledger.format.regions import (
 from ledger.format.schema import Contest
 from ledger.format.statement import Statement, key_id
 
-__all__ = ["BAWASLU_ROOT", "KPU_ROOT", "Signer", "authorize", "signer_from_grant"]
+__all__ = ["BAWASLU_ROOT", "DETERMINES", "KPU_ROOT", "Signer", "authorize", "signer_from_grant"]
 
 KPU_ROOT = "kpu-root"
 BAWASLU_ROOT = "bawaslu-root"
@@ -158,6 +158,9 @@ def authorize(
         return
     contest_id, place = parts[1], parts[2]
     defined = contest(contest_id)
+    if stream_type == "result":
+        _authorize_determination(kind, signer, defined)
+        return
     if stream_type == "recap":
         if kind != "recap":
             raise SchemaError(f"a recap stream holds only recaps, not {kind!r}")
@@ -168,6 +171,19 @@ def authorize(
         _check_recap_inputs(recap_inputs(statement), contest_id, place)
         return
     _authorize_sheet(kind, signer, defined, place)
+
+
+# Who determines a contest's result (UU 10/2016 Art. 107, 109): the KPU of its region.
+DETERMINES = {"gubernur": "kpu-prov", "bupati": "kpu-kab", "walikota": "kpu-kab"}
+
+
+def _authorize_determination(kind: str, signer: Signer, contest: Contest) -> None:
+    if kind != "determination":
+        raise SchemaError(f"a result stream holds only determinations, not {kind!r}")
+    if signer.role != DETERMINES[contest.office]:
+        raise _deny(signer, f"determine the result of {contest.id}")
+    if signer.scope != contest.region:
+        raise OutOfScopeError(f"{signer.describe()} may not determine the result of {contest.id}")
 
 
 # What a recap at each level sums: sheets for a kecamatan, recaps one level down above.

@@ -22,6 +22,7 @@ __all__ = [
     "parse_contest_id",
     "parse_stream_id",
     "recap_stream",
+    "result_stream",
     "sheet_stream",
     "stream_contest",
     "tps_region",
@@ -92,11 +93,16 @@ def recap_stream(contest: str, region: str) -> str:
     return f"recap:{contest}:{region}"
 
 
+def result_stream(contest: str) -> str:
+    """The stream of a contest's determinations (format.md 4.3, version 2)."""
+    return f"result:{contest}"
+
+
 def stream_contest(stream: str) -> str:
-    """The contest of a sheet or recap stream; SchemaError for any other stream."""
+    """The contest of a sheet, recap or result stream; SchemaError for any other stream."""
     parts = parse_stream_id(stream)
-    if parts[0] not in ("sheet", "recap"):
-        raise SchemaError(f"stream {stream!r} is not a sheet or recap stream")
+    if parts[0] not in ("sheet", "recap", "result"):
+        raise SchemaError(f"stream {stream!r} is not a sheet, recap or result stream")
     return parts[1]
 
 
@@ -104,13 +110,17 @@ def parse_stream_id(stream: str) -> tuple[str, ...]:
     """Split a stream id into its type and parts, checking its shape.
 
     ``election`` -> ("election",); ``key:<hex key id>`` -> ("key", hex);
-    ``sheet:<contest>:<tps>`` and ``recap:<contest>:<region>`` -> (type, contest, place).
+    ``sheet:<contest>:<tps>`` and ``recap:<contest>:<region>`` -> (type, contest, place);
+    ``result:<contest>`` -> ("result", contest, the contest's region).
     """
     head, _, rest = stream.partition(":")
     if head == "election" and not rest:
         return ("election",)
     if head == "key" and re.fullmatch(r"[0-9a-f]{64}", rest) is not None:
         return ("key", rest)
+    if head == "result":
+        # result:<contest>: the contest's determinations; its place is the contest's region.
+        return (head, rest, parse_contest_id(rest)[1])
     if head in ("sheet", "recap"):
         contest, _, place = rest.partition(":")
         _, region = parse_contest_id(contest)
@@ -122,4 +132,6 @@ def parse_stream_id(stream: str) -> tuple[str, ...]:
         if not covers(region, place):
             raise SchemaError(f"stream {stream!r}: {place} is outside contest region {region}")
         return (head, contest, place)
-    raise SchemaError(f"{stream!r} is not a stream id (election, key:<hex>, sheet: or recap:)")
+    raise SchemaError(
+        f"{stream!r} is not a stream id (election, key:<hex>, sheet:, recap: or result:)"
+    )

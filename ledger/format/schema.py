@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.errors import SchemaError
+from ledger.format.outcome import ELECTED, OUTCOMES, check_outcome, decide
 from ledger.format.recap import MAX_DECISION_TEXT, MAX_DECISIONS, check_inputs_v2
 from ledger.format.regions import (
     KABKOTA,
@@ -25,9 +26,11 @@ from ledger.format.regions import (
     covers,
     level_of,
 )
+from ledger.format.schedule import check_schedule
 
 __all__ = [
     "KINDS",
+    "KINDS_V2",
     "ROLES",
     "TALLY_FIELDS",
     "Contest",
@@ -61,6 +64,8 @@ _OPTIONAL_TALLY_FIELDS = frozenset({"photo_sha256"})
 
 ROLES = ("kpu-prov", "kpu-kab", "ppk", "kpps", "panwas", "ptps", "paslon", "saksi")
 KINDS = ("election", "contest", "grant", "revoke", "count", "attest", "correct", "recap")
+# Kinds version 2 adds (format.md 9): a version 1 statement of one is refused.
+KINDS_V2 = ("determination",)
 VERDICTS = ("agree", "object")
 RULINGS = ("upheld", "dismissed")
 MAX_TEXT = 2000
@@ -315,18 +320,7 @@ def _check_recap(body: Mapping[str, Any], contest: Contest, version: int) -> Non
         _check_inputs_v1(body["inputs"])
     else:
         check_inputs_v2(body["inputs"])
-    totals = body["totals"]
-    if not isinstance(totals, dict):
-        raise SchemaError("recap.totals must be a map")
-    _require(totals, {"votes", "valid", "invalid", "voted"}, set(), "recap.totals")
-    for name in ("valid", "invalid", "voted"):
-        _count(totals[name], f"recap.totals.{name}")
-    votes = totals["votes"]
-    expected = {str(n) for n in contest.pairs}
-    if not isinstance(votes, dict) or set(votes) != expected:
-        raise SchemaError(f"recap.totals.votes must have exactly ballot numbers {sorted(expected)}")
-    for number, value in votes.items():
-        _count(value, f"recap.totals.votes[{number}]")
+    _check_totals(body["totals"], contest, "recap.totals")
     decisions = body.get("decisions", [])
     if not isinstance(decisions, list):
         raise SchemaError("recap.decisions must be a list")
@@ -347,17 +341,59 @@ def _check_recap(body: Mapping[str, Any], contest: Contest, version: int) -> Non
         _text(decision["reason"], f"recap.decisions[{i}].reason", limit=reason_limit)
 
 
+def _check_totals(totals: Any, contest: Contest, what: str) -> None:
+    if not isinstance(totals, dict):
+        raise SchemaError(f"{what} must be a map")
+    _require(totals, {"votes", "valid", "invalid", "voted"}, set(), what)
+    for name in ("valid", "invalid", "voted"):
+        _count(totals[name], f"{what}.{name}")
+    votes = totals["votes"]
+    expected = {str(n) for n in contest.pairs}
+    if not isinstance(votes, dict) or set(votes) != expected:
+        raise SchemaError(f"{what}.votes must have exactly ballot numbers {sorted(expected)}")
+    for number, value in votes.items():
+        _count(value, f"{what}.votes[{number}]")
+
+
+def _check_determination(body: Mapping[str, Any], contest: Contest) -> None:
+    """A determination (format.md 5.11): its fields, and the law's outcome of its totals."""
+    _require(
+        body, {"recap", "decree", "announced", "totals", "outcome"}, {"elected"}, "determination"
+    )
+    _hash(body["recap"], "determination.recap")
+    _text(body["decree"], "determination.decree", limit=MAX_DECISION_TEXT)
+    _count(body["announced"], "determination.announced")
+    _check_totals(body["totals"], contest, "determination.totals")
+    totals = body["totals"]
+    if body["outcome"] not in OUTCOMES:
+        raise SchemaError(f"determination.outcome must be one of {', '.join(OUTCOMES)}")
+    if (body["outcome"] == ELECTED) != ("elected" in body):
+        raise SchemaError("determination.elected is required for 'elected', and only then")
+    if "elected" in body and _count(body["elected"], "determination.elected") not in contest.pairs:
+        raise SchemaError(
+            f"determination.elected: contest {contest.id} has no pair {body['elected']}"
+        )
+    outcome = decide(totals["votes"], totals["valid"], contest.kolom_kosong, contest.office)
+    check_outcome(body, outcome, contest.kolom_kosong)
+
+
 def check_body(
     kind: str, body: Mapping[str, Any], contest: Callable[[], Contest], *, version: int
 ) -> None:
     """Check ``body`` against the schema of ``kind`` in format ``version``.
 
-    ``contest()`` gives the stream's contest. The versions differ only in the
-    recap body (format.md 5.8); kinds a later version adds are refused in earlier ones.
+    ``contest()`` gives the stream's contest. The versions differ in the recap body
+    (format.md 5.8), the election's schedule (5.1) and the determination (5.11);
+    kinds a later version adds are refused in earlier ones.
     """
+    if kind in KINDS_V2 and version < 2:
+        raise SchemaError(f"statement kind {kind!r} exists from format version 2")
     if kind == "election":
-        _require(body, {"name"}, set(), "election body")
+        # Version 2 elections may carry their schedule (format.md 5.1).
+        _require(body, {"name"}, {"schedule"} if version >= 2 else set(), "election body")
         _text(body["name"], "election.name")
+        if "schedule" in body:
+            check_schedule(body["schedule"])
     elif kind == "contest":
         contest_from_body(body)
     elif kind == "grant":
@@ -378,5 +414,9 @@ def check_body(
         check_tally(body["tally"], contest(), "correct.tally")
     elif kind == "recap":
         _check_recap(body, contest(), version)
+    elif kind == "determination":
+        _check_determination(body, contest())
     else:
-        raise SchemaError(f"unknown statement kind {kind!r} (known: {', '.join(KINDS)})")
+        raise SchemaError(
+            f"unknown statement kind {kind!r} (known: {', '.join((*KINDS, *KINDS_V2))})"
+        )

@@ -17,6 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.format import ed25519
+from ledger.format.outcome import ELECTED, decide
 from ledger.format.recap import encode_inputs
 from ledger.format.statement import (
     FORMAT_VERSION,
@@ -33,6 +34,7 @@ __all__ = [
     "contest_body",
     "correct_body",
     "count_body",
+    "determination_body",
     "grant_body",
     "recap_body",
     "revoke_body",
@@ -155,4 +157,37 @@ def recap_body(
     }
     if decisions:
         body["decisions"] = decisions
+    return body
+
+
+def determination_body(
+    recap: bytes,
+    decree: str,
+    announced: int,
+    totals: Mapping[str, Any],
+    *,
+    kolom_kosong: int | None,
+    office: str,
+    elected: int | None = None,
+) -> dict[str, Any]:
+    """A determination body (format.md 5.11) with the outcome the law gives ``totals``.
+
+    ``elected`` is needed only to name one of pairs tied on the most votes (the tie
+    rule, ledger.format.outcome); otherwise the outcome is computed, never chosen.
+    """
+    outcome = decide(totals["votes"], totals["valid"], kolom_kosong, office)
+    body: dict[str, Any] = {
+        "recap": recap,
+        "decree": decree,
+        "announced": announced,
+        "totals": {
+            "votes": dict(totals["votes"]),
+            "valid": totals["valid"],
+            "invalid": totals["invalid"],
+            "voted": totals["voted"],
+        },
+        "outcome": outcome.result,
+    }
+    if outcome.result == ELECTED:
+        body["elected"] = outcome.elected if elected is None else elected
     return body

@@ -11,7 +11,9 @@ receipt, a statement of another version, or any other message of this project.
 
 Versions (docs/format.md, section 9): version 1 is read and verified forever;
 version 2 (what signers produce) differs in the recap body (compact inputs,
-bounded decisions, :mod:`ledger.format.recap`) and in that its envelopes are at
+bounded decisions, :mod:`ledger.format.recap`), the election's schedule and the
+determination (:mod:`ledger.format.schedule`, :mod:`ledger.format.outcome`), and in
+that its envelopes are at
 most :data:`MAX_ENTRY_SIZE` bytes, the size of a tlog-tiles entry. A ledger
 accepts no new envelope of any version above that size (:func:`check_entry_size`).
 """

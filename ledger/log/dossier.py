@@ -53,7 +53,7 @@ def _subject_streams(ledger: Ledger, subject: str, size: int) -> list[str]:
     kind, contest = parse_subject(subject)
     if kind == "sheet":
         return [subject]
-    prefixes = (f"sheet:{contest}:", f"recap:{contest}:")
+    prefixes = (f"sheet:{contest}:", f"recap:{contest}:", f"result:{contest}")
     found: set[str] = set()
     start = 0
     while start < size:  # the leaves table only (no envelopes), page by page

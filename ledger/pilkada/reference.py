@@ -1,15 +1,16 @@
 """Real Pilkada 2024 reference data, TPS layouts and per-TPS C.Hasil tallies.
 
 The data (region codes, candidate pairs and per-kecamatan Sirekap results of the
-27 November 2024 regional elections) ships gzip-compressed in ``ledger/data``;
+27 November 2024 regional elections, as published on 28 November 2024: provisional
+figures, not the certified results) ships gzip-compressed in ``ledger/data``;
 see ``ledger/data/README.md`` for provenance. :func:`load` parses it once.
 
 Per-TPS figures are not in the data, so simulations build them:
 
 * :func:`tps_layout` gives a kecamatan's polling stations as TPS ids
   (``VILLAGE/NNN``), spread over its villages;
-* :func:`split_tallies` splits a kecamatan's real votes over those TPS into full
-  C.Hasil tallies whose per-kecamatan sums are exactly the real figures and
+* :func:`split_tallies` splits a kecamatan's votes over those TPS into full
+  C.Hasil tallies whose per-kecamatan sums are exactly the data's figures and
   which all pass :func:`ledger.format.schema.arithmetic_flags`.
 
 Both are deterministic: the layout depends only on the data, the tallies on the
@@ -413,7 +414,7 @@ def _cap_rows(columns: list[list[int]], valid: list[int], cap: int) -> None:
 def split_tallies(
     result: KecamatanResult, tps_ids: Sequence[str], seed: int | str = 0
 ) -> dict[str, dict[str, Any]]:
-    """Split a kecamatan's real votes over ``tps_ids`` into full C.Hasil tallies.
+    """Split a kecamatan's votes (the data's) over ``tps_ids`` into full C.Hasil tallies.
 
     Every tally has all of schema.TALLY_INT_FIELDS and ``votes`` (str ballot number ->
     votes) and passes schema.arithmetic_flags; summed over the TPS, each ballot

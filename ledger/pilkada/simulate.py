@@ -24,7 +24,12 @@ kecamatan code, or ``""`` for the whole country):
   then one PPK recap per contest naming the current head of every sheet;
 * after a regency's last kecamatan, its ``kpu-kab`` recaps (over the kecamatan
   recaps), and after a province's last regency the ``kpu-prov`` recap of its
-  gubernur contest, each only where the simulated region covers that level.
+  gubernur contest, each only where the simulated region covers that level;
+  after the top recap of a contest, the KPU's ``determination`` of its result
+  (the recap's figures and the outcome the law gives them: in Kabupaten Bangka
+  and Kota Pangkalpinang the kolom kosong leads, so the outcome is a new
+  election, as it really was). The election carries its schedule
+  (ledger.format.schedule.PILKADA_2024).
 
 The order is by region rather than "all grants, then all counts, then all
 recaps" so that memory stays flat for the whole country (~435,000 TPS, ~837,000
@@ -35,7 +40,8 @@ Every statement still follows the statements it depends on.
 Times are claims anchored on ``scenario.time`` (by default 12:00 WIB on polling
 day, 27 November 2024): grants in the weeks before, counts from 13:00 into the
 evening, corrections and kecamatan recaps from 28 November, regency recaps from
-5 December, province recaps on 7 December. Within every stream, time never
+5 December, province recaps on 7 December, each determination announced two hours
+after its top recap (all inside the windows of ``PILKADA_2024``). Within every stream, time never
 goes backwards.
 
 Everything is deterministic: the same region, seed, faults and scenario give
@@ -72,7 +78,8 @@ count or correction):
   fixed, no total changes) and attested, but whose kecamatan recap names the
   count's hash, not the correction's.
 
-So the effective sheet tallies always sum to the real figures
+So the effective sheet tallies always sum to the data's figures (the provisional
+Sirekap figures of 28 November 2024, not the certified results)
 (:meth:`Simulation.expected_totals`). Only ``recap_mismatches`` and
 ``recap_omissions`` change recap totals: the bad kecamatan recap's, and (because
 a higher recap sums the totals of the recaps it names) the regency and province
@@ -104,13 +111,16 @@ from ledger.format.regions import (
     key_stream,
     level_of,
     recap_stream,
+    result_stream,
     sheet_stream,
 )
+from ledger.format.schedule import PILKADA_2024
 from ledger.format.schema import REGISTERED_FIELDS, VOTED_FIELDS
 from ledger.format.signing import (
     attest_body,
     correct_body,
     count_body,
+    determination_body,
     grant_body,
     recap_body,
 )
@@ -319,6 +329,7 @@ class Simulation:
         saksi_rate: float = 0.3,
         attest_by_ptps: bool = True,
         recaps: bool = True,
+        determinations: bool = True,
     ) -> None:
         if region and level_of(region) not in (PROVINCE, KABKOTA, KECAMATAN):
             raise ValueError(f"region must be '', a province, regency/city or kecamatan: {region}")
@@ -337,6 +348,8 @@ class Simulation:
         self.saksi_rate = saksi_rate
         self.attest_by_ptps = attest_by_ptps
         self.recaps = recaps
+        # Determinations need the top recap, and version 2 (format.md 9).
+        self.determinations = determinations and recaps and self.scenario.chain.version >= 2
         self.injected: list[Injected] = []
         self.kinds: Counter[str] = Counter()  # envelopes emitted, by statement kind
         self._started = False
@@ -522,7 +535,10 @@ class Simulation:
         noon = self._noon
         kpu = self._known_key(s.kpu)
         t = noon - 65 * DAY  # 23 September: ballot numbers drawn
-        yield self._sign(kpu, "election", "election", {"name": "Pilkada Serentak 2024"}, t)
+        election: dict[str, Any] = {"name": "Pilkada Serentak 2024"}
+        if s.chain.version >= 2:
+            election["schedule"] = PILKADA_2024  # the schedule is version 2 (format.md 5.1)
+        yield self._sign(kpu, "election", "election", election, t)
         for contest in self.contests:
             yield self._sign(kpu, "election", "contest", contest.body(), t)
 
@@ -567,6 +583,8 @@ class Simulation:
                         )
                         yield envelope
                         prov_recaps.setdefault(cid, []).append(made)
+                        if cid.endswith(f"-{kab}") and self.determinations:
+                            yield self._determination(self._kab[kab], cid, kab, made, envelope)
                 kab_recaps = {}
             if following[:2] != kec[:2]:
                 prov = kec[:2]
@@ -574,9 +592,33 @@ class Simulation:
                     signer = self._prov.get(prov)
                     for cid, recaps in prov_recaps.items():
                         if signer is not None and cid.startswith("gubernur-"):
-                            envelope, _ = self._higher_recap(signer, cid, prov, recaps, 10 * DAY)
+                            envelope, top = self._higher_recap(signer, cid, prov, recaps, 10 * DAY)
                             yield envelope
+                            if self.determinations:
+                                yield self._determination(signer, cid, prov, top, envelope)
                 prov_recaps = {}
+
+    def _determination(
+        self, signer: _Key, contest_id: str, region: str, top: _Recap, recap: Envelope
+    ) -> Envelope:
+        """The KPU's determination of a contest at the plenary that closes its top recap:
+        the recap's figures, and the outcome the law gives them (format.md 5.11)."""
+        contest = next(c for c in self.contests if c.id == contest_id)
+        kolom_kosong = next((p.number for p in contest.pairs if p.kolom_kosong), None)
+        # The plenary announces two hours after the recap is signed.
+        announced = recap.statement.time + 2 * HOUR
+        level = "Provinsi" if contest.office == "gubernur" else "Kabupaten/Kota"
+        body = determination_body(
+            top.head,
+            f"Keputusan KPU {level} {region} Nomor 1/PL.02.6-Kpt/{region}/2024",
+            announced,
+            {"votes": top.votes, "valid": top.valid, "invalid": top.invalid, "voted": top.voted},
+            kolom_kosong=kolom_kosong,
+            office=contest.office,
+        )
+        envelope = self._sign(signer, result_stream(contest_id), "determination", body, announced)
+        del self.scenario.chain.heads[result_stream(contest_id)]
+        return envelope
 
     def _higher_recap(
         self, signer: _Key, contest: str, region: str, inputs: list[_Recap], day: int

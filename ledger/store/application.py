@@ -56,6 +56,7 @@ from ledger.format.authority import (
     root_signer,
     signer_from_grant,
 )
+from ledger.format.outcome import determined_recap_stream
 from ledger.format.recap import recap_inputs
 from ledger.format.regions import key_stream, stream_contest
 from ledger.format.schema import Contest, check_body, contest_from_body
@@ -200,6 +201,14 @@ class _Batch:
                     raise UnknownEventError(
                         f"recap input {input_stream} has no event {head.hex()[:16]}"
                     )
+        elif kind == "determination":
+            top = determined_recap_stream(statement)
+            named = self.stream(top)
+            found = None if named is None else named.find(body["recap"])
+            if found is None or found.statement.kind != "recap":
+                raise UnknownEventError(
+                    f"determination names {body['recap'].hex()[:16]}, not a recap of {top}"
+                )
 
 
 class Ledger(Application[uuid.UUID]):
