@@ -93,9 +93,7 @@ def register_pages(
             text = web.not_found_page(chosen, str(e))
         response = HTMLResponse(text, status_code=status, headers={"Cache-Control": PAGE_CACHE})
         if lang is not None and lang == chosen:
-            response.set_cookie(
-                LANG_COOKIE, chosen, max_age=LANG_COOKIE_MAX_AGE_S, samesite="lax"
-            )
+            response.set_cookie(LANG_COOKIE, chosen, max_age=LANG_COOKIE_MAX_AGE_S, samesite="lax")
         return response
 
     @app.get("/", include_in_schema=False)
@@ -145,9 +143,7 @@ def register_pages(
         },
     )
     async def dossier(
-        subject: str = Query(
-            ..., max_length=200, description="sheet stream id or contest id"
-        ),
+        subject: str = Query(..., max_length=200, description="sheet stream id or contest id"),
     ) -> Response:
         def read() -> bytes:
             s = service()

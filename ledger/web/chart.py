@@ -33,7 +33,7 @@ def bar_chart(bars: list[tuple[str, int, str]], label: str) -> str:
         width = round((WIDTH - 2) * value / largest, 1)
         colour = COLOURS[i % len(COLOURS)]
         parts.append(
-            f'<text x="0" y="{y + LABEL_HEIGHT - 4}" font-size="12">{escape(name)} — '
+            f'<text x="0" y="{y + LABEL_HEIGHT - 4}" font-size="11">{escape(name)} — '
             f"{escape(shown)}</text>"
             f'<rect x="0" y="{y + LABEL_HEIGHT}" width="{width}" height="{BAR_HEIGHT}" '
             f'fill="{colour}"/>'

@@ -77,7 +77,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "recap_stated": ("Angka rekap", "Recap says"),
     "recap_inputs": ("Jumlah masukan rekap", "Sum of the recap's inputs"),
     "difference": ("Selisih", "Difference"),
-    "no_recap": ("Belum ada rekapitulasi untuk wilayah ini.", "No recapitulation for this region yet."),
+    "no_recap": (
+        "Belum ada rekapitulasi untuk wilayah ini.",
+        "No recapitulation for this region yet.",
+    ),
     "recap_ok": ("sesuai", "matches"),
     "recap_differs": ("berbeda", "differs"),
     "objections": ("Keberatan", "Objections"),
@@ -131,7 +134,10 @@ _TEXT: dict[str, tuple[str, str]] = {
         "The check in your browser needs JavaScript. Without it the figures above are the "
         "server's projection; check them yourself with `ledger verify-dossier`.",
     ),
-    "not_proved": ("Yang tidak dibuktikan oleh \u201cterverifikasi\u201d", "What \u201cverified\u201d does not prove"),
+    "not_proved": (
+        "Yang tidak dibuktikan oleh \u201cterverifikasi\u201d",
+        "What \u201cverified\u201d does not prove",
+    ),
     "not_proved_1": (
         "bahwa tidak ada koreksi lain setelah checkpoint;",
         "that no later correction exists beyond the checkpoint;",
@@ -164,7 +170,10 @@ _TALLY_FIELDS: dict[str, tuple[str, str]] = {
     "voted_dptb_f": ("Pemilih DPTb yang memilih, perempuan", "DPTb who voted, women"),
     "voted_dpk_m": ("Pemilih DPK yang memilih, laki-laki", "DPK who voted, men"),
     "voted_dpk_f": ("Pemilih DPK yang memilih, perempuan", "DPK who voted, women"),
-    "disabled_registered": ("Pemilih disabilitas terdaftar", "Voters with disabilities, registered"),
+    "disabled_registered": (
+        "Pemilih disabilitas terdaftar",
+        "Voters with disabilities, registered",
+    ),
     "disabled_voted": ("Pemilih disabilitas yang memilih", "Voters with disabilities who voted"),
     "ballots_received": ("Surat suara diterima", "Ballot papers received"),
     "ballots_damaged": ("Surat suara rusak", "Ballot papers damaged"),

@@ -32,6 +32,7 @@ from ledger.format.regions import (
     tps_region,
 )
 from ledger.format.schema import TALLY_INT_FIELDS
+from ledger.format.timezones import zone_for_region
 from ledger.pilkada import reference
 from ledger.web.chart import bar_chart
 from ledger.web.i18n import fmt_int, fmt_percent, fmt_time, t, tally_label
@@ -51,7 +52,7 @@ __all__ = [
 
 CHILD_LEVEL = {PROVINCE: KABKOTA, KABKOTA: KECAMATAN, KECAMATAN: VILLAGE}
 MAX_SEARCH_RESULTS = 50
-NAME_IN_CHART = 40  # characters of a pair's name in the chart (the table has it whole)
+NAME_IN_CHART = 28  # characters of a pair's name in the chart (the table has it whole)
 
 
 def e(value: object) -> str:
@@ -274,9 +275,7 @@ def _checkpoint_section(
     else:
         if shown is not latest:
             parts.append(f"<p>{e(t(lang, 'not_witnessed'))}</p>")
-            parts.append(
-                f"<p>{e(t(lang, 'latest_witnessed', n=fmt_int(lang, shown.size)))}</p>"
-            )
+            parts.append(f"<p>{e(t(lang, 'latest_witnessed', n=fmt_int(lang, shown.size)))}</p>")
         witnesses = "".join(
             f'<li data-witness="{e(n)}">{e(t(lang, "witness_at", name=n, time=when(ts)))}</li>'
             for n, ts in shown.witnesses
@@ -345,7 +344,7 @@ def _recap_section(
         diff = values[1] - values[0]
         cls = ' class="differs"' if diff else ""
         return (
-            f"<td>{fmt_int(lang, values[0])}</td><td{cls} data-recap=\"{e(number or key)}\">"
+            f'<td>{fmt_int(lang, values[0])}</td><td{cls} data-recap="{e(number or key)}">'
             f"{fmt_int(lang, values[1])}</td><td>{fmt_int(lang, values[2])}</td>"
             f"<td{cls}>{fmt_int(lang, diff)}</td>"
         )
@@ -414,9 +413,16 @@ def _children(lang: str, store: Store, contest: Entity, place: str, level: str) 
     for row in rows:
         code = row["region"]
         recap = recaps.get(code)
-        status = "" if child == VILLAGE else (
-            t(lang, "no_recap") if recap is None else
-            t(lang, "recap_differs") if recap["difference"] else t(lang, "recap_ok")
+        status = (
+            ""
+            if child == VILLAGE
+            else (
+                t(lang, "no_recap")
+                if recap is None
+                else t(lang, "recap_differs")
+                if recap["difference"]
+                else t(lang, "recap_ok")
+            )
         )
         votes = "".join(f"<td>{fmt_int(lang, row['votes'].get(n, 0))}</td>" for n in names)
         body.append(
@@ -490,22 +496,25 @@ def tps_page(lang: str, store: Store, tps: str) -> str:
         region_name(village[:2]),
     ]
     contests = {c["id"]: c for c in views.contests(store)}
+    first = contests.get(sheets[0]["contest"]) if sheets else None
     sections = [
-        _breadcrumb(lang, None, tps),
+        _breadcrumb(lang, first, tps),
         f"<h1>TPS {e(tps.rsplit('/', 1)[1])} <code>{e(tps)}</code></h1>",
         f'<p class="where">{e(", ".join(place))}</p>',
     ]
     if khusus:
         label = kpps["label"] if kpps else ""
-        sections.append(f'<p class="khusus"><strong>{e(t(lang, "tps_khusus"))}</strong> {e(label)}</p>')
-    from ledger.format.timezones import zone_for_region
-
+        sections.append(
+            f'<p class="khusus"><strong>{e(t(lang, "tps_khusus"))}</strong> {e(label)}</p>'
+        )
     sections.append(f"<p>{e(t(lang, 'zone_note', zone=zone_for_region(tps)[0]))}</p>")
     for sheet in sheets:
         sections.append(_sheet_section(lang, store, contests[sheet["contest"]], sheet))
     sections.append(_verification_section(lang))
     streams = " ".join(s["stream"] for s in sheets)
-    body = f'<div id="tps" data-tps="{e(tps)}" data-streams="{e(streams)}">{"".join(sections)}</div>'
+    body = (
+        f'<div id="tps" data-tps="{e(tps)}" data-streams="{e(streams)}">{"".join(sections)}</div>'
+    )
     return layout(lang, title, body, f"/tps/{tps}", scripts=("/static/tps.js",))
 
 
@@ -546,7 +555,7 @@ def _sheet_section(lang: str, store: Store, contest: Entity, sheet: Entity) -> s
         f'<thead><tr><th scope="col">{e(t(lang, "field"))}</th><th scope="col">{e(t(lang, "value"))}</th></tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
         f'<p class="signer">{e(t(lang, "signed_by"))}: {e(signer.get("label", ""))} — '
-        f'{e(t(lang, "role"))} <strong>{e(signer.get("role", "?"))}</strong>, {e(t(lang, "key"))} '
+        f"{e(t(lang, 'role'))} <strong>{e(signer.get('role', '?'))}</strong>, {e(t(lang, 'key'))} "
         f'<code class="hash">{e(entry["signer"])}</code></p>'
     )
     parts.append(_attestations(lang, store, sheet, contest))
@@ -561,16 +570,17 @@ def _attestations(lang: str, store: Store, sheet: Entity, contest: Entity) -> st
     items = []
     for a in sheet["attestations"]:
         who = store.get("signer", a["signer"]) or {}
-        role = a["role"] if a["role"] != "saksi" else f"saksi {names.get(str(a['pair']), a['pair'])}"
+        role = (
+            a["role"] if a["role"] != "saksi" else f"saksi {names.get(str(a['pair']), a['pair'])}"
+        )
         verdict = t(lang, "agree") if a["verdict"] == "agree" else t(lang, "object")
         reason = f" — {a['reason']}" if a["reason"] else ""
         items.append(
             f'<li data-verdict="{e(a["verdict"])}">{e(who.get("label", ""))} ({e(role)}): '
-            f"<strong>{e(verdict)}</strong>{e(reason)} <code class=\"hash\">{e(a['event'][:16])}</code></li>"
+            f'<strong>{e(verdict)}</strong>{e(reason)} <code class="hash">{e(a["event"][:16])}</code></li>'
         )
-    return (
-        f'<h3>{e(t(lang, "attestations"))}</h3>'
-        + (f"<ul>{''.join(items)}</ul>" if items else f"<p>{e(t(lang, 'not_yet'))}</p>")
+    return f"<h3>{e(t(lang, 'attestations'))}</h3>" + (
+        f"<ul>{''.join(items)}</ul>" if items else f"<p>{e(t(lang, 'not_yet'))}</p>"
     )
 
 
@@ -601,7 +611,9 @@ def _history(lang: str, store: Store, sheet: Entity) -> str:
 
 def _recap_use(lang: str, store: Store, contest: Entity, sheet: Entity) -> str:
     kecamatan = sheet["tps"][:8]
-    recaps = [r for r in views.recap_checks(store, contest["id"], kecamatan) if r["region"] == kecamatan]
+    recaps = [
+        r for r in views.recap_checks(store, contest["id"], kecamatan) if r["region"] == kecamatan
+    ]
     if not recaps:
         return f"<p>{e(t(lang, 'used_by_recap'))}: {e(t(lang, 'not_yet'))}</p>"
     recap = recaps[0]
@@ -655,7 +667,11 @@ def findings_page(lang: str, store: Store, kind: str = "", region: str = "") -> 
     items = []
     for f in rows:
         place = _place_of_stream(f["stream"])
-        link = f'<a href="{_href(f"/tps/{place}")}">{e(f["stream"])}</a>' if "/" in place else e(f["stream"])
+        link = (
+            f'<a href="{_href(f"/tps/{place}")}">{e(f["stream"])}</a>'
+            if "/" in place
+            else e(f["stream"])
+        )
         events = " ".join(
             f'<a href="{_href(f"/v1/events/{h}")}"><code class="hash">{e(h[:16])}</code></a>'
             for h in f["events"]
@@ -664,7 +680,11 @@ def findings_page(lang: str, store: Store, kind: str = "", region: str = "") -> 
             f'<li data-kind="{e(f["kind"])}"><strong>{e(f["kind"])}</strong> {link}: '
             f"{e(f['message'])} <span>{e(t(lang, 'events'))}: {events}</span></li>"
         )
-    listing = f'<ul class="findings">{"".join(items)}</ul>' if items else f"<p>{e(t(lang, 'no_findings'))}</p>"
+    listing = (
+        f'<ul class="findings">{"".join(items)}</ul>'
+        if items
+        else f"<p>{e(t(lang, 'no_findings'))}</p>"
+    )
     body = (
         f"<h1>{e(t(lang, 'findings'))}</h1>{form}"
         f'<p data-count="{len(rows)}">{e(t(lang, "findings_count", n=fmt_int(lang, len(rows))))}</p>{listing}'
@@ -710,13 +730,12 @@ def search(store: Store, query: str) -> list[tuple[str, str]]:
 def search_page(lang: str, store: Store, query: str) -> str:
     results = search(store, query)
     items = "".join(f'<li><a href="{_href(href)}">{e(label)}</a></li>' for href, label in results)
-    body = (
-        f"<h1>{e(t(lang, 'search_results'))}: {e(query)}</h1>"
-        + (f'<ul class="results">{items}</ul>' if items else f"<p>{e(t(lang, 'no_results'))}</p>")
+    body = f"<h1>{e(t(lang, 'search_results'))}: {e(query)}</h1>" + (
+        f'<ul class="results">{items}</ul>' if items else f"<p>{e(t(lang, 'no_results'))}</p>"
     )
     return layout(lang, t(lang, "search"), body, "/search")
 
 
 def not_found_page(lang: str, message: str) -> str:
-    body = f"<h1>{e(t(lang, 'page_not_found'))}</h1><p>{e(message)}</p><p><a href=\"/\">{e(t(lang, 'home'))}</a></p>"
+    body = f'<h1>{e(t(lang, "page_not_found"))}</h1><p>{e(message)}</p><p><a href="/">{e(t(lang, "home"))}</a></p>'
     return layout(lang, t(lang, "page_not_found"), body, "/")
