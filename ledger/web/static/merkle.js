@@ -17,8 +17,8 @@ export async function nodeHash(left, right) { return sha256(concat(Uint8Array.of
 export async function verifyInclusion(index, size, leaf, proof, root) {
   let fn = BigInt(index);
   let sn = BigInt(size) - 1n;
-  if (BigInt(index) >= BigInt(size)) throw new InclusionProofError(`leaf ${index} is not in a tree of ${size}`);
-  if (root.length !== HASH_SIZE || proof.some((p) => p.length !== HASH_SIZE)) {
+  if (index < 0 || BigInt(index) >= BigInt(size)) throw new InclusionProofError(`leaf ${index} is not in a tree of ${size}`);
+  if (leaf.length !== HASH_SIZE || root.length !== HASH_SIZE || proof.some((p) => p.length !== HASH_SIZE)) {
     throw new InclusionProofError('a hash is not 32 bytes');
   }
   let r = leaf;
