@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger import pilkada
 from ledger.errors import FormatError, InvalidSignature
 from ledger.format import ed25519
-from ledger.format.regions import KECAMATAN, PROVINCE, VILLAGE
+from ledger.format.regions import KECAMATAN, VILLAGE
 from ledger.pilkada.demo import build
 from ledger.pilkada.simulate import Simulation
 from ledger.store.home import LedgerHome
@@ -40,6 +40,7 @@ RUTAN = pilkada.RUTAN_BLORA_TPS
 BUPATI = "bupati-33.16"
 VERDICT_TIMEOUT_MS = 30_000
 WIDTHS = (360, 1280)
+GROUP_ORDER = 2**252 + 27742317777372353535851937790883648493  # Ed25519's L
 
 
 @dataclass
@@ -221,7 +222,7 @@ def test_json_that_disagrees_with_the_signed_bytes_shows_the_signed_figures(
 
     site.proxy.rewrite = inflate
     page.goto(f"{site.url}/tps/{RUTAN}")
-    verdict, step, text = _verdict(page)
+    verdict, _, text = _verdict(page)
     assert verdict == "ok", text
     section = page.locator(f"section.sheet[data-stream='{stream}']")
     warning = section.locator("[data-json-disagrees='true']")
@@ -306,7 +307,7 @@ def _ed25519_vectors() -> list[tuple[str, str, str]]:
         "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
     )
     s = int.from_bytes(signature[32:], "little")
-    malleated = signature[:32] + (s + ed25519_L).to_bytes(32, "little")
+    malleated = signature[:32] + (s + GROUP_ORDER).to_bytes(32, "little")
     identity = bytes([1]) + bytes(31)
     small_order = [
         identity,
@@ -331,9 +332,6 @@ def _ed25519_vectors() -> list[tuple[str, str, str]]:
         out.append((point.hex(), signature.hex(), ""))
         out.append((public, (point + signature[32:]).hex(), ""))
     return out
-
-
-ed25519_L = 2**252 + 27742317777372353535851937790883648493
 
 
 def test_the_projects_vectors_pass_in_the_browser(page: Any, site: Site) -> None:
