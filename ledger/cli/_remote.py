@@ -148,10 +148,17 @@ def open_remote(args: argparse.Namespace) -> Iterator[Remote]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ledger.server.run import serve
+    from ledger.server.run import parse_listen, serve
 
     env = LOG_PASSPHRASE_ENV if LOG_PASSPHRASE_ENV in os.environ else PASSPHRASE_ENV
     passphrase = passphrase_from(env, "Passphrase for the log key: ")
+    host, port = parse_listen(args.listen)
+    shown = f"[{host}]" if ":" in host else host
+    print(
+        f"open http://{shown}:{port}/ in a browser (the public pages, checked in the browser); "
+        "JSON under /v1/, the log at /checkpoint and /tile/",
+        flush=True,
+    )
     serve(
         Path(args.directory),
         args.listen,

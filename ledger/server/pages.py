@@ -39,6 +39,12 @@ PAGE_CACHE = "no-cache"  # pages follow the live log; revalidate every time
 STATIC_CACHE = "public, max-age=300"
 
 
+class Runner(Protocol):
+    """Runs a blocking read off the event loop (the app's worker threads)."""
+
+    def __call__(self, fn: Callable[[], T]) -> Awaitable[T]: ...
+
+
 class PageSource(Protocol):
     """What the pages read from a server process."""
 
@@ -74,7 +80,7 @@ def _checkpoints(
 def register_pages(
     app: FastAPI,
     service: Callable[[], PageSource],
-    run: Callable[[Callable[[], T]], Awaitable[T]],
+    run: Runner,
     directory: Path,
 ) -> None:
     """Add the pages, their static files and ``/v1/dossier`` to ``app``."""

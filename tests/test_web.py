@@ -1,0 +1,208 @@
+"""The public web view over HTTP, without a browser (issue 17).
+
+A real `ledger serve` process over kecamatan Blora (33.16.09) of the 2024 demo
+pipeline, on SQLite and PostgreSQL: the pages answer in Indonesian or English,
+readable without JavaScript, their figures are the projection's, input is escaped,
+errors are pages (no traceback), and ``/v1/dossier`` is a dossier that the
+offline verifier accepts. The in-browser checks are in test_web_browser.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import nullcontext
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ledger import pilkada
+from ledger.checks.dossier import verify_dossier
+from ledger.checks.verify import TrustPolicy
+from ledger.errors import SchemaError
+from ledger.format.policy import parse_policy
+from ledger.format.regions import KECAMATAN
+from ledger.format.timezones import WIB, WIT, WITA, zone_for_region
+from ledger.format.trust import policy_from_json, trust_from_json
+from ledger.pilkada.demo import build
+from ledger.pilkada.simulate import Faults, Simulation
+from ledger.store.home import LedgerHome
+from ledger.web.i18n import fmt_int, fmt_time
+from projections import views
+from projections.recorder import Projections
+from tests.conftest import postgres_schema
+from tests.servers import PASSPHRASE, Server
+
+REGION = "33.16.09"
+RUTAN = pilkada.RUTAN_BLORA_TPS
+BUPATI = "bupati-33.16"
+FAULTS = Faults(arithmetic=1, objections_unanswered=1, recap_mismatches=1)  # findings to filter
+
+
+@pytest.mark.parametrize(
+    ("code", "zone"),
+    [
+        ("33", WIB),
+        ("33.16.09.1016/007", WIB),
+        ("51.71", WITA),
+        ("73.71.01", WITA),
+        ("91", WIT),
+        ("96.01", WIT),
+        ("61", WIB),
+        ("64.72", WITA),
+    ],
+)
+def test_every_place_has_its_provinces_time_zone(code: str, zone: tuple[str, timedelta]) -> None:
+    assert zone_for_region(code) == zone
+
+
+@pytest.mark.parametrize("code", ["99", "00.01", "", "3316"])
+def test_a_place_of_no_known_province_has_no_zone(code: str) -> None:
+    with pytest.raises(SchemaError, match="no time zone"):
+        zone_for_region(code)
+
+
+def test_numbers_and_times_are_written_the_readers_way() -> None:
+    assert fmt_int("id", 1234567) == "1.234.567"
+    assert fmt_int("en", 1234567) == "1,234,567"
+    noon_wib = 1732683600  # 27 Nov 2024 12:00 WIB = 05:00 UTC
+    assert fmt_time("id", noon_wib, "33.16") == "27 November 2024, 12.00 WIB"
+    assert fmt_time("en", noon_wib, "73.71") == "27 Nov 2024, 13:00 WITA"
+    assert fmt_time("en", noon_wib, "91.01") == "27 Nov 2024, 14:00 WIT"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, httpx.Client]]:
+    context = nullcontext("sqlite:ledger.db") if request.param == "sqlite" else postgres_schema()
+    with context as database:
+        directory = tmp_path_factory.mktemp(request.param) / "ledger"
+        build(
+            Simulation(REGION, seed=7, faults=FAULTS),
+            directory,
+            passphrase=PASSPHRASE.encode(),
+            database=database,
+        )
+        with Server(directory) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+            yield directory, http
+
+
+@pytest.fixture
+def store(served: tuple[Path, httpx.Client]) -> Iterator[Any]:
+    ledger = LedgerHome(served[0]).open()
+    try:
+        projections = Projections(ledger)
+        projections.catch_up()
+        yield projections.store()
+    finally:
+        ledger.close()
+
+
+def _main(html: str) -> str:
+    match = re.search(r"<main[^>]*>(.*)</main>", html, flags=re.DOTALL)
+    assert match is not None
+    return match.group(1)
+
+
+def test_pages_answer_in_indonesian_and_english_and_remember_the_choice(
+    served: tuple[Path, httpx.Client],
+) -> None:
+    _, http = served
+    page = http.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<html lang="id">' in page.text and "Pemilihan" in page.text
+    english = http.get("/", params={"lang": "en"})
+    assert '<html lang="en">' in english.text and "Contests" in english.text
+    assert english.cookies.get("lang") == "en"
+    again = httpx.get(f"{http.base_url}/findings", cookies={"lang": "en"})
+    assert '<html lang="en">' in again.text
+    http.cookies.clear()
+
+
+def test_the_contest_pages_figures_are_the_projections(
+    served: tuple[Path, httpx.Client], store: Any
+) -> None:
+    _, http = served
+    text = _main(http.get(f"/contest/{BUPATI}/{REGION}").text)
+    rows = views.totals(store, BUPATI, KECAMATAN, REGION)
+    for number in ("1", "2"):
+        cell = re.search(rf'<td data-pair="{number}">([0-9.]+)</td>', text)
+        assert cell is not None
+        assert int(cell.group(1).replace(".", "")) == sum(r["votes"][number] for r in rows)
+    villages = views.totals(store, BUPATI, "desa", REGION)
+    assert len(re.findall(r'<tr data-region="33\.16\.09\.\d{4}">', text)) == len(villages)
+    assert "<svg" in text and 'role="img"' in text and "aria-label=" in text
+
+
+def test_the_tps_page_is_readable_without_javascript(
+    served: tuple[Path, httpx.Client], store: Any
+) -> None:
+    _, http = served
+    text = http.get(f"/tps/{RUTAN}").text
+    tally = views.effective(store.get("sheet", f"sheet:{BUPATI}:{RUTAN}"))["tally"]
+    section = text.split(f'data-stream="sheet:{BUPATI}:{RUTAN}"')[1]
+    for field in ("valid", "invalid", "ballots_used", "dpt_m"):
+        cell = re.search(rf'<td data-field="{field}">([0-9.]+)</td>', section)
+        assert cell is not None and int(cell.group(1).replace(".", "")) == tally[field]
+    assert "TPS Lokasi Khusus" in text
+    assert "<noscript>" in text and 'id="verification"' in text
+    assert "tidak ada koreksi lain setelah checkpoint" in text  # what "verified" does not prove
+    assert "WIB" in text
+
+
+def test_input_is_escaped_and_errors_are_pages(served: tuple[Path, httpx.Client]) -> None:
+    _, http = served
+    hostile = '<script>alert("x")</script>'
+    page = http.get("/search", params={"q": hostile})
+    assert page.status_code == 200
+    assert hostile not in page.text and "&lt;script&gt;" in page.text
+    missing = http.get("/tps/33.16.09.1016/999")
+    assert missing.status_code == 404 and "<h1>" in missing.text
+    malformed = http.get("/tps/not-a-tps")
+    assert malformed.status_code == 422 and "Traceback" not in malformed.text
+    assert http.get("/contest/bupati-99.99").status_code == 404
+    assert http.get(f"/contest/{BUPATI}/35.01").status_code == 404
+
+
+def test_findings_filter_by_kind_and_region(served: tuple[Path, httpx.Client], store: Any) -> None:
+    _, http = served
+    every = views.findings(store)
+    kind = every[0]["kind"]
+    page = http.get("/findings", params={"kind": kind, "region": REGION}).text
+    count = re.search(r'data-count="(\d+)"', page)
+    assert count is not None
+    assert int(count.group(1)) == len(
+        [f for f in views.findings(store, within=REGION) if f["kind"] == kind]
+    )
+    home = http.get("/").text
+    assert f'data-findings="{len(every)}"' in home
+
+
+def test_search_finds_a_tps_a_village_and_a_regency(served: tuple[Path, httpx.Client]) -> None:
+    _, http = served
+    assert f'href="/tps/{RUTAN}"' in http.get("/search", params={"q": RUTAN}).text
+    assert "33.16.09.1016" in http.get("/search", params={"q": "Tempelan"}).text
+    assert "/contest/bupati-33.16/33.16" in http.get("/search", params={"q": "blora"}).text
+
+
+def test_the_dossier_endpoint_serves_what_the_offline_verifier_accepts(
+    served: tuple[Path, httpx.Client],
+) -> None:
+    directory, http = served
+    answer = http.get("/v1/dossier", params={"subject": f"sheet:{BUPATI}:{RUTAN}"})
+    assert answer.status_code == 200
+    text = (directory / "trust.json").read_text()
+    policy_text = policy_from_json(text)
+    assert policy_text is not None
+    report = verify_dossier(
+        answer.content, TrustPolicy(trust_from_json(text), parse_policy(policy_text))
+    )
+    assert report.ok
+    bad = http.get("/v1/dossier", params={"subject": "sheet:nope"})
+    assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
+    unknown = http.get("/v1/dossier", params={"subject": f"sheet:{BUPATI}:33.16.09.1016/999"})
+    assert unknown.status_code == 404
