@@ -34,6 +34,7 @@ from ledger.format.regions import (
 from ledger.format.schema import TALLY_INT_FIELDS
 from ledger.format.timezones import zone_for_region
 from ledger.pilkada import reference
+from ledger.web.cache import CachedViews, ViewCache
 from ledger.web.chart import bar_chart
 from ledger.web.i18n import fmt_int, fmt_percent, fmt_time, t, tally_label
 from projections import views
@@ -224,8 +225,10 @@ def election_page(
     store: Store,
     latest: CheckpointInfo | None,
     witnessed: CheckpointInfo | None,
+    cache: ViewCache | None = None,
 ) -> str:
     """The election: its contests with progress, the findings, the latest checkpoints."""
+    v = (cache or ViewCache()).bind(store)
     election = store.get("election", "election")
     name = election["name"] if election else t(lang, "election")
     contests = views.contests(store)
@@ -233,7 +236,7 @@ def election_page(
     items = []
     for contest in contests:
         level = level_of(contest["region"])
-        rows = views.totals(store, contest["id"], level, contest["region"])
+        rows = v.totals(contest["id"], level, contest["region"])
         total = _sum_rows(contest, rows)
         link = _href(f"/contest/{contest['id']}")
         items.append(
@@ -242,7 +245,7 @@ def election_page(
             f"{_progress(lang, total['sheets_reported'], total['sheets_expected'])}"
             f"{_determination(lang, store, contest)}</li>"
         )
-    found = views.findings(store)
+    found = v.findings()
     body = (
         f"<h1>{e(name)}</h1><p>{e(t(lang, 'tagline'))}</p>"
         f'<section aria-labelledby="contests-h"><h2 id="contests-h">{e(t(lang, "contests"))}</h2>'
@@ -287,7 +290,9 @@ def _checkpoint_section(
 # --- a contest, at one of its regions -------------------------------------------------
 
 
-def contest_page(lang: str, store: Store, contest_id: str, place: str = "") -> str:
+def contest_page(
+    lang: str, store: Store, contest_id: str, place: str = "", cache: ViewCache | None = None
+) -> str:
     """A contest's totals at ``place`` (default: its region), its chart, recap and drill-down.
 
     Raises UnknownEventError for a contest that is not defined or a place outside it.
@@ -299,7 +304,8 @@ def contest_page(lang: str, store: Store, contest_id: str, place: str = "") -> s
     level = level_of(place)
     if level == TPS or not (covers(contest["region"], place)):
         raise UnknownEventError(f"{place} is not a region of contest {contest_id}")
-    rows = views.totals(store, contest_id, level, place)
+    v = (cache or ViewCache()).bind(store)
+    rows = v.totals(contest_id, level, place)
     total = _sum_rows(contest, rows)
     where = region_name(place)
     title = f"{contest['name']} — {where}"
@@ -311,17 +317,17 @@ def contest_page(lang: str, store: Store, contest_id: str, place: str = "") -> s
         f'<section aria-labelledby="totals-h" id="totals"><h2 id="totals-h">{e(t(lang, "totals"))}</h2>'
         f"{_chart(lang, contest, total, where)}"
         f"{_totals_table(lang, contest, total, t(lang, 'sum_sheets') + ': ' + where)}</section>",
-        _recap_section(lang, store, contest, place, total),
-        _objections(lang, store, contest, place),
+        _recap_section(lang, v, contest, place, total),
+        _objections(lang, v, contest, place),
         _recommendations(lang, store, contest, place),
         _determination(lang, store, contest) if place == contest["region"] else "",
-        _children(lang, store, contest, place, level),
+        _children(lang, v, contest, place, level),
     ]
     return layout(lang, title, "".join(sections), f"/contest/{contest_id}/{place}")
 
 
 def _recap_section(
-    lang: str, store: Store, contest: Entity, place: str, sheets: dict[str, Any]
+    lang: str, v: CachedViews, contest: Entity, place: str, sheets: dict[str, Any]
 ) -> str:
     head = (
         f'<section id="recap" aria-labelledby="recap-h"><h2 id="recap-h">'
@@ -329,7 +335,7 @@ def _recap_section(
     )
     if level_of(place) == VILLAGE:
         return ""
-    recaps = [r for r in views.recap_checks(store, contest["id"], place) if r["region"] == place]
+    recaps = [r for r in v.recap_checks(contest["id"], place) if r["region"] == place]
     if not recaps:
         return f"{head}<p>{e(t(lang, 'no_recap'))}</p></section>"
     recap = recaps[0]
@@ -366,10 +372,9 @@ def _recap_section(
     )
 
 
-def _objections(lang: str, store: Store, contest: Entity, place: str) -> str:
+def _objections(lang: str, v: CachedViews, contest: Entity, place: str) -> str:
     """Unanswered objections in ``place`` (the place #15's objection pages extend)."""
-    sheets = views.sheet_status(store, contest["id"], place)
-    open_count = sum(s["open_objections"] for s in sheets)
+    open_count = v.open_objections(contest["id"], place)
     text = (
         t(lang, "open_objections", n=fmt_int(lang, open_count))
         if open_count
@@ -398,16 +403,16 @@ def _determination(lang: str, store: Store, contest: Entity) -> str:
     )
 
 
-def _children(lang: str, store: Store, contest: Entity, place: str, level: str) -> str:
+def _children(lang: str, v: CachedViews, contest: Entity, place: str, level: str) -> str:
     cid = contest["id"]
     if level == VILLAGE:
-        return _tps_list(lang, store, contest, place)
+        return _tps_list(lang, v.store, contest, place)
     child = CHILD_LEVEL[level]
-    rows = views.totals(store, cid, child, place)
+    rows = v.totals(cid, child, place)
     names = _pair_names(contest)
     recaps = {}
     if child != VILLAGE:
-        recaps = {r["region"]: r for r in views.recap_checks(store, cid, place)}
+        recaps = {r["region"]: r for r in v.recap_checks(cid, place)}
     head = "".join(f'<th scope="col">{e(n)}</th>' for n in names)
     body = []
     for row in rows:
