@@ -513,9 +513,9 @@ def tps_page(lang: str, store: Store, tps: str) -> str:
             f'<p class="khusus"><strong>{e(t(lang, "tps_khusus"))}</strong> {e(label)}</p>'
         )
     sections.append(f"<p>{e(t(lang, 'zone_note', zone=zone_for_region(tps)[0]))}</p>")
+    sections.append(_verification_section(lang))
     for sheet in sheets:
         sections.append(_sheet_section(lang, store, contests[sheet["contest"]], sheet))
-    sections.append(_verification_section(lang))
     streams = " ".join(s["stream"] for s in sheets)
     body = (
         f'<div id="tps" data-tps="{e(tps)}" data-streams="{e(streams)}">{"".join(sections)}</div>'

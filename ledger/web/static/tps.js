@@ -55,9 +55,18 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// A refusal the server explains (RFC 9457) is named by what it means for the check:
+// no checkpoint the policy's quorum cosigned is a failure of the witnesses step.
+const PROBLEM_STEP = { UnwitnessedError: 'witnesses' };
+
 async function fetchJson(url) {
   const response = await fetch(url, { cache: 'no-store' });
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  if (!response.ok) {
+    let problem = {};
+    try { problem = await response.json(); } catch { problem = {}; }
+    const detail = `${url}: HTTP ${response.status} ${problem.code || ''} ${problem.detail || ''}`.trim();
+    throw new StepError(PROBLEM_STEP[problem.code] || 'fetch', detail);
+  }
   return response.json();
 }
 
