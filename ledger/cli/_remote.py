@@ -148,17 +148,18 @@ def open_remote(args: argparse.Namespace) -> Iterator[Remote]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ledger.server.run import parse_listen, serve
+    from ledger.server.run import serve
 
     env = LOG_PASSPHRASE_ENV if LOG_PASSPHRASE_ENV in os.environ else PASSPHRASE_ENV
     passphrase = passphrase_from(env, "Passphrase for the log key: ")
-    host, port = parse_listen(args.listen)
-    shown = f"[{host}]" if ":" in host else host
-    print(
-        f"open http://{shown}:{port}/ in a browser (the public pages, checked in the browser); "
-        "JSON under /v1/, the log at /checkpoint and /tile/",
-        flush=True,
-    )
+
+    def announce(url: str) -> None:
+        print(
+            f"open {url} in a browser (the public pages, checked in the browser); "
+            "JSON under /v1/, the log at /checkpoint and /tile/",
+            flush=True,
+        )
+
     serve(
         Path(args.directory),
         args.listen,
@@ -166,6 +167,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         passphrase=passphrase,
         body_timeout_s=args.body_timeout,
         checkpoint_interval_s=args.checkpoint_interval,
+        announce=announce,
     )
     return 0
 
