@@ -206,3 +206,21 @@ def test_the_dossier_endpoint_serves_what_the_offline_verifier_accepts(
     assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
     unknown = http.get("/v1/dossier", params={"subject": f"sheet:{BUPATI}:33.16.09.1016/999"})
     assert unknown.status_code == 404
+
+
+def test_the_pages_cached_sums_are_the_views(store: Any) -> None:
+    from ledger.web.cache import ViewCache
+
+    cached = ViewCache().bind(store)
+    for contest in views.contests(store):
+        cid = contest["id"]
+        levels = ("provinsi", "kabkota", "kecamatan", "desa")
+        for depth, level in enumerate(levels, start=1):
+            for within in ("", "33", "33.16", REGION, f"{REGION}.1016"):
+                if within and len(within.split(".")) > depth:
+                    continue  # a level above the region: no page asks for it
+                assert cached.totals(cid, level, within) == views.totals(store, cid, level, within)
+        assert cached.recap_checks(cid, REGION) == views.recap_checks(store, cid, REGION)
+        objections = sum(s["open_objections"] for s in views.sheet_status(store, cid, REGION))
+        assert cached.open_objections(cid, REGION) == objections
+    assert cached.findings() == views.findings(store)

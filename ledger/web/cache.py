@@ -15,8 +15,9 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ledger.format.regions import covers, tps_region
+from ledger.format.regions import VILLAGE, covers, tps_region
 from projections import views
+from projections.fold import add_totals
 from projections.store import Store
 
 __all__ = ["CachedViews", "ViewCache"]
@@ -59,9 +60,19 @@ class CachedViews:
         return value
 
     def totals(self, contest_id: str, level: str, within: str = "") -> list[dict[str, Any]]:
-        """views.totals(store, contest, level, within), from the contest's whole table."""
-        rows: list[dict[str, Any]] = self._get(
-            ("totals", contest_id, level), lambda: views.totals(self.store, contest_id, level)
+        """views.totals(store, contest, level, within), from the contest's whole table,
+        for a ``level`` at or below the level of ``within`` (as the pages ask).
+
+        One scan of the contest's sheets, at village level; the rows of the levels
+        above are their villages' rows added up (every figure of a row is a sum).
+        """
+        villages: list[dict[str, Any]] = self._get(
+            ("totals", contest_id, VILLAGE), lambda: views.totals(self.store, contest_id, VILLAGE)
+        )
+        rows = (
+            villages
+            if level == VILLAGE
+            else self._get(("totals", contest_id, level), lambda: _roll_up(villages, level))
         )
         return [r for r in rows if not within or covers(within, r["region"])]
 
@@ -94,3 +105,25 @@ class CachedViews:
             return views.findings(self.store, within=within)
         found: list[dict[str, Any]] = self._get(("findings",), lambda: views.findings(self.store))
         return found
+
+
+def _roll_up(villages: list[dict[str, Any]], level: str) -> list[dict[str, Any]]:
+    """The rows of ``level``: each region's villages' rows added up, by region code."""
+    rows: dict[str, dict[str, Any]] = {}
+    for village in villages:
+        region = views.region_at(village["region"], level)
+        row = rows.get(region)
+        if row is None:
+            row = rows[region] = {
+                "region": region,
+                "votes": {n: 0 for n in village["votes"]},
+                "valid": 0,
+                "invalid": 0,
+                "voted": 0,
+                "sheets_reported": 0,
+                "sheets_expected": 0,
+            }
+        add_totals(row, village)
+        row["sheets_reported"] += village["sheets_reported"]
+        row["sheets_expected"] += village["sheets_expected"]
+    return [rows[k] for k in sorted(rows)]
