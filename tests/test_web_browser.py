@@ -411,3 +411,44 @@ def test_the_projects_vectors_pass_in_the_browser(page: Any, site: Site) -> None
     )
     assert got == [p[5] for p in probes]
     assert True in got and False in got
+
+
+def test_events_after_the_witnessed_checkpoint_are_said_to_be_unwitnessed(
+    page: Any, site: Site
+) -> None:
+    """Last in the module: it adds a recount of the Rutan sheet (the same figures)."""
+    import httpx
+
+    from ledger.format.signing import Chainer, count_body
+    from ledger.pilkada.scenario import Scenario
+    from ledger.server.wire import ENVELOPE_TYPE
+
+    stream = f"sheet:{BUPATI}:{RUTAN}"
+    held = httpx.get(f"{site.server.url}/v1/streams/{stream}", timeout=30).json()
+    chain = Chainer(Scenario().election)
+    chain.follow(stream, held["seq"], bytes.fromhex(held["head"]))
+    counts = [e for e in held["events"] if e["kind"] in ("count", "correct")]
+    tally = counts[-1]["body"]["tally"]
+    tally = {
+        **tally,
+        **(
+            {"photo_sha256": bytes.fromhex(tally["photo_sha256"])}
+            if "photo_sha256" in tally
+            else {}
+        ),
+    }
+    envelope = chain.sign(
+        Scenario().key(f"kpps:{RUTAN}"), stream, "count", count_body(tally), time=1732706100
+    )
+    answer = httpx.post(
+        f"{site.server.url}/v1/envelopes",
+        content=envelope.raw,
+        headers={"Content-Type": ENVELOPE_TYPE},
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
+    page.goto(f"{site.url}/tps/{RUTAN}")
+    verdict, _, text = _verdict(page)
+    assert verdict == "ok", text
+    section = page.locator(f"section.sheet[data-stream='{stream}']")
+    assert section.locator("[data-unwitnessed-tail='1']").count() == 1

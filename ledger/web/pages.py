@@ -108,6 +108,7 @@ def layout(lang: str, title: str, body: str, path: str, *, scripts: tuple[str, .
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{e(title)} · {e(t(lang, "site"))}</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/static/style.css">
 {script_tags}
 </head>

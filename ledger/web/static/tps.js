@@ -28,6 +28,7 @@ const TEXT = {
     roots: 'Sidik jari (SHA-256) akar kepercayaan',
     policy: 'Kebijakan kepercayaan',
     signedBy: 'ditandatangani oleh {label} ({role})',
+    tail: '{n} peristiwa lembar ini setelah checkpoint yang disaksikan (ukuran {size}) belum disaksikan: angka yang ditampilkan adalah yang berlaku pada checkpoint itu.',
   },
   en: {
     ok: 'Verified in your browser: signatures, the grant chain up to the KPU root, inclusion proofs to a witnessed checkpoint ({witnesses}), log size {size}.',
@@ -41,6 +42,7 @@ const TEXT = {
     roots: 'Fingerprints (SHA-256) of the trust roots',
     policy: 'Trust policy',
     signedBy: 'signed by {label} ({role})',
+    tail: '{n} events of this sheet after the witnessed checkpoint (size {size}) are not witnessed yet: the figures shown are those as of that checkpoint.',
   },
 }[lang];
 
@@ -144,6 +146,13 @@ function showSigned(section, result, claimed) {
     cell.textContent = numbers.format(signed[field]);
     cell.dataset.signed = String(signed[field]);
     cell.classList.add('signed');
+  }
+  // Events the server holds beyond the witnessed checkpoint are not in the dossier:
+  // the figures shown are those the witnesses saw.
+  const tail = serverEvents.length - result.sheet.events.length;
+  if (tail > 0) {
+    section.append(el('p', { class: 'warning', 'data-unwitnessed-tail': String(tail) },
+      say(TEXT.tail, { n: tail, size: numbers.format(result.checkpoint.size) })));
   }
   const note = differs.size
     ? el('p', { class: 'warning', 'data-json-disagrees': 'true' }, say(TEXT.disagree, { fields: [...differs].join(', ') }))
