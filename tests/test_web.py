@@ -202,6 +202,8 @@ def test_the_dossier_endpoint_serves_what_the_offline_verifier_accepts(
         answer.content, TrustPolicy(trust_from_json(text), parse_policy(policy_text))
     )
     assert report.ok
+    contest = http.get("/v1/dossier", params={"subject": BUPATI})
+    assert contest.status_code == 400 and contest.json()["code"] == "InvalidRequest"
     bad = http.get("/v1/dossier", params={"subject": "sheet:nope"})
     assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
     unknown = http.get("/v1/dossier", params={"subject": f"sheet:{BUPATI}:33.16.09.1016/999"})

@@ -25,7 +25,7 @@ from ledger.format.note import Verifier
 from ledger.format.policy import TlogPolicy, parse_policy
 from ledger.format.trust import policy_from_json
 from ledger.log.dossier import build_dossier
-from ledger.server.problems import problem_for
+from ledger.server.problems import Problem, problem_for
 from ledger.store.application import Ledger
 from ledger.web import STATIC_DIR
 from ledger.web import pages as web
@@ -147,7 +147,7 @@ def register_pages(
 
     @app.get(
         "/v1/dossier",
-        summary="A sheet's or contest's dossier (docs/format.md 10.2), against the latest "
+        summary="A sheet's dossier (docs/format.md 10.2), against the latest "
         "checkpoint that meets the trust policy",
         responses={
             200: {
@@ -160,6 +160,11 @@ def register_pages(
     async def dossier(
         subject: str = Query(..., max_length=200, description="sheet stream id or contest id"),
     ) -> Response:
+        if not subject.startswith("sheet:"):
+            # A contest's dossier holds every sheet of it (megabytes): built offline by
+            # `ledger dossier`, not on request.
+            raise Problem("InvalidRequest", "subject must be a sheet stream id (sheet:...)")
+
         def read() -> bytes:
             s = service()
             s.checkpoint()  # the log has a checkpoint (one is issued for a new log)
@@ -173,7 +178,7 @@ def register_pages(
 def _dossier_problems() -> dict[int | str, dict[str, Any]]:
     schema = {"type": "object", "required": ["type", "title", "status", "code"]}
     described = {
-        400: "Malformed subject (FormatError, InvalidRequest)",
+        400: "Not a sheet stream id (InvalidRequest, FormatError)",
         404: "No such contest or sheet under the checkpoint (UnknownEventError)",
         409: "No stored checkpoint meets the trust policy yet (UnwitnessedError)",
         422: "The subject is neither a sheet stream id nor a contest id (SchemaError)",
