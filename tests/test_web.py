@@ -39,7 +39,8 @@ from tests.servers import PASSPHRASE, Server
 REGION = "33.16.09"
 RUTAN = pilkada.RUTAN_BLORA_TPS
 BUPATI = "bupati-33.16"
-FAULTS = Faults(arithmetic=1, objections_unanswered=1, recap_mismatches=1)  # findings to filter
+# findings to filter, and a correction (an objection answered by the PPK) to show
+FAULTS = Faults(arithmetic=1, objections_answered=1, objections_unanswered=1, recap_mismatches=1)
 
 
 @pytest.mark.parametrize(
@@ -226,3 +227,23 @@ def test_the_pages_cached_sums_are_the_views(store: Any) -> None:
         objections = sum(s["open_objections"] for s in views.sheet_status(store, cid, REGION))
         assert cached.open_objections(cid, REGION) == objections
     assert cached.findings() == views.findings(store)
+
+
+def test_a_corrected_sheet_shows_what_changed_and_the_superseded_count(
+    served: tuple[Path, httpx.Client], store: Any
+) -> None:
+    _, http = served
+    corrected = [
+        sheet
+        for sheet in store.scan("sheet")
+        if any(t["kind"] == "correct" for t in sheet["tallies"])
+    ]
+    assert corrected, "the world has a correction"
+    sheet = corrected[0]
+    text = http.get(f"/tps/{sheet['tps']}", params={"lang": "en"}).text
+    section = text.split(f'data-stream="{sheet["stream"]}"')[1].split("</section>")[0]
+    assert 'data-state="superseded"' in section and 'data-state="effective"' in section
+    correction = next(t for t in sheet["tallies"] if t["kind"] == "correct")
+    assert f"corrected: {correction['reason']}" in section
+    assert "What changed: " in section and "→" in section
+    http.cookies.clear()

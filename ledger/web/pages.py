@@ -605,7 +605,13 @@ def _history(lang: str, store: Store, sheet: Entity) -> str:
         when = fmt_time(lang, row["time"], sheet["tps"]) if "time" in row else ""
         changes = (row.get("detail") or {}).get("changes") if entry["kind"] == "correct" else None
         change_text = (
-            f" {t(lang, 'changed')}: " + ", ".join(f"{c}" for c in changes) if changes else ""
+            f" {t(lang, 'changed')}: "
+            + ", ".join(
+                f"{c['field']} {fmt_int(lang, c['old'] or 0)} → {fmt_int(lang, c['new'] or 0)}"
+                for c in changes
+            )
+            if changes
+            else ""
         )
         items.append(
             f'<li class="{state}" data-state="{state}" data-event="{e(entry["hash"])}">'
