@@ -19,7 +19,10 @@ Measures, in one run on this machine, side by side:
 * ``http_submit_per_s``, ``http_latency_ms_p99``, ``http_ratio``: single-envelope
   ``POST /v1/envelopes`` from 16 concurrent clients to ``ledger serve`` on
   PostgreSQL, beside the in-process ingest of the same envelopes on PostgreSQL
-  (``http_inprocess_per_s``; bench/http.py).
+  (``http_inprocess_per_s``; bench/http.py);
+* ``web_page_ms_p99`` (and per page: ``web_election_ms_p99``, ``web_contest_ms_p99``,
+  ``web_tps_ms_p99``): the server time of the public pages over a simulated region
+  (``--web-region``, default Blora; ``33`` builds Jawa Tengah; bench/web.py).
 
 The events are the first ``--events`` statements of the national simulation
 (real Pilkada 2024 data, kecamatan by kecamatan). It prints one JSON object.
@@ -49,6 +52,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 from bench.http import http
+from bench.web import web
 from ledger.format import merkle
 from ledger.format.statement import Envelope
 from ledger.log.export import export_ledger
@@ -61,6 +65,8 @@ from projections.recorder import PAGE, Projections
 
 DEFAULT_EVENTS = 20_000
 DEFAULT_HTTP_EVENTS = 5_000
+DEFAULT_WEB_REGION = "33.16"
+DEFAULT_WEB_SAMPLES = 100
 BATCH = 1000
 PAGES_PER_RUN = 20  # the least number of projection pages in a run
 
@@ -303,6 +309,18 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_HTTP_EVENTS,
         help="events to submit over HTTP to `ledger serve` on PostgreSQL (0: skip)",
     )
+    parser.add_argument(
+        "--web-region",
+        default=DEFAULT_WEB_REGION,
+        help=f"region to simulate for the web pages' times (default {DEFAULT_WEB_REGION}, "
+        "Blora; a province such as 33 builds a large one)",
+    )
+    parser.add_argument(
+        "--web-samples",
+        type=int,
+        default=DEFAULT_WEB_SAMPLES,
+        help=f"fetches of each page kind (default {DEFAULT_WEB_SAMPLES}; 0: skip)",
+    )
     args = parser.parse_args(argv)
 
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="ledger-bench-"))
@@ -333,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
 
     proof_p99_at = proofs_at(args.proof_leaves, workdir) if args.proof_leaves else None
     http_figures = http(simulation, bulk[: args.http_events]) if args.http_events else {}
+    web_figures = web(args.web_region, args.web_samples) if args.web_samples else {}
     ingest_rate = len(bulk) / ingest_seconds
     verify_rate = len(bulk) / verify_seconds
     project_first, project_last = tenth_rates(timeline)
@@ -356,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         "proof_leaves": args.proof_leaves or len(bulk),
         "proof_ms_p99_at_proof_leaves": None if proof_p99_at is None else round(proof_p99_at, 3),
         **http_figures,
+        **web_figures,
         "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores, Python {platform.python_version()}".strip(),
         "workdir": str(workdir),
     }

@@ -94,6 +94,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"  ledger dossier -L {d} {sheet} -o dossier.json && ledger verify-dossier dossier.json --trust {d}/trust.json"
     )
     print(f"  ledger verify {d}/ledger.export --trust {d}/trust.json")
+    print(f"  ledger serve {d} --listen 127.0.0.1:8080   # then open in a browser:")
+    print(f"    http://127.0.0.1:8080/tps/{pilkada.RUTAN_BLORA_TPS}   (checked in your browser)")
     return 0 if result.report.ok else 1
 
 

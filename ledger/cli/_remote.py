@@ -152,6 +152,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     env = LOG_PASSPHRASE_ENV if LOG_PASSPHRASE_ENV in os.environ else PASSPHRASE_ENV
     passphrase = passphrase_from(env, "Passphrase for the log key: ")
+
+    def announce(url: str) -> None:
+        print(
+            f"open {url} in a browser (the public pages, checked in the browser); "
+            "JSON under /v1/, the log at /checkpoint and /tile/",
+            flush=True,
+        )
+
     serve(
         Path(args.directory),
         args.listen,
@@ -159,6 +167,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         passphrase=passphrase,
         body_timeout_s=args.body_timeout,
         checkpoint_interval_s=args.checkpoint_interval,
+        announce=announce,
     )
     return 0
 

@@ -65,9 +65,15 @@ def _batches(simulation: Simulation) -> Iterator[list[bytes]]:
 
 
 def build(
-    simulation: Simulation, directory: Path, *, passphrase: bytes, now: int | None = None
+    simulation: Simulation,
+    directory: Path,
+    *,
+    passphrase: bytes,
+    now: int | None = None,
+    database: str = "sqlite:ledger.db",
 ) -> DemoResult:
-    """Run the whole pipeline into ``directory`` (which must not hold a ledger yet)."""
+    """Run the whole pipeline into ``directory`` (which must not hold a ledger yet),
+    on ``database`` (a ledger.toml database URL: SQLite in the directory by default)."""
     if (directory / "ledger.toml").exists():
         raise ConfigurationError(f"{directory} already holds a ledger; choose a new directory")
     scenario = simulation.scenario
@@ -79,6 +85,7 @@ def build(
         kpu_root=trust.kpu_root,
         bawaslu_root=trust.bawaslu_root,
         passphrase=passphrase,
+        database=database,
         log_key=scenario.log_key,
     )
     try:

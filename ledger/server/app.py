@@ -38,6 +38,7 @@ from ledger.format.statement import Envelope, parse_event_hash
 from ledger.log import tiles
 from ledger.log.tlog import TransparencyLog
 from ledger.server import metrics
+from ledger.server.pages import register_pages
 from ledger.server.problems import PROBLEM_CONTENT_TYPE, Problem, problem_for
 from ledger.server.projection import is_conflict, open_projections
 from ledger.server.wire import (
@@ -599,6 +600,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
         return Response(
             data, media_type="application/octet-stream", headers={"Cache-Control": cache}
         )
+
+    # --- the public web view (ledger.web): HTML pages, their scripts, dossiers ---------
+
+    register_pages(app, svc, run, settings.directory)
 
     # --- the service itself --------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from ledger.errors import ConfigurationError
@@ -36,8 +37,12 @@ def serve(
     passphrase: bytes,
     body_timeout_s: float | None = None,
     checkpoint_interval_s: float | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve the ledger in ``directory`` until interrupted (checks come first)."""
+    """Serve the ledger in ``directory`` until interrupted (checks come first).
+
+    ``announce`` is called with the URL of the public pages once the checks passed.
+    """
     host, port = parse_listen(listen)
     if workers < 1:
         raise ConfigurationError("--workers must be at least 1")
@@ -67,6 +72,9 @@ def serve(
     # (eventsourcing tries a lost connection up to 10 times, each this long).
     os.environ.setdefault("POSTGRES_CONNECT_TIMEOUT", "2")
     import uvicorn
+
+    if announce is not None:
+        announce(f"http://{f'[{host}]' if ':' in host else host}:{port}/")
 
     with tempfile.TemporaryDirectory(prefix="ledger-metrics-") as metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
