@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ledger.errors import (
     ConfigurationError,
@@ -75,6 +75,8 @@ class TlogPolicy:
     witnesses: Mapping[str, Verifier]  # policy name -> cosignature/v1 key
     groups: Mapping[str, _Group]
     quorum: str  # a witness or group name, or QUORUM_NONE
+    #: policy name -> the witness's submission prefix, for the witnesses whose line gives one
+    urls: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def unwitnessed(self) -> bool:
@@ -170,6 +172,7 @@ def parse_policy(data: bytes | str) -> TlogPolicy:
         raise FormatError(f"trust policy is over {MAX_POLICY_BYTES} bytes")
     logs: list[Verifier] = []
     witnesses: dict[str, Verifier] = {}
+    urls: dict[str, str] = {}
     groups: dict[str, _Group] = {}
     quorum: str | None = None
     keys: dict[bytes, str] = {}  # public key -> where it was defined
@@ -200,6 +203,8 @@ def parse_policy(data: bytes | str) -> TlogPolicy:
                 witness = _vkey(args[1], SIG_TYPE_COSIGNATURE_V1, f"the key of witness {name}")
                 _unique_key(keys, witness, f"witness {name}")
                 witnesses[name] = witness
+                if len(args) == 3:
+                    urls[name] = _url(args[2], name)
                 if len(witnesses) > MAX_WITNESSES:
                     raise FormatError(f"more than {MAX_WITNESSES} witnesses")
             elif keyword == b"group":
@@ -225,7 +230,18 @@ def parse_policy(data: bytes | str) -> TlogPolicy:
             raise FormatError(f"trust policy line {number}: {e}") from None
     if quorum is None:
         raise FormatError("trust policy has no quorum line (write `quorum none` to need none)")
-    return TlogPolicy(tuple(logs), witnesses, groups, quorum)
+    return TlogPolicy(tuple(logs), witnesses, groups, quorum, urls)
+
+
+def _url(token: bytes, name: str) -> str:
+    """A witness's URL: its submission prefix (c2sp.org/tlog-witness), http or https."""
+    try:
+        url = token.decode("ascii")
+    except UnicodeDecodeError:
+        raise FormatError(f"the URL of witness {name} is not ASCII") from None
+    if not url.startswith(("http://", "https://")) or len(url) <= len("https://"):
+        raise FormatError(f"the URL of witness {name} is not an http:// or https:// URL")
+    return url
 
 
 def _name(token: bytes) -> str:
