@@ -34,8 +34,8 @@ from ledger.log.tlog import TransparencyLog
 from ledger.log.tlog_proof import verify_tlog_proof
 from ledger.log.witness_client import request_cosignature
 from ledger.pilkada.scenario import Scenario
-from ledger.server.app import parse_witness_urls
 from ledger.server.client import LedgerClient, Outbox
+from ledger.server.policy import parse_witness_urls
 from ledger.server.wire import encode_batch
 from ledger.store.application import Ledger
 from ledger.store.home import LedgerHome

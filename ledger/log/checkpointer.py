@@ -184,8 +184,11 @@ class Checkpointer:
         with self._lock:
             errors = {n: e for n, e in self._errors.items() if n not in cosigners}
         result = RoundResult(size, cosigners, self._meets(stored), errors)
+        repeated = result == self.last_result  # said once, not at every retry
         self.last_result = result
-        if result.quorum_met:
+        if repeated:
+            pass
+        elif result.quorum_met:
             _log.info("checkpoint %d cosigned by %s", size, ", ".join(cosigners))
         else:
             _log.warning(

@@ -41,11 +41,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.errors import ConfigurationError, LedgerError, UnknownEventError, UnwitnessedError
+from ledger.errors import LedgerError, UnknownEventError, UnwitnessedError
 from ledger.format.describe import describe
-from ledger.format.policy import TlogPolicy, parse_policy
 from ledger.format.statement import Envelope, parse_event_hash
-from ledger.format.trust import policy_from_json
 from ledger.log import tiles
 from ledger.log.checkpointer import (
     DEFAULT_INTERVAL_S,
@@ -57,6 +55,7 @@ from ledger.log.checkpointer import (
 from ledger.log.tlog import TransparencyLog
 from ledger.log.witness_client import DEFAULT_TIMEOUT as WITNESS_TIMEOUT_S
 from ledger.server import metrics
+from ledger.server.policy import server_policy
 from ledger.server.problems import PROBLEM_CONTENT_TYPE, Problem, problem_for
 from ledger.server.projection import is_conflict, open_projections
 from ledger.server.wire import (
@@ -850,27 +849,6 @@ async def _checkpoints(service: _Service) -> None:
         except Exception as e:  # the store may be down; the next tick tries again
             _log.warning("checkpointer: %s: %s", type(e).__name__, e)
             continue
-
-
-def server_policy(directory: Path, log_vkey: str) -> TlogPolicy | None:
-    """The trust policy ``DIR/trust.json`` embeds (its witnesses and quorum), or None."""
-    text = policy_from_json((directory / "trust.json").read_bytes())
-    if text is None:
-        return None
-    policy = parse_policy(text)
-    policy.require_log(log_vkey)
-    return policy
-
-
-def parse_witness_urls(values: list[str]) -> tuple[tuple[str, str], ...]:
-    """``--witness-url NAME=URL`` values as (name, url) pairs; ConfigurationError if malformed."""
-    pairs = []
-    for value in values:
-        name, sep, url = value.rpartition("=")
-        if not sep or not name or not url.startswith(("http://", "https://")):
-            raise ConfigurationError(f"--witness-url {value!r} is not NAME=http(s)://...")
-        pairs.append((name, url))
-    return tuple(pairs)
 
 
 def settings_from_environment() -> ServerSettings:

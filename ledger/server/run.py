@@ -51,7 +51,7 @@ def serve(
     if workers < 1:
         raise ConfigurationError("--workers must be at least 1")
     from ledger.log.checkpointer import CheckpointSchedule
-    from ledger.server.app import parse_witness_urls, server_policy
+    from ledger.server.policy import parse_witness_urls, server_policy
     from ledger.server.projection import open_projections
 
     urls = parse_witness_urls(list(witness_urls))
