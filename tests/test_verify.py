@@ -855,6 +855,7 @@ def test_cli_dossier_and_verify_dossier(
     code, out, _ = run(capsys, "verify-dossier", str(contest), "--trust", trust, "--json")
     assert code == 0 and json.loads(out)["ok"]
     assert json.loads(out)["checkpoint"]["size"] == scene.sizes[1]  # the latest witnessed
+
     def zero_first_proof_line(d: dict[str, Any]) -> None:
         item = d["events"][-1]
         parsed = TlogProofFile.parse(item["tlog_proof"].encode())
