@@ -25,11 +25,18 @@ import pytest
 from ledger.cli import main
 from ledger.errors import LedgerError, ProofError, UnwitnessedError
 from ledger.format import merkle
-from ledger.format.note import Checkpoint, Note, Verifier, parse_note
+from ledger.format.note import (
+    SIG_TYPE_COSIGNATURE_V1,
+    Checkpoint,
+    Note,
+    NoteSigner,
+    Verifier,
+    parse_note,
+)
 from ledger.format.policy import parse_policy
 from ledger.format.tlog_wire import TlogProofFile
 from ledger.format.trust import trust_to_json
-from ledger.log.checkpointer import LEADER_LOCK
+from ledger.log.checkpointer import LEADER_LOCK, Checkpointer, CheckpointSchedule
 from ledger.log.tlog import TransparencyLog
 from ledger.log.tlog_proof import verify_tlog_proof
 from ledger.log.witness_client import request_cosignature
@@ -41,7 +48,7 @@ from ledger.store.application import Ledger
 from ledger.store.home import LedgerHome
 from tests.servers import PASSPHRASE, Server, make_home, server_env
 from tests.witness_processes import WitnessProcess, make_witness, started
-from tests.world import BUPATI, TPS, tally, world_statements
+from tests.world import BUPATI, TPS, build_world, tally, world_statements
 
 NAMES = ("w0.example/witness", "w1.example/witness", "w2.example/witness")
 WAIT_S = 60.0  # a bound on waiting for the checkpointer, never a timing assertion
@@ -326,3 +333,49 @@ def test_serve_refuses_a_witness_url_the_policy_does_not_name(
     assert main([*argv[:4], "--checkpoint-leaves", "0"]) == 1
     with pytest.raises(LedgerError):
         parse_witness_urls(["no-equals-sign"])
+
+
+def test_the_schedule_follows_the_injected_clock(sqlite_url: str) -> None:
+    """A round when N leaves were added, or when the interval passed and the log grew,
+    or (every interval) while the latest checkpoint lacks the quorum; never otherwise."""
+    world = build_world(sqlite_url)
+    s, log = world.scenario, TransparencyLog(world.ledger)
+    now = [1000.0]
+    witness = NoteSigner.from_seed(bytes([9]) * 32, "nowhere.example/w", SIG_TYPE_COSIGNATURE_V1)
+    needs_witness = parse_policy(
+        f"log {s.log_signer.verifier.vkey}\nwitness w {witness.verifier.vkey}\nquorum w\n"
+    )
+    for policy in (None, needs_witness):
+        checkpointer = Checkpointer(
+            log,
+            lambda: log.issue_checkpoint(s.log_signer),
+            policy,
+            schedule=CheckpointSchedule(interval_s=10, leaves=3, timeout_s=1),
+            clock=lambda: now[0],
+        )
+        try:
+            witnessed = policy is None
+            # The log grew since the last checkpoint (or there is none): a round now.
+            world.append(s.count(world.keys["kpps"], BUPATI, TPS, tally()))
+            assert checkpointer.due()
+            result = checkpointer.run_round()
+            assert (result.size, result.quorum_met) == (log.size(), witnessed)
+            assert result.cosigners == () and result.errors == {}  # the witness has no URL
+            # One more leaf: not before the interval; three: at once.
+            world.append(s.count(world.keys["kpps"], BUPATI, TPS, tally()))
+            now[0] += 9
+            assert not checkpointer.due()
+            now[0] += 1
+            assert checkpointer.due()
+            checkpointer.run_round()
+            for _ in range(3):
+                world.append(s.count(world.keys["kpps"], BUPATI, TPS, tally()))
+            assert checkpointer.due()
+            checkpointer.run_round()
+            # Nothing new: a round only to retry a quorum not met, after the interval.
+            assert not checkpointer.due()
+            now[0] += 10
+            assert checkpointer.due() is not witnessed
+        finally:
+            checkpointer.close()
+    world.ledger.close()
