@@ -47,6 +47,7 @@ from ledger.server.wire import encode_batch
 from ledger.store.application import Ledger
 from ledger.store.home import LedgerHome
 from tests.servers import PASSPHRASE, Server, make_home, server_env
+from tests.witness_processes import PASSPHRASE as WITNESS_PASSPHRASE
 from tests.witness_processes import WitnessProcess, make_witness, started
 from tests.world import BUPATI, TPS, build_world, tally, world_statements
 
@@ -86,7 +87,12 @@ def database(tmp_path: Path, database_url: str) -> str:
 
 
 @pytest.fixture
-def witnesses(tmp_path: Path) -> Iterator[list[tuple[WitnessProcess, Verifier]]]:
+def witnesses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[list[tuple[WitnessProcess, Verifier]]]:
+    # make_witness sets the passphrase in os.environ: restored after the test, so the
+    # tests that run after it (the README's) keep their own.
+    monkeypatch.setenv("LEDGER_PASSPHRASE", WITNESS_PASSPHRASE)
     s = Scenario()
     log = (s.log_signer.verifier.vkey, s.origin)
     keys = [make_witness(tmp_path / f"w{i}", name, [log]) for i, name in enumerate(NAMES)]
