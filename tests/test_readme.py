@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import shlex
 import subprocess
 import sys
@@ -19,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from tests.servers import Server
-from tests.witness_processes import WitnessProcess
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 README_ADDRESS = "127.0.0.1:8080"  # where the README's server listens; the test picks a free port
-WITNESS_COMMAND = re.compile(r"ledger witness serve (\S+) --listen (127\.0\.0\.1:\d+) &")
+WITNESS_START_S = 30.0
+_WITNESS_READY = re.compile(r"witness \S+ listening on http://(127\.0\.0\.1:\d+)\n")
 
 
 def sessions(text: str) -> list[tuple[str, list[str]]]:
@@ -70,35 +71,63 @@ def test_the_readme_journeys_run_as_written(tmp_path: Path) -> None:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env.pop("LEDGER_DIR", None)
     subprocess.run(["ledger", "demo"], cwd=tmp_path, env=env, check=True, capture_output=True)
-    servers: list[Server | WitnessProcess] = []
+    servers: list[Server] = []
+    witnesses: list[subprocess.Popen[bytes]] = []
     try:
-        _run_sessions(tmp_path, env, servers)
+        _run_sessions(tmp_path, env, servers, witnesses)
     finally:
         for server in servers:
             server.stop()
+        for witness in witnesses:
+            witness.kill()
+            witness.wait(timeout=10)
+            for stream in (witness.stdout, witness.stderr):
+                if stream is not None:
+                    stream.close()
+
+
+def _start_witness(
+    command: str, cwd: Path, env: dict[str, str], witnesses: list[subprocess.Popen[bytes]]
+) -> str:
+    """``ledger witness serve DIR --listen ADDRESS &`` on a free port; the address it took."""
+    argv = shlex.split(command.removesuffix("&"))
+    argv[argv.index("--listen") + 1] = "127.0.0.1:0"
+    process = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    witnesses.append(process)
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], WITNESS_START_S)
+    line = process.stdout.readline().decode() if ready else ""
+    match = _WITNESS_READY.fullmatch(line)
+    assert match, f"{command}: the witness did not start: {line!r}"
+    return match[1]
 
 
 def _run_sessions(
-    tmp_path: Path, env: dict[str, str], servers: list[Server | WitnessProcess]
+    tmp_path: Path,
+    env: dict[str, str],
+    servers: list[Server],
+    witnesses: list[subprocess.Popen[bytes]],
 ) -> None:
     """Every session in order; ``ledger serve ... &`` starts a server on a free port,
-    which later commands reach where the README says 127.0.0.1:8080; ``ledger witness
-    serve DIR --listen ADDRESS &`` a witness service, reached where it says ADDRESS."""
+    which later commands reach where the README says 127.0.0.1:8080, and ``ledger
+    witness serve ... --listen ADDRESS &`` a witness, reached where it says ADDRESS."""
     port = "8080"
-    addresses: dict[str, str] = {}
+    addresses: dict[str, str] = {}  # a witness's address in the README -> where it listens
     for written, expected in sessions(README.read_text()):
         command = written.replace(README_ADDRESS, f"127.0.0.1:{port}")
-        for readme_address, address in addresses.items():
-            command = command.replace(readme_address, address)
-        witness = WITNESS_COMMAND.fullmatch(command)
-        if witness:
-            process = WitnessProcess(tmp_path / witness[1], env["LEDGER_PASSPHRASE"])
-            servers.append(process)
-            addresses[witness[2]] = process.start().removeprefix("http://")
+        if command.startswith("ledger witness serve ") and command.endswith(" &"):
+            argv = shlex.split(command.removesuffix("&"))
+            readme_address = argv[argv.index("--listen") + 1]
+            addresses[readme_address] = _start_witness(command, tmp_path, env, witnesses)
             continue
+        for readme_address, actual in addresses.items():
+            command = command.replace(readme_address, actual)
         if command.startswith("ledger serve ") and command.endswith(" &"):
-            directory = shlex.split(command)[2]
-            server = Server(tmp_path / directory, args=(), env=dict(env))
+            argv = shlex.split(command.removesuffix("&"))
+            directory = argv[2]
+            server = Server(tmp_path / directory, args=tuple(argv[5:]), env=dict(env))
             servers.append(server)
             server.start().wait_ready()
             port = str(server.port)

@@ -10,6 +10,7 @@ every tamper case must make verification fail while naming the exact event
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import io
 import json
@@ -34,6 +35,7 @@ from ledger.errors import (
     UnwitnessedError,
 )
 from ledger.format import canonical, merkle
+from ledger.format.dossier import DOSSIER_FORMAT, DOSSIER_FORMAT_V1
 from ledger.format.exportfile import MAGIC, read_records
 from ledger.format.note import (
     Checkpoint,
@@ -49,11 +51,13 @@ from ledger.format.policy import parse_policy, policy_text
 from ledger.format.regions import KECAMATAN as KECAMATAN_LEVEL
 from ledger.format.regions import sheet_stream
 from ledger.format.statement import Envelope
+from ledger.format.tlog_wire import TlogProofFile
 from ledger.format.trust import TrustRoots, trust_to_json
 from ledger.log.dossier import build_dossier
 from ledger.log.export import export_ledger
 from ledger.log.proofs import Receipt
 from ledger.log.tlog import TransparencyLog
+from ledger.log.tlog_proof import verify_tlog_proof
 from ledger.log.witness import Witness
 from ledger.pilkada.scenario import Scenario
 from ledger.store.application import Ledger
@@ -524,6 +528,53 @@ def sheet_dossier(scene: Scene) -> bytes:
     return build_dossier(scene.ledger, SHEET, policy=scene.policy.tlog)
 
 
+@pytest.fixture(scope="module")
+def sheet_dossier_v1(scene: Scene) -> bytes:
+    """The same dossier in version 1 (envelope and proof apart), which still verifies."""
+    return build_dossier(
+        scene.ledger, SHEET, policy=scene.policy.tlog, dossier_format=DOSSIER_FORMAT_V1
+    )
+
+
+def test_a_version_2_dossier_carries_each_event_as_a_tlog_proof(
+    scene: Scene, sheet_dossier: bytes, sheet_dossier_v1: bytes
+) -> None:
+    doc, old = json.loads(sheet_dossier), json.loads(sheet_dossier_v1)
+    assert (doc["format"], old["format"]) == (DOSSIER_FORMAT, DOSSIER_FORMAT_V1)
+    assert doc["checkpoint"] == old["checkpoint"]
+    assert [e["leaf"] for e in doc["events"]] == [e["leaf"] for e in old["events"]]
+    v1 = verify_dossier(sheet_dossier_v1, scene.policy)
+    v2 = verify_dossier(sheet_dossier, scene.policy)
+    assert v1.ok and v2.ok, (_summary(v1), _summary(v2))
+    assert v2.sheets == v1.sheets and v2.cosigned_by == v1.cosigned_by
+    # Each event's tlog-proof, taken out of the dossier, verifies on its own.
+    item = _dossier_event(doc, scene.marks["A-fix"])
+    shown = verify_tlog_proof(
+        item["tlog_proof"].encode(), scene.s.log_signer.verifier, scene.policy.tlog
+    )
+    assert shown.envelope == scene.marks["A-fix"] and shown.leaf_index == item["leaf"]
+
+    def edit_proof(change: Callable[[TlogProofFile], TlogProofFile]) -> bytes:
+        def edit(d: dict[str, Any]) -> None:
+            target = _dossier_event(d, scene.marks["A-fix"])
+            parsed = TlogProofFile.parse(target["tlog_proof"].encode())
+            target["tlog_proof"] = change(parsed).to_bytes().decode()
+
+        return _edit(sheet_dossier, edit)
+
+    leaf = scene.leaf("A-fix")
+    flipped = edit_proof(lambda t: dataclasses.replace(t, proof=(bytes(32), *t.proof[1:])))
+    failure(verify_dossier(flipped, scene.policy), "InclusionProofError", leaf=leaf)
+    moved = edit_proof(lambda t: dataclasses.replace(t, index=t.index + 1))
+    assert "not " in failure(verify_dossier(moved, scene.policy), "FormatError", leaf=leaf).message
+    note = parse_note(doc["checkpoint"].encode())
+    other = Note(note.text, note.signatures[:1]).to_bytes()  # the log's signature alone
+    swapped = edit_proof(lambda t: dataclasses.replace(t, checkpoint=other))
+    failure(verify_dossier(swapped, scene.policy), "FormatError", leaf=leaf)
+    bare = edit_proof(lambda t: dataclasses.replace(t, extra=None))
+    failure(verify_dossier(bare, scene.policy), "FormatError", leaf=leaf)
+
+
 def test_a_sheet_dossier_is_proved_against_the_latest_cosigned_checkpoint(
     scene: Scene, sheet_dossier: bytes
 ) -> None:
@@ -592,8 +643,10 @@ def _dossier_event(doc: dict[str, Any], envelope: Envelope) -> dict[str, Any]:
 
 
 def test_9_a_dossier_proof_that_misses_its_checkpoint_is_named(
-    scene: Scene, sheet_dossier: bytes
+    scene: Scene, sheet_dossier_v1: bytes
 ) -> None:
+    sheet_dossier = sheet_dossier_v1  # the version 1 fields: envelope and proof apart
+
     def flip(doc: dict[str, Any]) -> None:
         proof = _dossier_event(doc, scene.marks["A-ptps"])["proof"]
         proof[1] = ("0" if proof[1][0] != "0" else "1") + proof[1][1:]
@@ -802,9 +855,14 @@ def test_cli_dossier_and_verify_dossier(
     code, out, _ = run(capsys, "verify-dossier", str(contest), "--trust", trust, "--json")
     assert code == 0 and json.loads(out)["ok"]
     assert json.loads(out)["checkpoint"]["size"] == scene.sizes[1]  # the latest witnessed
-    sheet.write_bytes(
-        _edit(sheet.read_bytes(), lambda d: d["events"][-1]["proof"].__setitem__(0, "00" * 32))
-    )
+
+    def zero_first_proof_line(d: dict[str, Any]) -> None:
+        item = d["events"][-1]
+        parsed = TlogProofFile.parse(item["tlog_proof"].encode())
+        changed = dataclasses.replace(parsed, proof=(bytes(32), *parsed.proof[1:]))
+        item["tlog_proof"] = changed.to_bytes().decode()
+
+    sheet.write_bytes(_edit(sheet.read_bytes(), zero_first_proof_line))
     code, out, _ = run(capsys, "verify-dossier", str(sheet), "--trust", trust)
     assert code == 1 and "InclusionProofError" in out and "VERDICT: FAILED" in out
     code, _, err = run(capsys, "dossier", "nonsense", "-o", str(sheet), "-L", str(home))

@@ -10,7 +10,9 @@ nothing but the trust roots:
 * the key streams (grant, and revoke if any) of every signer of those events,
   and recursively of their granters, up to the trust roots;
 * for each event: its leaf index and an RFC 9162 inclusion proof to ONE signed
-  checkpoint, which the dossier carries (with its witness cosignatures);
+  checkpoint, which the dossier carries (with its witness cosignatures); in
+  version 2 as the event's c2sp.org/tlog-proof, which anyone can take out of the
+  dossier and check alone (``ledger proof verify``);
 * the trust roots the ledger pinned.
 
 Every stream is included whole, from seq 1 up to the checkpoint, so the
@@ -49,13 +51,20 @@ from ledger.errors import (
 )
 from ledger.format import merkle
 from ledger.format.authority import Signer
-from ledger.format.dossier import DOC_FIELDS, DOSSIER_FORMAT, EVENT_FIELDS, parse_subject
+from ledger.format.dossier import (
+    DOC_FIELDS,
+    DOSSIER_FORMAT,
+    DOSSIER_FORMAT_V1,
+    event_fields,
+    parse_subject,
+)
 from ledger.format.jsoninput import MAX_DOSSIER_SIZE, load_json
 from ledger.format.note import Checkpoint, parse_note
 from ledger.format.regions import parse_stream_id
 from ledger.format.schedule import check_schedule, filing_deadline
 from ledger.format.schema import Contest, tally_flags, voted_total
 from ledger.format.statement import Envelope
+from ledger.format.tlog_wire import TlogProofFile
 from ledger.format.trust import trust_from_json
 from ledger.log.proofs import open_checkpoint
 
@@ -131,8 +140,11 @@ def _is_int(value: Any) -> bool:
 def _parse(data: bytes, policy: TrustPolicy, report: DossierReport) -> tuple[str, list[_Item]]:
     """Step (1). Returns the checkpoint note text and the events (FormatError if unusable)."""
     doc = load_json(data, "dossier", max_size=MAX_DOSSIER_SIZE)
-    if not isinstance(doc, dict) or doc.get("format") != DOSSIER_FORMAT:
-        raise FormatError(f'not a dossier (its "format" must be {DOSSIER_FORMAT!r})')
+    fields = event_fields(doc.get("format")) if isinstance(doc, dict) else None
+    if fields is None:
+        raise FormatError(
+            f'not a dossier (its "format" must be {DOSSIER_FORMAT!r} or {DOSSIER_FORMAT_V1!r})'
+        )
     if sorted(doc) != sorted(DOC_FIELDS):
         raise FormatError(f"a dossier has exactly the fields {', '.join(DOC_FIELDS)}")
     subject, note, events = doc["subject"], doc["checkpoint"], doc["events"]
@@ -152,8 +164,8 @@ def _parse(data: bytes, policy: TrustPolicy, report: DossierReport) -> tuple[str
     items: list[_Item] = []
     previous = -1
     for n, item in enumerate(events):
-        if not isinstance(item, dict) or sorted(item) != sorted(EVENT_FIELDS):
-            report.fail(FormatError(f"events[{n}] must have exactly {', '.join(EVENT_FIELDS)}"))
+        if not isinstance(item, dict) or sorted(item) != sorted(fields):
+            report.fail(FormatError(f"events[{n}] must have exactly {', '.join(fields)}"))
             continue
         leaf = item["leaf"]
         if not _is_int(leaf) or leaf <= previous:
@@ -164,13 +176,16 @@ def _parse(data: bytes, policy: TrustPolicy, report: DossierReport) -> tuple[str
             continue
         previous = leaf
         try:
-            text = item["envelope"]
-            raw = base64.b64decode(text, validate=True)
-            if base64.b64encode(raw).decode() != text:
-                raise FormatError("the envelope is not canonical base64")
-            if not isinstance(item["proof"], list):
-                raise TypeError("proof must be a list of hex hashes")
-            proof = [bytes.fromhex(h) for h in item["proof"]]
+            if "tlog_proof" in fields:
+                raw, proof = _tlog_proof_item(item["tlog_proof"], leaf, note)
+            else:
+                text = item["envelope"]
+                raw = base64.b64decode(text, validate=True)
+                if base64.b64encode(raw).decode() != text:
+                    raise FormatError("the envelope is not canonical base64")
+                if not isinstance(item["proof"], list):
+                    raise TypeError("proof must be a list of hex hashes")
+                proof = [bytes.fromhex(h) for h in item["proof"]]
         except (TypeError, ValueError, binascii.Error) as e:
             report.fail(FormatError(f"events[{n}]: bad envelope or proof encoding: {e}"), leaf=leaf)
             continue
@@ -192,6 +207,25 @@ def _parse(data: bytes, policy: TrustPolicy, report: DossierReport) -> tuple[str
                 )
         items.append(_Item(leaf, raw, proof, envelope))
     return note, items
+
+
+def _tlog_proof_item(text: Any, leaf: int, note: Any) -> tuple[bytes, list[bytes]]:
+    """A version 2 event's tlog-proof (format.md 8.16): its envelope and proof lines.
+
+    FormatError unless it parses, carries the envelope as ``extra``, proves ``leaf``
+    (its ``index``), and holds exactly the dossier's checkpoint: every event of a
+    dossier is proved against its one checkpoint, checked once (step 2).
+    """
+    if not isinstance(text, str):
+        raise TypeError("tlog_proof must be the text of a tlog-proof")
+    parsed = TlogProofFile.parse(text.encode("utf-8"))
+    if parsed.extra is None:
+        raise FormatError("the tlog-proof has no extra line: it must carry the envelope")
+    if parsed.index != leaf:
+        raise FormatError(f"the tlog-proof is of leaf {parsed.index}, not {leaf}")
+    if not isinstance(note, str) or parsed.checkpoint != note.encode("utf-8"):
+        raise FormatError("the tlog-proof's checkpoint is not the dossier's checkpoint")
+    return parsed.extra, list(parsed.proof)
 
 
 def _check_checkpoint(

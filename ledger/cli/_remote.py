@@ -13,6 +13,7 @@ import argparse
 import base64
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,12 +55,43 @@ def register(commands: Commands) -> None:
         metavar="SECONDS",
         help="issue a checkpoint when the log grew, at most this often (default 5)",
     )
+    p.add_argument(
+        "--checkpoint-leaves",
+        type=int,
+        metavar="N",
+        help="issue a checkpoint as soon as the log grew by N leaves (default 1000)",
+    )
+    p.add_argument(
+        "--witness-url",
+        action="append",
+        default=[],
+        metavar="NAME=URL",
+        help="the tlog-witness URL of the trust policy's witness NAME, where the policy "
+        "gives none (repeatable)",
+    )
+    p.add_argument(
+        "--witness-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="how long a checkpoint waits for the witnesses (default 10)",
+    )
     p.set_defaults(handler=cmd_serve)
 
     p = commands.add_parser("outbox", help="what this device signed: pending or receipted")
     p.add_argument("--outbox", default=OUTBOX, metavar="DIR", help="the outbox (default ./outbox)")
-    p.add_argument("--server", metavar="URL", help="send the pending envelopes first")
+    p.add_argument(
+        "--server",
+        metavar="URL",
+        help="send the pending envelopes first, then fetch the tlog-proofs the server has",
+    )
     p.add_argument("--retry-for", type=float, default=DEFAULT_RETRY_FOR_S, metavar="SECONDS")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="with --server: wait up to this long for every receipted statement's tlog-proof",
+    )
     p.set_defaults(handler=cmd_outbox)
 
 
@@ -168,21 +200,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
         body_timeout_s=args.body_timeout,
         checkpoint_interval_s=args.checkpoint_interval,
         announce=announce,
+        checkpoint_leaves=args.checkpoint_leaves,
+        witness_timeout_s=args.witness_timeout,
+        witness_urls=args.witness_url,
     )
     return 0
+
+
+#: Seconds between two asks for the tlog-proofs still missing (``outbox --wait``).
+PROOF_POLL_S = 0.5
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
     from ledger.server.client import Outbox
 
     if args.server:
-        with open_remote(args):
-            pass
+        with open_remote(args) as remote:
+            deadline = time.monotonic() + args.wait
+            while True:
+                remote.outbox.fetch_tlog_proofs(remote.client, remote.trust)
+                missing = any(
+                    e.state == "receipted" and not e.tlog_proof for e in remote.outbox.entries()
+                )
+                if not missing or time.monotonic() + PROOF_POLL_S > deadline:
+                    break
+                time.sleep(PROOF_POLL_S)
+    elif args.wait:
+        raise FormatError("--wait needs --server")
     entries = Outbox(args.outbox).entries()
     if not entries and not Path(args.outbox).exists():
         raise FormatError(f"{args.outbox} is not an outbox (nothing was signed with --server)")
     counts = {s: sum(e.state == s for e in entries) for s in ("pending", "receipted", "refused")}
-    print(", ".join(f"{n} {s}" for s, n in counts.items()))
+    proven = sum(e.tlog_proof for e in entries)
+    words = [f"{n} {s}" for s, n in counts.items()]
+    words[1] += f" ({proven} with a tlog-proof)"
+    print(", ".join(words))
     if entries:
         rows = [
             (
@@ -192,8 +244,13 @@ def cmd_outbox(args: argparse.Namespace) -> int:
                 e.envelope.statement.kind,
                 e.state,
                 e.detail,
+                "yes" if e.tlog_proof else "no" if e.state == "receipted" else "",
             )
             for e in entries
         ]
-        print_table(["hash", "stream", "seq", "kind", "state", "leaf / refusal"], rows, right=[2])
+        print_table(
+            ["hash", "stream", "seq", "kind", "state", "leaf / refusal", "tlog-proof"],
+            rows,
+            right=[2],
+        )
     return 0

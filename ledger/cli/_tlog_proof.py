@@ -11,14 +11,8 @@ from pathlib import Path
 
 from ledger.cli._common import add_ledger_arg, open_ledger, write_bytes
 from ledger.cli._verify import tlog_policy
-from ledger.errors import (
-    ConfigurationError,
-    FormatError,
-    LedgerError,
-    UnknownEventError,
-    UnwitnessedError,
-)
-from ledger.format.note import Checkpoint, Verifier, parse_note
+from ledger.errors import ConfigurationError, FormatError, UnknownEventError
+from ledger.format.note import Verifier
 from ledger.format.policy import TlogPolicy
 from ledger.format.tlog_wire import TLOG_PROOF_HEADER
 from ledger.format.trust import policy_from_json
@@ -106,26 +100,10 @@ def cmd_build(args: argparse.Namespace) -> int:
             index = leaf.leaf_index
         else:
             index = args.leaf
-        size = args.size if args.size is not None else _witnessed_size(log, index, quorum)
-        proof = log.inclusion_proof(index, size)
-    tlog_proof = tlog_proof_from(proof)
-    verify_tlog_proof(tlog_proof, log.log_verifier, quorum)  # never hand out a bad proof
+        if args.size is None:
+            tlog_proof = log.tlog_proof(index, quorum)  # checked before it is returned
+        else:
+            tlog_proof = tlog_proof_from(log.inclusion_proof(index, args.size))
+            verify_tlog_proof(tlog_proof, log.log_verifier, quorum)  # never hand out a bad proof
     write_bytes(args.output, tlog_proof)
     return 0
-
-
-def _witnessed_size(log: TransparencyLog, index: int, quorum: TlogPolicy) -> int:
-    """The size of the latest stored checkpoint holding leaf ``index`` that meets ``quorum``."""
-    for note in reversed(log.checkpoints()):
-        size = Checkpoint.parse(parse_note(note).text).size
-        if size <= index:
-            break
-        try:
-            quorum.verify_quorum(note, log.log_verifier)
-        except LedgerError:
-            continue
-        return size
-    raise UnwitnessedError(
-        f"no stored checkpoint holding leaf {index} meets the trust policy's "
-        f"{quorum.describe()} (collect cosignatures first)"
-    )

@@ -75,7 +75,8 @@ class TlogPolicy:
     witnesses: Mapping[str, Verifier]  # policy name -> cosignature/v1 key
     groups: Mapping[str, _Group]
     quorum: str  # a witness or group name, or QUORUM_NONE
-    witness_urls: Mapping[str, str] = field(default_factory=dict)  # name -> the line's <url>
+    #: policy name -> the witness's submission prefix, for the witnesses whose line gives one
+    urls: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def unwitnessed(self) -> bool:
@@ -171,7 +172,7 @@ def parse_policy(data: bytes | str) -> TlogPolicy:
         raise FormatError(f"trust policy is over {MAX_POLICY_BYTES} bytes")
     logs: list[Verifier] = []
     witnesses: dict[str, Verifier] = {}
-    witness_urls: dict[str, str] = {}
+    urls: dict[str, str] = {}
     groups: dict[str, _Group] = {}
     quorum: str | None = None
     keys: dict[bytes, str] = {}  # public key -> where it was defined
@@ -203,7 +204,7 @@ def parse_policy(data: bytes | str) -> TlogPolicy:
                 _unique_key(keys, witness, f"witness {name}")
                 witnesses[name] = witness
                 if len(args) == 3:
-                    witness_urls[name] = args[2].decode("utf-8", "surrogateescape")
+                    urls[name] = _url(args[2], name)
                 if len(witnesses) > MAX_WITNESSES:
                     raise FormatError(f"more than {MAX_WITNESSES} witnesses")
             elif keyword == b"group":
@@ -229,7 +230,18 @@ def parse_policy(data: bytes | str) -> TlogPolicy:
             raise FormatError(f"trust policy line {number}: {e}") from None
     if quorum is None:
         raise FormatError("trust policy has no quorum line (write `quorum none` to need none)")
-    return TlogPolicy(tuple(logs), witnesses, groups, quorum, witness_urls)
+    return TlogPolicy(tuple(logs), witnesses, groups, quorum, urls)
+
+
+def _url(token: bytes, name: str) -> str:
+    """A witness's URL: its submission prefix (c2sp.org/tlog-witness), http or https."""
+    try:
+        url = token.decode("ascii")
+    except UnicodeDecodeError:
+        raise FormatError(f"the URL of witness {name} is not ASCII") from None
+    if not url.startswith(("http://", "https://")) or len(url) <= len("https://"):
+        raise FormatError(f"the URL of witness {name} is not an http:// or https:// URL")
+    return url
 
 
 def _name(token: bytes) -> str:

@@ -14,13 +14,20 @@ import base64
 import json
 from typing import TYPE_CHECKING
 
-from ledger.errors import CheckpointError, LedgerError, UnknownEventError, UnwitnessedError
+from ledger.errors import (
+    CheckpointError,
+    ConfigurationError,
+    LedgerError,
+    UnknownEventError,
+    UnwitnessedError,
+)
 from ledger.format import merkle
-from ledger.format.dossier import DOSSIER_FORMAT, parse_subject
+from ledger.format.dossier import DOSSIER_FORMAT, DOSSIER_FORMAT_V1, parse_subject
 from ledger.format.note import Checkpoint, Verifier
 from ledger.format.policy import TlogPolicy
 from ledger.format.regions import key_stream
 from ledger.format.statement import Envelope, key_id
+from ledger.format.tlog_wire import TlogProofFile
 from ledger.format.trust import trust_to_json
 from ledger.log.proofs import open_checkpoint
 
@@ -65,8 +72,18 @@ def _subject_streams(ledger: Ledger, subject: str, size: int) -> list[str]:
     return sorted(found)
 
 
-def build_dossier(ledger: Ledger, subject: str, *, policy: TlogPolicy | None = None) -> bytes:
+def build_dossier(
+    ledger: Ledger,
+    subject: str,
+    *,
+    policy: TlogPolicy | None = None,
+    dossier_format: str = DOSSIER_FORMAT,
+) -> bytes:
     """The dossier of ``subject`` (a sheet stream id or a contest id), as JSON bytes.
+
+    Version 2 (the default) carries each event as its c2sp.org/tlog-proof against the
+    dossier's checkpoint; ``DOSSIER_FORMAT_V1`` writes the earlier version
+    (envelope and proof apart), which verifiers still read.
 
     Every event is proved against one checkpoint: the latest stored one that
     meets the trust ``policy`` (ledger.format.policy), or the latest if none is given.
@@ -74,6 +91,8 @@ def build_dossier(ledger: Ledger, subject: str, *, policy: TlogPolicy | None = N
     none, SchemaError for a malformed subject
     and UnknownEventError for a contest or sheet the checkpoint does not cover.
     """
+    if dossier_format not in (DOSSIER_FORMAT, DOSSIER_FORMAT_V1):
+        raise ConfigurationError(f"no dossier format {dossier_format!r}")
     trust = ledger.trust
     log = Verifier.parse(trust.log_vkey)
     kind, contest = parse_subject(subject)
@@ -119,18 +138,21 @@ def build_dossier(ledger: Ledger, subject: str, *, policy: TlogPolicy | None = N
     for leaf in sorted(events):
         envelope = events[leaf]
         proof = merkle.inclusion_proof(leaf, size, ledger.log_store)
-        items.append(
-            {
-                "leaf": leaf,
-                "stream": envelope.statement.stream,
-                "seq": envelope.statement.seq,
-                "event_hash": envelope.hash.hex(),
-                "envelope": base64.b64encode(envelope.raw).decode(),
-                "proof": [h.hex() for h in proof],
-            }
-        )
+        item: dict[str, object] = {
+            "leaf": leaf,
+            "stream": envelope.statement.stream,
+            "seq": envelope.statement.seq,
+            "event_hash": envelope.hash.hex(),
+        }
+        if dossier_format == DOSSIER_FORMAT_V1:
+            item["envelope"] = base64.b64encode(envelope.raw).decode()
+            item["proof"] = [h.hex() for h in proof]
+        else:
+            tlog_proof = TlogProofFile(envelope.raw, leaf, tuple(proof), note).to_bytes()
+            item["tlog_proof"] = tlog_proof.decode("utf-8")
+        items.append(item)
     doc = {
-        "format": DOSSIER_FORMAT,
+        "format": dossier_format,
         "subject": subject,
         "trust": json.loads(trust_to_json(trust)),
         "checkpoint": note.decode("utf-8"),

@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING
 from ledger.errors import (
     CheckpointError,
     InconsistentCheckpointError,
+    LedgerError,
     LogShrankError,
     ProofError,
     UnknownEventError,
+    UnwitnessedError,
 )
 from ledger.format import merkle
 from ledger.format.note import (
@@ -32,6 +34,7 @@ from ledger.format.note import (
     parse_note,
     sign_note,
 )
+from ledger.format.policy import TlogPolicy
 from ledger.log import tiles
 from ledger.log.proofs import (
     RECEIPT_HEADER,
@@ -40,6 +43,7 @@ from ledger.log.proofs import (
     Receipt,
     open_checkpoint,
 )
+from ledger.log.tlog_proof import tlog_proof_from, verify_tlog_proof
 
 if TYPE_CHECKING:
     from ledger.store.application import Accepted, Ledger
@@ -85,14 +89,55 @@ class TransparencyLog:
         return [note for _, note in self.store.checkpoints()]
 
     def latest_checkpoint(self) -> bytes | None:
-        stored = self.store.checkpoints()
-        return stored[-1][1] if stored else None
+        stored = self.store.latest_checkpoint()
+        return stored[1] if stored else None
 
     def checkpoint_at(self, size: int) -> bytes:
-        for stored_size, note in self.store.checkpoints():
+        for stored_size, note in self.store.checkpoints_from(size):
             if stored_size == size:
                 return note
         raise UnknownEventError(f"no checkpoint was issued at size {size}")
+
+    def witnessed_checkpoint(
+        self, policy: TlogPolicy | None, *, holding: int = 0
+    ) -> tuple[int, bytes] | None:
+        """The latest stored checkpoint of at least ``holding`` leaves that meets
+        ``policy``'s quorum (docs/format.md 8.12), as (size, note); None if none does.
+
+        With no policy (a ledger whose trust.json names no witness), the latest
+        stored checkpoint: the log's own word, as every verdict without a policy.
+        """
+        for size, note in reversed(self.store.checkpoints_from(holding)):
+            if policy is None:
+                return size, note
+            try:
+                policy.verify_quorum(note, self.log_verifier)
+            except LedgerError:
+                continue  # not (yet) cosigned by the quorum: an older one may be
+            return size, note
+        return None
+
+    def tlog_proof(self, leaf_index: int, policy: TlogPolicy | None) -> bytes:
+        """The c2sp.org/tlog-proof (docs/format.md 8.16) of a leaf, against the latest
+        stored checkpoint that holds it and meets ``policy``'s quorum.
+
+        UnwitnessedError while no such checkpoint holds the leaf (yet). The proof is
+        checked before it is returned: the log never hands out one that fails.
+        """
+        if not 0 <= leaf_index < self.size():
+            raise UnknownEventError(f"the log has no leaf {leaf_index}")
+        found = self.witnessed_checkpoint(policy, holding=leaf_index + 1)
+        if found is None:
+            quorum = (
+                "a checkpoint" if policy is None else f"a checkpoint meeting {policy.describe()}"
+            )
+            raise UnwitnessedError(f"leaf {leaf_index} is not inside {quorum} yet")
+        inclusion = self.inclusion_proof(leaf_index, found[0])
+        inclusion.verify(self.log_verifier)
+        proof = tlog_proof_from(inclusion)
+        if policy is not None:
+            verify_tlog_proof(proof, self.log_verifier, policy)
+        return proof
 
     def issue_checkpoint(self, signer: NoteSigner) -> bytes:
         """Sign a checkpoint of the whole log, consistent with every earlier one.

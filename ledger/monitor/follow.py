@@ -188,7 +188,7 @@ class Monitor:
         self.policy = policy
         self.log: Verifier = policy.log
         self.state_dir = state_dir
-        urls = [*policy.tlog.witness_urls.values(), *witnesses]
+        urls = [*policy.tlog.urls.values(), *witnesses]
         self.witness_urls = list(dict.fromkeys(u.rstrip("/") for u in urls))
         self._own_client = client is None
         self.client = client or httpx.Client(timeout=FETCH_TIMEOUT, follow_redirects=True)

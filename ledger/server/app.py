@@ -9,6 +9,13 @@ their receipts, inclusion and consistency proofs (the same files ``ledger proof`
 writes), and the projections (totals, sheets, recaps, trail, findings).
 ``/healthz``, ``/metrics`` (Prometheus) and ``/openapi.json`` describe the service.
 
+Checkpoints: every process runs a :class:`~ledger.log.checkpointer.Checkpointer`;
+the one holding the ledger's leader lock issues checkpoints and has the trust
+policy's witnesses cosign them. ``/checkpoint`` serves the latest one whose
+cosignatures meet the policy's quorum, and ``/v1/proofs/tlog-proof`` the
+c2sp.org/tlog-proof of an event inside it; ``/v1/checkpointer`` says whether the
+latest issued checkpoint met the quorum, and what each witness answered.
+
 Every failure is an RFC 9457 problem document (ledger.server.problems); the
 limits below are enforced before anything is read into memory or stored.
 """
@@ -17,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import logging
 import os
 import threading
 import time
@@ -32,13 +41,22 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.errors import LedgerError, UnknownEventError
+from ledger.errors import LedgerError, UnknownEventError, UnwitnessedError
 from ledger.format.describe import describe
 from ledger.format.statement import Envelope, parse_event_hash
 from ledger.log import tiles
+from ledger.log.checkpointer import (
+    DEFAULT_INTERVAL_S,
+    DEFAULT_LEAVES,
+    LEADER_LOCK,
+    Checkpointer,
+    CheckpointSchedule,
+)
 from ledger.log.tlog import TransparencyLog
+from ledger.log.witness_client import DEFAULT_TIMEOUT as WITNESS_TIMEOUT_S
 from ledger.server import metrics
 from ledger.server.pages import register_pages
+from ledger.server.policy import server_policy
 from ledger.server.problems import PROBLEM_CONTENT_TYPE, Problem, problem_for
 from ledger.server.projection import is_conflict, open_projections
 from ledger.server.wire import (
@@ -56,8 +74,12 @@ from projections.store import Store
 
 __all__ = ["ServerSettings", "create_app"]
 
-CHECKPOINT_INTERVAL_S = 5.0  # a new checkpoint when the log grew, at most this often
+CHECKPOINT_INTERVAL_S = DEFAULT_INTERVAL_S  # a new checkpoint when the log grew, at most this often
 CHECKPOINT_MAX_AGE_S = 2  # Cache-Control of /checkpoint
+CHECKPOINTER_TICK_S = 0.5  # how often each process asks for the lead and whether a round is due
+TLOG_PROOF_TYPE = "text/plain; charset=utf-8"
+
+_log = logging.getLogger("ledger.server")
 FULL_TILE_CACHE = "public, max-age=31536000, immutable"  # a full tile never changes
 PARTIAL_TILE_CACHE = "public, max-age=60"  # superseded by wider ones as the log grows
 
@@ -72,6 +94,10 @@ class ServerSettings:
     passphrase: bytes
     body_timeout_s: float = BODY_TIMEOUT_S
     checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S
+    checkpoint_leaves: int = DEFAULT_LEAVES
+    witness_timeout_s: float = WITNESS_TIMEOUT_S
+    #: policy witness name -> submission prefix, beside the URLs the policy gives
+    witness_urls: tuple[tuple[str, str], ...] = ()
 
 
 # --- response models (the OpenAPI document's schemas) ------------------------------------
@@ -110,6 +136,22 @@ class StreamModel(BaseModel):
 class HealthModel(BaseModel):
     status: str
     log_size: int
+
+
+class WitnessStatusModel(BaseModel):
+    name: str
+    url: str | None
+    cosigned_size: int | None
+    error: str
+
+
+class CheckpointerModel(BaseModel):
+    leader: bool
+    quorum: str
+    latest_size: int | None
+    published_size: int | None
+    quorum_met: bool
+    witnesses: list[WitnessStatusModel]
 
 
 _PROBLEM_SCHEMA: dict[str, Any] = {
@@ -182,8 +224,25 @@ class _Service:
         self.writer = GroupWriter(home.open(), self.signer, on_group=metrics.GROUP_SIZE.observe)
         self.projections = open_projections(self.reader)
         self._projecting = threading.Lock()
+        self.policy = server_policy(settings.directory, self.reader.trust.log_vkey)
+        self.checkpointer = Checkpointer(
+            self.log,
+            lambda: self.writer.issue_checkpoint().result(),
+            self.policy,
+            dict(settings.witness_urls),
+            schedule=CheckpointSchedule(
+                settings.checkpoint_interval_s,
+                settings.checkpoint_leaves,
+                settings.witness_timeout_s,
+            ),
+        )
+        self.leader = self.reader.log_store.leader_lock(LEADER_LOCK)
+        self._published: tuple[int, bytes] | None = None
+        self._publishing = threading.Lock()
 
     def close(self) -> None:
+        self.leader.release()
+        self.checkpointer.close()
         self.writer.close()
         self.writer.ledger.close()
         self.reader.close()
@@ -201,10 +260,42 @@ class _Service:
             return self.projections.store()
 
     def checkpoint(self) -> bytes:
-        note = self.log.latest_checkpoint()
-        if note is None:
-            note = self.writer.issue_checkpoint().result()
-        return note
+        """What ``/checkpoint`` serves: the latest checkpoint meeting the policy's quorum.
+
+        Without a policy (no witness named) the latest checkpoint, issued now if
+        none was yet. With one, UnwitnessedError until a checkpoint met the quorum.
+        """
+        if self.policy is None and self.log.latest_checkpoint() is None:
+            self.writer.issue_checkpoint().result()
+        published = self.published()
+        if published is None:
+            raise UnwitnessedError(
+                f"no checkpoint meets the trust policy's {self.policy_text()} yet"
+            )
+        return published[1]
+
+    def policy_text(self) -> str:
+        return "quorum none" if self.policy is None else self.policy.describe()
+
+    def published(self) -> tuple[int, bytes] | None:
+        """The latest stored checkpoint that meets the quorum (size, note), or None.
+
+        Only checkpoints from the last one published on are read: one grows into
+        the next, and a published one never stops meeting the quorum.
+        """
+        with self._publishing:
+            since = 0 if self._published is None else self._published[0]
+            found = self.log.witnessed_checkpoint(self.policy, holding=since)
+            if found is not None:
+                self._published = found
+            return self._published
+
+    def lead(self) -> bool:
+        """Whether this process leads the checkpointer now (taking the lead if free)."""
+        if self.leader.held():
+            return True
+        self.leader.release()  # a lost lock (connection) is given up before asking again
+        return self.leader.try_acquire()
 
 
 def _database_errors() -> list[type[Exception]]:
@@ -282,7 +373,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         nonlocal service
         service = await asyncio.to_thread(_Service, settings)
-        ticker = asyncio.create_task(_checkpoints(service, settings.checkpoint_interval_s))
+        for w in service.checkpointer.status():
+            if w.url is None:
+                _log.warning(
+                    "witness %s has no URL (in the trust policy, or --witness-url): "
+                    "it is not asked to cosign",
+                    w.name,
+                )
+        ticker = asyncio.create_task(_checkpoints(service))
         try:
             yield
         finally:
@@ -479,6 +577,44 @@ def create_app(settings: ServerSettings) -> FastAPI:
         return Response(await run(read), media_type="application/json")
 
     @app.get(
+        "/v1/proofs/tlog-proof",
+        summary="The c2sp.org/tlog-proof (docs/format.md 8.16) of an event inside a "
+        "checkpoint that meets the trust policy's quorum",
+        response_class=PlainTextResponse,
+        responses={
+            200: {
+                "description": "tlog-proof (format.md 8.16)",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            409: {
+                "description": "UnwitnessedError: no checkpoint meeting the quorum holds the "
+                "event yet; ask again later",
+                "content": {PROBLEM_CONTENT_TYPE: {"schema": _PROBLEM_SCHEMA}},
+            },
+            **_READ_PROBLEMS,
+        },
+    )
+    async def get_tlog_proof(
+        event: str = Query(..., description="event hash (hex)"),
+    ) -> Response:
+        wanted = parse_event_hash(event)
+
+        def read() -> bytes:
+            s = svc()
+            found = s.reader.log_store.leaf_by_hash(wanted)
+            if found is None:
+                raise UnknownEventError(f"event {event[:16]} is not in the log")
+            published = s.published()
+            if published is None or published[0] <= found.leaf_index:
+                raise UnwitnessedError(
+                    f"event {event[:16]} (leaf {found.leaf_index}) is not inside a checkpoint "
+                    f"meeting the trust policy's {s.policy_text()} yet: ask again later"
+                )
+            return s.log.tlog_proof(found.leaf_index, s.policy)
+
+        return Response(await run(read), media_type=TLOG_PROOF_TYPE)
+
+    @app.get(
         "/v1/proofs/consistency",
         summary="A consistency proof file (docs/format.md 8.8) between two checkpoints",
         responses={200: _json_text("consistency proof (format.md 8.8)"), **_READ_PROBLEMS},
@@ -617,6 +753,38 @@ def create_app(settings: ServerSettings) -> FastAPI:
         return Response(text, media_type="application/json")
 
     @app.get(
+        "/v1/checkpointer",
+        summary="The checkpointer: the latest issued and published checkpoints, the witnesses",
+        response_model=CheckpointerModel,
+        responses=_problems(500, 503),
+    )
+    async def get_checkpointer() -> dict[str, Any]:
+        def read() -> dict[str, Any]:
+            s = svc()
+            latest = s.log.latest_checkpoint()
+            latest_size = None if latest is None else _checkpoint_size(latest)
+            published = s.published()
+            published_size = None if published is None else published[0]
+            return {
+                "leader": s.leader.held(),
+                "quorum": s.policy_text(),
+                "latest_size": latest_size,
+                "published_size": published_size,
+                "quorum_met": latest_size is not None and published_size == latest_size,
+                "witnesses": [
+                    {
+                        "name": w.name,
+                        "url": w.url,
+                        "cosigned_size": w.cosigned_size,
+                        "error": w.error,
+                    }
+                    for w in s.checkpointer.status(since=published_size or 0)
+                ],
+            }
+
+        return await run(read)
+
+    @app.get(
         "/healthz",
         summary="Whether the database answers",
         response_model=HealthModel,
@@ -633,7 +801,19 @@ def create_app(settings: ServerSettings) -> FastAPI:
         responses=_problems(500, 503),
     )
     async def get_metrics() -> Response:
-        text = await run(lambda: metrics.render(svc().log.size))
+        def render() -> bytes:
+            s = svc()
+            latest = s.log.latest_checkpoint()
+            published = s.published()
+            return metrics.render(
+                s.log.size,
+                {
+                    "latest": -1 if latest is None else _checkpoint_size(latest),
+                    "published": -1 if published is None else published[0],
+                },
+            )
+
+        text = await run(render)
         return Response(text, media_type=metrics.CONTENT_TYPE_LATEST)
 
     return app
@@ -657,16 +837,22 @@ def _checkpoint_size(note: bytes) -> int:
     return Checkpoint.parse(parse_note(note).text).size
 
 
-async def _checkpoints(service: _Service, interval: float) -> None:
-    """Issue a checkpoint whenever the log has grown, at most every ``interval`` seconds."""
+async def _checkpoints(service: _Service) -> None:
+    """Every tick: take the lead if it is free; as the leader, run a round when one is due."""
+    leading = False
     while True:
-        await asyncio.sleep(interval)
+        await asyncio.sleep(CHECKPOINTER_TICK_S)
         try:
-            latest = await asyncio.to_thread(service.log.latest_checkpoint)
-            size = await asyncio.to_thread(service.log.size)
-            if latest is None or _checkpoint_size(latest) < size:
-                await asyncio.wrap_future(service.writer.issue_checkpoint())
-        except Exception:  # the store may be down; the next tick tries again
+            now_leading = await asyncio.to_thread(service.lead)
+            if now_leading != leading:
+                leading = now_leading
+                _log.warning(
+                    "process %d %s the checkpointer", os.getpid(), "leads" if leading else "left"
+                )
+            if leading and await asyncio.to_thread(service.checkpointer.due):
+                await asyncio.to_thread(service.checkpointer.run_round)
+        except Exception as e:  # the store may be down; the next tick tries again
+            _log.warning("checkpointer: %s: %s", type(e).__name__, e)
             continue
 
 
@@ -680,6 +866,12 @@ def settings_from_environment() -> ServerSettings:
         body_timeout_s=float(os.environ.get("LEDGER_SERVER_BODY_TIMEOUT", BODY_TIMEOUT_S)),
         checkpoint_interval_s=float(
             os.environ.get("LEDGER_SERVER_CHECKPOINT_INTERVAL", CHECKPOINT_INTERVAL_S)
+        ),
+        checkpoint_leaves=int(os.environ.get("LEDGER_SERVER_CHECKPOINT_LEAVES", DEFAULT_LEAVES)),
+        witness_timeout_s=float(os.environ.get("LEDGER_SERVER_WITNESS_TIMEOUT", WITNESS_TIMEOUT_S)),
+        witness_urls=tuple(
+            (str(n), str(u))
+            for n, u in json.loads(os.environ.get("LEDGER_SERVER_WITNESS_URLS", "[]"))
         ),
     )
 

@@ -15,7 +15,10 @@ pins a host key) and name this envelope's event hash.
 
 Outbox layout (a directory): ``trust.json``; per envelope ``<event hash>.envelope``
 (the signed bytes), then ``<event hash>.receipt`` (the log's receipt note) once
-receipted, or ``<event hash>.refused`` (the problem document) once finally refused.
+receipted, or ``<event hash>.refused`` (the problem document) once finally refused;
+then ``<event hash>.tlog-proof`` (c2sp.org/tlog-proof, docs/format.md 8.16) once
+the server has one: the envelope inside a checkpoint the trust policy's witnesses
+cosigned, checked against the pinned log key and policy before it is kept.
 """
 
 from __future__ import annotations
@@ -32,11 +35,13 @@ from urllib.parse import quote
 import httpx
 
 from ledger import errors
-from ledger.errors import FormatError, LedgerError, ServiceError
+from ledger.errors import FormatError, LedgerError, ServiceError, UnwitnessedError
 from ledger.format.note import Verifier
+from ledger.format.policy import QUORUM_NONE, TlogPolicy, parse_policy
 from ledger.format.statement import Envelope
-from ledger.format.trust import TrustRoots, trust_from_json
+from ledger.format.trust import TrustRoots, policy_from_json, trust_from_json
 from ledger.log.proofs import Receipt
+from ledger.log.tlog_proof import verify_tlog_proof
 from ledger.server.wire import ENVELOPE_TYPE
 
 __all__ = ["RETRIED_STATUSES", "LedgerClient", "Outbox", "OutboxEntry", "Receipted"]
@@ -157,6 +162,17 @@ class LedgerClient:
         doc = self.stream(stream)
         return int(doc["seq"]), bytes.fromhex(doc["head"])
 
+    def tlog_proof(self, event_hash: bytes) -> bytes | None:
+        """The event's tlog-proof (``GET /v1/proofs/tlog-proof``), or None while no
+        checkpoint meeting the quorum holds it yet (the server's 409). Not checked here."""
+        response = self._request("GET", "/v1/proofs/tlog-proof", params={"event": event_hash.hex()})
+        if response.status_code == 200:
+            return response.content
+        error = _error_from_problem(response.status_code, response.content)
+        if isinstance(error, UnwitnessedError):
+            return None
+        raise error
+
     def submit(self, envelope: bytes, log: Verifier) -> Receipted:
         """Submit one envelope until it is receipted or finally refused."""
         response = self._request(
@@ -195,6 +211,7 @@ class OutboxEntry:
     envelope: Envelope
     state: str  # "pending", "receipted" or "refused"
     detail: str  # the leaf index when receipted, the refusal when refused
+    tlog_proof: bool = False  # whether its tlog-proof is kept
 
 
 class Outbox:
@@ -219,6 +236,46 @@ class Outbox:
             self.path.mkdir(parents=True, exist_ok=True)
             pinned.write_text(served)
         return trust_from_json(pinned.read_text())
+
+    def policy(self, trust: TrustRoots) -> TlogPolicy:
+        """The trust policy pinned with the roots (``trust.json``'s ``policy``); without
+        one, ``quorum none``: a tlog-proof is then the log's own word."""
+        text = policy_from_json((self.path / "trust.json").read_text())
+        if text is None:
+            text = f"log {trust.log_vkey}\nquorum {QUORUM_NONE}\n"
+        policy = parse_policy(text)
+        policy.require_log(trust.log_vkey)
+        return policy
+
+    def fetch_tlog_proofs(self, client: LedgerClient, trust: TrustRoots) -> int:
+        """Fetch and keep the tlog-proof of every receipted envelope without one; return
+        how many were kept. Each is checked (verify_tlog_proof against the pinned log
+        key and policy, and its envelope must be this one) before it is written."""
+        log = Verifier.parse(trust.log_vkey)
+        policy = self.policy(trust)
+        kept = 0
+        for entry in self.entries():
+            if entry.state != "receipted" or entry.tlog_proof:
+                continue
+            data = client.tlog_proof(entry.event_hash)
+            if data is None:
+                continue
+            try:
+                shown = verify_tlog_proof(data, log, policy)
+            except LedgerError as e:
+                raise ServiceError(
+                    f"the server's tlog-proof of {entry.event_hash.hex()[:16]} fails: {e}"
+                ) from e
+            if shown.envelope.raw != entry.envelope.raw:
+                raise ServiceError(
+                    f"the server's tlog-proof of {entry.event_hash.hex()[:16]} is of another envelope"
+                )
+            target = self._file(entry.event_hash, "tlog-proof")
+            partial = target.with_suffix(".partial")
+            partial.write_bytes(data)
+            partial.replace(target)
+            kept += 1
+        return kept
 
     def keep(self, envelope: Envelope) -> None:
         """Write the signed envelope before it is sent (so a crash cannot lose it)."""
@@ -252,7 +309,8 @@ class Outbox:
             refused = self._file(envelope.hash, "refused")
             if receipt.exists():
                 text = receipt.read_text().split("\n")
-                found.append(OutboxEntry(envelope.hash, envelope, "receipted", text[2]))
+                proven = self._file(envelope.hash, "tlog-proof").exists()
+                found.append(OutboxEntry(envelope.hash, envelope, "receipted", text[2], proven))
             elif refused.exists():
                 found.append(
                     OutboxEntry(envelope.hash, envelope, "refused", refused.read_text().strip())

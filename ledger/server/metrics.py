@@ -10,7 +10,7 @@ it is the same whichever worker answers.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -52,20 +52,32 @@ GROUP_SIZE = Histogram(
 
 
 class _LogSize(Collector):
-    def __init__(self, size: Callable[[], int]) -> None:
+    def __init__(self, size: Callable[[], int], checkpoints: Mapping[str, int]) -> None:
         self.size = size
+        self.checkpoints = checkpoints
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         yield GaugeMetricFamily("ledger_log_size", "Leaves in the transparency log", self.size())
+        sizes = GaugeMetricFamily(
+            "ledger_checkpoint_size",
+            "Tree size of the latest checkpoint issued (state=latest) and of the latest one "
+            "meeting the trust policy's quorum, served at /checkpoint (state=published); "
+            "-1 if none; the two differ while the quorum is not met",
+            labels=["state"],
+        )
+        for state, size in self.checkpoints.items():
+            sizes.add_metric([state], size)
+        yield sizes
 
 
-def render(log_size: Callable[[], int]) -> bytes:
-    """The text exposition of every metric of every worker, and the log size."""
+def render(log_size: Callable[[], int], checkpoints: Mapping[str, int] | None = None) -> bytes:
+    """The text exposition of every metric of every worker, the log size, and the
+    checkpoint sizes (read from the database: the same whichever worker answers)."""
     if os.environ.get(MULTIPROC_ENV):
         workers = CollectorRegistry()
         multiprocess.MultiProcessCollector(workers)  # type: ignore[no-untyped-call]
     else:
         workers = REGISTRY
     size = CollectorRegistry()
-    size.register(_LogSize(log_size))
+    size.register(_LogSize(log_size, checkpoints or {}))
     return generate_latest(workers) + generate_latest(size)

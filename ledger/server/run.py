@@ -10,9 +10,10 @@ whose appends the database's advisory lock serialises.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ledger.errors import ConfigurationError
@@ -38,20 +39,41 @@ def serve(
     body_timeout_s: float | None = None,
     checkpoint_interval_s: float | None = None,
     announce: Callable[[str], None] | None = None,
+    checkpoint_leaves: int | None = None,
+    witness_timeout_s: float | None = None,
+    witness_urls: Sequence[str] = (),
 ) -> None:
     """Serve the ledger in ``directory`` until interrupted (checks come first).
 
     ``announce`` is called with the URL of the public pages once the checks passed.
+    ``witness_urls`` are ``NAME=URL`` values (``--witness-url``): the submission
+    prefix of the trust policy's witness NAME, where the policy gives none.
     """
     host, port = parse_listen(listen)
     if workers < 1:
         raise ConfigurationError("--workers must be at least 1")
+    from ledger.log.checkpointer import CheckpointSchedule
+    from ledger.server.policy import parse_witness_urls, server_policy
     from ledger.server.projection import open_projections
+
+    urls = parse_witness_urls(list(witness_urls))
+    defaults = CheckpointSchedule()
+    CheckpointSchedule(  # refuse a bad schedule here, once, not in every worker
+        checkpoint_interval_s or defaults.interval_s,
+        defaults.leaves if checkpoint_leaves is None else checkpoint_leaves,
+        witness_timeout_s or defaults.timeout_s,
+    )
 
     home = LedgerHome(directory)
     ledger = home.open()
     try:
         home.log_signer(passphrase, ledger.trust)  # a wrong passphrase fails here, once
+        policy = server_policy(directory, ledger.trust.log_vkey)
+        for name, _ in urls:
+            if policy is None or name not in policy.witnesses:
+                raise ConfigurationError(
+                    f"--witness-url {name}: the trust policy of {directory} names no such witness"
+                )
         backend = ledger.config.backend
         # Create the projection's tables here, once: workers creating them at the same
         # time would race on PostgreSQL's catalog.
@@ -68,6 +90,11 @@ def serve(
         os.environ["LEDGER_SERVER_BODY_TIMEOUT"] = str(body_timeout_s)
     if checkpoint_interval_s is not None:
         os.environ["LEDGER_SERVER_CHECKPOINT_INTERVAL"] = str(checkpoint_interval_s)
+    if checkpoint_leaves is not None:
+        os.environ["LEDGER_SERVER_CHECKPOINT_LEAVES"] = str(checkpoint_leaves)
+    if witness_timeout_s is not None:
+        os.environ["LEDGER_SERVER_WITNESS_TIMEOUT"] = str(witness_timeout_s)
+    os.environ["LEDGER_SERVER_WITNESS_URLS"] = json.dumps(urls)
     # A dead PostgreSQL should answer 503 within seconds, not hang a request
     # (eventsourcing tries a lost connection up to 10 times, each this long).
     os.environ.setdefault("POSTGRES_CONNECT_TIMEOUT", "2")

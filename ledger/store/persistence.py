@@ -43,6 +43,7 @@ from ledger.format.merkle_tiles import (
 )
 
 __all__ = [
+    "LeaderLock",
     "LeafRow",
     "LogRecorder",
     "SQLDialect",
@@ -142,6 +143,58 @@ class LeafRow:
     seq: int
 
 
+class LeaderLock(ABC):
+    """A lock at most one process of a ledger holds at a time, for as long as it lives.
+
+    Taken without waiting (:meth:`try_acquire`), so every process can ask on a
+    schedule and the one that holds it leads (the server's checkpointer). It is
+    held until :meth:`release`, or until its holder dies: the operating system
+    drops a file lock with its process, PostgreSQL a session lock with its
+    connection. :meth:`held` says whether it is still held, checking what can
+    be lost without the holder noticing (a database connection).
+    """
+
+    @abstractmethod
+    def try_acquire(self) -> bool:
+        """Take the lock if no other holder has it; whether this one holds it now."""
+
+    @abstractmethod
+    def held(self) -> bool:
+        """Whether this holder still holds the lock (False after a lost connection)."""
+
+    @abstractmethod
+    def release(self) -> None:
+        """Give the lock up (nothing if not held)."""
+
+
+class FileLeaderLock(LeaderLock):
+    """A :class:`LeaderLock` as an exclusive ``flock`` on a file (SQLite ledgers)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._handle: Any = None
+
+    def try_acquire(self) -> bool:
+        if self._handle is not None:
+            return True
+        handle = open(self.path, "a+b")  # noqa: SIM115 - kept open while the lock is held
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._handle = handle
+        return True
+
+    def held(self) -> bool:
+        return self._handle is not None
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self._handle.close()  # closing the file drops the lock
+            self._handle = None
+
+
 class LogRecorder(ABC):
     """The ledger's own tables, written atomically with the sequencer's tracking."""
 
@@ -149,6 +202,10 @@ class LogRecorder(ABC):
     @contextmanager
     def append_lock(self) -> Iterator[None]:
         """Serialise check-then-append across processes (see Ledger.append)."""
+
+    @abstractmethod
+    def leader_lock(self, name: str) -> LeaderLock:
+        """A :class:`LeaderLock` named ``name`` for this ledger (not yet taken)."""
 
     @abstractmethod
     def has_tables(self) -> bool:
@@ -220,6 +277,14 @@ class LogRecorder(ABC):
 
     @abstractmethod
     def checkpoints(self) -> list[tuple[int, bytes]]: ...
+
+    @abstractmethod
+    def checkpoints_from(self, size: int) -> list[tuple[int, bytes]]:
+        """The stored checkpoints of ``size`` leaves or more, by size."""
+
+    @abstractmethod
+    def latest_checkpoint(self) -> tuple[int, bytes] | None:
+        """The stored checkpoint of the largest size, or None."""
 
     @abstractmethod
     def max_tracking_id(self, application_name: str) -> int | None: ...
@@ -495,6 +560,25 @@ class _LogSQL(SQLDialect):
             rows = c.fetchall()
         return [(int(r["size"]), bytes(r["note"])) for r in rows]
 
+    def latest_checkpoint(self) -> tuple[int, bytes] | None:
+        with self._tx(commit=False) as c:
+            c.execute(
+                self._sql("SELECT size, note FROM {s}ledger_checkpoints ORDER BY size DESC LIMIT 1")
+            )
+            row = c.fetchone()
+        return None if row is None else (int(row["size"]), bytes(row["note"]))
+
+    def checkpoints_from(self, size: int) -> list[tuple[int, bytes]]:
+        with self._tx(commit=False) as c:
+            c.execute(
+                self._sql(
+                    "SELECT size, note FROM {s}ledger_checkpoints WHERE size>=? ORDER BY size"
+                ),
+                (size,),
+            )
+            rows = c.fetchall()
+        return [(int(r["size"]), bytes(r["note"])) for r in rows]
+
 
 class SQLiteLogRecorder(_LogSQL, SQLiteDialect, SQLiteTrackingRecorder, LogRecorder):
     """LogRecorder on the ledger's SQLite file."""
@@ -503,6 +587,9 @@ class SQLiteLogRecorder(_LogSQL, SQLiteDialect, SQLiteTrackingRecorder, LogRecor
         with self._tx(commit=False) as c:
             c.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='ledger_meta'")
             return c.fetchone() is not None
+
+    def leader_lock(self, name: str) -> LeaderLock:
+        return FileLeaderLock(f"{self.datastore.pool.db_name}.{name}.lock")
 
     @contextmanager
     def append_lock(self) -> Iterator[None]:
