@@ -82,12 +82,21 @@ def _cli(*argv: str) -> str:
 
 def make_witness(directory: Path, name: str, logs: Sequence[tuple[str, str]]) -> Verifier:
     """``witness init`` and ``witness follow`` (vkey, origin) for each log; the witness key."""
+    # The CLI reads the passphrase from the environment: set for these calls only, so
+    # no later test (the README's, the outcomes') runs with the witness's passphrase.
+    before = os.environ.get("LEDGER_PASSPHRASE")
     os.environ["LEDGER_PASSPHRASE"] = PASSPHRASE
-    out = _cli("witness", "init", str(directory), "--name", name)
-    match = re.fullmatch(r"witness verifier key: (\S+)\n", out)
-    assert match, out
-    for vkey, origin in logs:
-        _cli("witness", "follow", str(directory), vkey, "--origin", origin)
+    try:
+        out = _cli("witness", "init", str(directory), "--name", name)
+        match = re.fullmatch(r"witness verifier key: (\S+)\n", out)
+        assert match, out
+        for vkey, origin in logs:
+            _cli("witness", "follow", str(directory), vkey, "--origin", origin)
+    finally:
+        if before is None:
+            del os.environ["LEDGER_PASSPHRASE"]
+        else:
+            os.environ["LEDGER_PASSPHRASE"] = before
     return Verifier.parse(match[1])
 
 
