@@ -24,9 +24,10 @@ Nodes from tiles
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from hashlib import sha256
 from typing import Protocol
 
-from ledger.format.merkle import HASH_SIZE, NodeId, node_hash
+from ledger.format.merkle import HASH_SIZE, NODE_PREFIX, NodeId, node_hash
 
 __all__ = [
     "TILE_BYTES",
@@ -127,8 +128,22 @@ class TiledNodeReader:
                     f"Merkle node {node} is not stored: tile {tile} holds "
                     f"{len(data) // HASH_SIZE} hashes"
                 )
-            out.append(perfect_root(tile_hashes(data[lo * HASH_SIZE : hi * HASH_SIZE])))
+            out.append(_fold(data[lo * HASH_SIZE : hi * HASH_SIZE]))
         return out
+
+
+def _fold(data: bytes) -> bytes:
+    """:func:`perfect_root` of the hashes packed in ``data`` (a power of two of them).
+
+    The proofs' hot loop (a proof folds several hundred hashes out of its tiles),
+    so it hashes pairs straight out of the bytes, with no call or list per hash.
+    """
+    pair = 2 * HASH_SIZE
+    while len(data) > HASH_SIZE:
+        data = b"".join(
+            [sha256(NODE_PREFIX + data[i : i + pair]).digest() for i in range(0, len(data), pair)]
+        )
+    return data
 
 
 def tile_appends(nodes: Iterable[tuple[int, int, bytes]]) -> dict[TileId, tuple[int, bytes]]:
