@@ -758,9 +758,11 @@ def verify_export(
     (CheckpointError otherwise, FormatError if negative); verification still
     covers everything. Events after the last witnessed checkpoint are an
     UnwitnessedError unless ``accept_unwitnessed_tail``; either way their effect
-    on the totals is reported apart (``tail_effect``). ``parallel`` checks
-    signatures a chunk ahead on a second core (the same verdicts; see
-    _SignaturesAhead).
+    on the totals is reported apart (``tail_effect``). ``parallel`` runs each
+    event's decoding, canonical check, signature and leaf hash in worker
+    processes (``WORKERS``, one per core; _WorkersAhead), or with no workers
+    checks signatures a chunk ahead on a second thread (_SignaturesAhead); the
+    verdicts and messages are the same either way, and without it.
     """
     if as_of is not None and as_of < 0:
         raise FormatError(f"--as-of {as_of}: a checkpoint size is not negative")

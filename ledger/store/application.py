@@ -72,9 +72,12 @@ from ledger.store.sequencer import SequencerState, sequence_pending
 
 __all__ = ["Accepted", "Ledger", "TrustRoots"]
 
-# Stream aggregates the writer keeps between batches (see Ledger._refresh_warm). A
-# bound on memory; a miss costs a place in the next batch's one prefetch query.
-WARM_STREAMS = 50_000
+# Stream aggregates the writer keeps between batches (see Ledger._refresh_warm): a
+# bound on memory (an aggregate holds its envelopes, a few KiB); a miss costs only
+# a place in the next batch's one prefetch query.
+WARM_STREAMS = 10_000
+# Public keys kept by key id for step 3 (about 200 bytes each).
+WARM_KEYS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -541,7 +544,7 @@ class Ledger(Application[uuid.UUID]):
         None where the key is not found here (step 5 then verifies in line).
         """
         trust = self.trust
-        if len(self._public_keys) > WARM_STREAMS:
+        if len(self._public_keys) > WARM_KEYS:
             self._public_keys.clear()  # bounded memory; found again in one query
         known = self._public_keys
         known[key_id(trust.kpu_root)] = trust.kpu_root
