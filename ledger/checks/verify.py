@@ -80,7 +80,7 @@ from ledger.format.policy import TlogPolicy
 from ledger.format.recap import recap_inputs
 from ledger.format.regions import kecamatan_of, parse_stream_id, stream_contest
 from ledger.format.schema import Contest, check_body, contest_from_body, voted_total
-from ledger.format.statement import Envelope, key_id
+from ledger.format.statement import Envelope, Statement, key_id
 from ledger.format.trust import TrustRoots
 
 __all__ = ["Failure", "TrustPolicy", "VerifyReport", "verify_export"]
@@ -419,13 +419,38 @@ def _granted_key(envelope: Envelope | None) -> bytes | None:
     return key if isinstance(key, bytes) and len(key) == ed25519.PUBLIC_KEY_SIZE else None
 
 
-def _prepare_chunk(
-    raws: list[bytes | None], keys: dict[bytes, bytes]
-) -> list[tuple[_Prepared, bool | None] | None]:
+# An envelope as a worker sends it back: plain values, which unpickle several
+# times faster than the frozen dataclasses (whose pickles restore field by field).
+_Packed = tuple[bytes, bytes, bytes, tuple[Any, ...]]  # statement bytes, signature, hash, fields
+
+
+def _pack(envelope: Envelope) -> _Packed:
+    st = envelope.statement
+    fields = (st.election, st.stream, st.seq, st.prev, st.kind, st.body, st.signer, st.time)
+    return envelope.statement_bytes, envelope.signature, envelope.hash, (*fields, st.version)
+
+
+def _unpack(raw: bytes, packed: _Packed) -> Envelope:
+    statement_bytes, signature, event_hash, fields = packed
+    return Envelope(raw, statement_bytes, signature, Statement(*fields), event_hash)
+
+
+_Result = tuple[bytes, _Packed | None, tuple[str, str], bool | None]
+# A chunk back from its worker: its events, the indexes of those whose signature
+# is checked late, and their verdicts to come.
+_Received = tuple[
+    list[tuple[dict[str, Any], bool | None, "_Prepared | None"]],
+    list[int],
+    "Future[list[bool | None]]",
+]
+
+
+def _prepare_chunk(raws: list[bytes | None], keys: dict[bytes, bytes]) -> list[_Result | None]:
     """A worker's work on one chunk: each event prepared (_prepare) and its signature
-    checked under the key whose SHA-256 is its signer id, where ``keys`` (learned
-    from grants) holds it; None for a record that is not an event's bytes."""
-    out: list[tuple[_Prepared, bool | None] | None] = []
+    checked under the key whose SHA-256 is its signer id, where ``keys`` (the roots,
+    and keys learned from grants) holds it; None for a record that is not an
+    event's bytes."""
+    out: list[_Result | None] = []
     for raw in raws:
         if raw is None:
             out.append(None)
@@ -442,7 +467,8 @@ def _prepare_chunk(
             key = _granted_key(envelope)
             if key is not None:
                 keys[key_id(key)] = key
-        out.append((prepared, verdict))
+        packed = None if envelope is None else _pack(envelope)
+        out.append((prepared.leaf_hash, packed, prepared.error, verdict))
     return out
 
 
@@ -501,7 +527,7 @@ class _WorkersAhead:
     CHUNK = 512
     AHEAD = 2  # chunks in flight per worker
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, roots: dict[bytes, bytes]) -> None:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([__name__])
         self.conns: list[tuple[Connection, Connection]] = []  # (to it, from it)
@@ -515,7 +541,9 @@ class _WorkersAhead:
             outbox.close()
             self.conns.append((to_worker, from_worker))
             self.processes.append(process)
-        self.learned: list[tuple[bytes, bytes]] = []
+        self.keys = dict(roots)  # every key known here, by key id
+        self.learned: list[tuple[bytes, bytes]] = list(roots.items())  # to send, in order
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="verify-late-signatures")
         self.sent = [0] * workers
         self.turn = 0
 
@@ -533,25 +561,54 @@ class _WorkersAhead:
         self.sent[worker] = len(self.learned)
         return from_worker
 
-    def _done(
-        self, chunk: list[dict[str, Any]], conn: Connection
-    ) -> Iterator[tuple[dict[str, Any], bool | None, _Prepared | None]]:
+    def _received(self, chunk: list[dict[str, Any]], conn: Connection) -> _Received:
+        """A chunk's results, with the signatures its worker could not check (their
+        key was granted in a chunk it had not seen) handed to a thread under the
+        keys known here, while the replay runs on the chunk before."""
+        done: list[tuple[dict[str, Any], bool | None, _Prepared | None]] = []
+        late: list[int] = []
+        tasks: list[tuple[bytes, bytes, bytes] | None] = []
         for record, result in zip(chunk, conn.recv(), strict=True):
             if result is None:
-                yield record, None, None
+                done.append((record, None, None))
                 continue
-            prepared, verdict = result
-            key = _granted_key(prepared.envelope)
-            if key is not None:
-                self.learned.append((key_id(key), key))
-            yield record, verdict, prepared
+            leaf_hash, packed, error, verdict = result
+            envelope = None if packed is None else _unpack(record["envelope"], packed)
+            if envelope is not None:
+                public = self.keys.get(envelope.statement.signer)
+                if verdict is None and public is not None:
+                    late.append(len(done))
+                    tasks.append((public, envelope.signature, envelope.signed_message))
+                key = _granted_key(envelope)
+                if key is not None and key_id(key) not in self.keys:
+                    self.keys[key_id(key)] = key
+                    self.learned.append((key_id(key), key))
+            done.append((record, verdict, _Prepared(leaf_hash, envelope, error)))
+        return done, late, self.executor.submit(ed25519.verify_many, tasks)
+
+    @staticmethod
+    def _ready(
+        received: _Received,
+    ) -> Iterator[tuple[dict[str, Any], bool | None, _Prepared | None]]:
+        done, late, future = received
+        for index, verdict in zip(late, future.result(), strict=True):
+            record, _, prepared = done[index]
+            done[index] = (record, verdict, prepared)
+        yield from done
 
     def records(
         self, records: Iterator[dict[str, Any]]
     ) -> Iterator[tuple[dict[str, Any], bool | None, _Prepared | None]]:
         in_flight: deque[tuple[list[dict[str, Any]], Connection]] = deque()
+        received: deque[_Received] = deque()
         chunk: list[dict[str, Any]] = []
         unreadable: FormatError | None = None
+
+        def next_done() -> Iterator[tuple[dict[str, Any], bool | None, _Prepared | None]]:
+            received.append(self._received(*in_flight.popleft()))
+            if len(received) > 1:
+                yield from self._ready(received.popleft())
+
         try:
             try:
                 for record in records:
@@ -560,14 +617,16 @@ class _WorkersAhead:
                         in_flight.append((chunk, self._send(chunk)))
                         chunk = []
                         if len(in_flight) > self.AHEAD * len(self.conns):
-                            yield from self._done(*in_flight.popleft())
+                            yield from next_done()
             except FormatError as e:
                 # As in _SignaturesAhead: what was read before is replayed first.
                 unreadable = e
             if chunk:
                 in_flight.append((chunk, self._send(chunk)))
             while in_flight:
-                yield from self._done(*in_flight.popleft())
+                yield from next_done()
+            while received:
+                yield from self._ready(received.popleft())
             if unreadable is not None:
                 raise unreadable
         finally:
@@ -584,6 +643,7 @@ class _WorkersAhead:
             to_worker.close()
             from_worker.close()
         self.conns, self.processes = [], []
+        self.executor.shutdown(wait=True, cancel_futures=True)
 
 
 class _SignaturesAhead:
@@ -784,7 +844,8 @@ def verify_export(
     checked: Iterator[tuple[dict[str, Any], bool | None, _Prepared | None]]
     workers = _workers() if parallel else 0
     if workers:
-        checked = _WorkersAhead(workers).records(records)
+        roots = {s.key_id: s.public_key for s in replay.signers.values()}
+        checked = _WorkersAhead(workers, roots).records(records)
     elif parallel:
         checked = ((r, v, None) for r, v in _SignaturesAhead(replay).records(records))
     else:
