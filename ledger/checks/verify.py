@@ -498,16 +498,21 @@ def _worker(inbox: Connection, outbox: Connection) -> None:
         outbox.send(_prepare_chunk(raws, keys))
 
 
-# Worker processes of the verifier (None: one per core; 0: none, a thread checks
-# signatures ahead instead). Tests set it to run every case through both paths.
+# Worker processes of the verifier (None: one per core, up to MAX_WORKERS; 0: none,
+# a thread checks signatures ahead instead). Tests set it to run every case
+# through both paths.
 WORKERS: int | None = None
+# More workers than this only wait on the ordered replay, which runs in one
+# process: each worker's share of an event (decoding, signature, leaf hash) costs
+# about what the replay's does.
+MAX_WORKERS = 4
 
 
 def _workers() -> int:
     if WORKERS is not None:
         return WORKERS
     cores = os.cpu_count() or 1
-    return cores if cores > 1 else 0
+    return min(cores, MAX_WORKERS) if cores > 1 else 0
 
 
 class _WorkersAhead:
