@@ -402,10 +402,10 @@ class _Prepared(NamedTuple):
     error: tuple[str, str] = ("", "")
 
 
-def _prepare(raw: bytes) -> _Prepared:
+def _prepare(raw: bytes, parse: Callable[[bytes], Envelope] = Envelope.parse) -> _Prepared:
     leaf_hash = merkle.leaf_hash(raw)
     try:
-        return _Prepared(leaf_hash, Envelope.parse(raw))
+        return _Prepared(leaf_hash, parse(raw))
     except LedgerError as e:
         return _Prepared(leaf_hash, None, (type(e).__name__, str(e)))
 
@@ -455,7 +455,9 @@ def _prepare_chunk(raws: list[bytes | None], keys: dict[bytes, bytes]) -> list[_
         if raw is None:
             out.append(None)
             continue
-        prepared = _prepare(raw)
+        # Not Envelope.parse's memo: a worker sees each envelope once, and the memo
+        # (32,768 envelopes) would only hold memory in every worker.
+        prepared = _prepare(raw, Envelope._parse)
         envelope = prepared.envelope
         verdict = None
         if envelope is not None:
