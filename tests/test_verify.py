@@ -274,6 +274,17 @@ def change_vote(raw: bytes) -> bytes:
     return raw.replace(b"\xa11\x78", b"\xa11\x79")
 
 
+@pytest.fixture(autouse=True, params=["workers", "thread"])
+def verifier_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every verdict in this file reached both ways: with the per-event work in
+    worker processes (_WorkersAhead), and in this process with signatures checked
+    on a thread (_SignaturesAhead; ``parallel=False`` runs everything in line)."""
+    from ledger.checks import verify as verifier
+
+    monkeypatch.setattr(verifier, "WORKERS", 2 if request.param == "workers" else 0)
+    return str(request.param)
+
+
 def verify(data: bytes, policy: TrustPolicy, *, tail: bool = True) -> VerifyReport:
     """The verdict on ``data``; the scene's last event is an unwitnessed tail,
     accepted unless ``tail`` is false (tests of the rule itself)."""
@@ -1043,6 +1054,40 @@ def test_checking_signatures_ahead_gives_the_same_report(
         ]
         assert reports[0] == reports[1]
     assert not verify_export(io.BytesIO(encode(tampered)), scene.policy).ok
+
+
+@pytest.mark.parametrize("chunk", [1, 3])
+def test_the_workers_give_the_same_report_whatever_their_chunks(
+    scene: Scene, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of one and three events: grants and their first use in different
+    chunks and workers, so some signatures are left to the replay in line."""
+    from ledger.checks import verify as verifier
+
+    monkeypatch.setattr(verifier._WorkersAhead, "CHUNK", chunk)
+    monkeypatch.setattr(verifier, "WORKERS", 2)
+    recs = records(scene.export)
+    index = event_index(recs, 3)
+    raw = bytearray(recs[index]["envelope"])
+    raw[20] ^= 1  # inside the signature: the grant at leaf 3 no longer verifies
+    broken = bytearray(recs[index + 1]["envelope"])
+    broken[0] ^= 0xFF  # not an envelope at all: a FormatError from the worker
+    tampered = [
+        *recs[:index],
+        {**recs[index], "envelope": bytes(raw)},
+        {**recs[index + 1], "envelope": bytes(broken)},
+        *recs[index + 2 :],
+    ]
+    for data in (scene.export, encode(tampered)):
+        reports = [
+            verify_export(
+                io.BytesIO(data), scene.policy, parallel=parallel, accept_unwitnessed_tail=True
+            ).to_json()
+            for parallel in (False, True)
+        ]
+        assert reports[0] == reports[1]
+    failures = verify_export(io.BytesIO(encode(tampered)), scene.policy).failures
+    assert "InvalidSignature" in failures and "FormatError" in failures
 
 
 def test_as_of_a_checkpoint_before_any_sheet_is_not_missing(scene: Scene) -> None:
