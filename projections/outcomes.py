@@ -329,15 +329,20 @@ def _differs(entry: dict[str, Any]) -> dict[str, int] | None:
     recap = entry["recap_totals"]
     if recap is None:
         return None
-    stated = entry["totals"]
+    return totals_difference(entry["totals"], recap)
+
+
+def totals_difference(stated: dict[str, Any], computed: dict[str, Any]) -> dict[str, int]:
+    """``stated`` minus ``computed`` totals, field by field (``votes[N]``, ``valid``,
+    ``invalid``, ``voted``), only the fields that differ."""
     diff = {}
-    for number in sorted(set(stated["votes"]) | set(recap["votes"]), key=int):
-        delta = stated["votes"].get(number, 0) - recap["votes"].get(number, 0)
+    for number in sorted(set(stated["votes"]) | set(computed["votes"]), key=int):
+        delta = stated["votes"].get(number, 0) - computed["votes"].get(number, 0)
         if delta:
             diff[f"votes[{number}]"] = delta
     for name in ("valid", "invalid", "voted"):
-        if stated[name] != recap[name]:
-            diff[name] = stated[name] - recap[name]
+        if stated[name] != computed[name]:
+            diff[name] = stated[name] - computed[name]
     return diff
 
 

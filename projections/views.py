@@ -16,7 +16,7 @@ from ledger.format.regions import KABKOTA, KECAMATAN, PROVINCE, VILLAGE, covers,
 from ledger.format.schema import ARITHMETIC, OVER_REGISTERED, tally_flags
 from projections.fold import add_totals, tally_totals, zero_totals
 from projections.outcomes import FINDING_KINDS as OUTCOME_FINDINGS
-from projections.outcomes import outcome_findings
+from projections.outcomes import outcome_findings, totals_difference
 from projections.store import Entity, Store
 
 __all__ = [
@@ -147,7 +147,7 @@ def recap_checks(store: Store, contest_id: str, within: str = "") -> list[dict[s
     out = []
     for recap in store.scan("recap", contest=contest_id, within=within):
         latest = recap["recaps"][-1]
-        difference = _difference(latest["totals"], latest["computed"])
+        difference = totals_difference(latest["totals"], latest["computed"])
         out.append(
             {
                 "stream": recap["stream"],
@@ -163,18 +163,6 @@ def recap_checks(store: Store, contest_id: str, within: str = "") -> list[dict[s
             }
         )
     return out
-
-
-def _difference(stated: dict[str, Any], computed: dict[str, Any]) -> dict[str, int]:
-    diff = {}
-    for number in sorted(set(stated["votes"]) | set(computed["votes"]), key=int):
-        delta = stated["votes"].get(number, 0) - computed["votes"].get(number, 0)
-        if delta:
-            diff[f"votes[{number}]"] = delta
-    for name in ("valid", "invalid", "voted"):
-        if stated[name] != computed[name]:
-            diff[name] = stated[name] - computed[name]
-    return diff
 
 
 def trail(
@@ -211,7 +199,7 @@ def findings(store: Store, *, within: str = "") -> list[dict[str, Any]]:
     for recap in store.scan("recap", within=within):
         latest = recap["recaps"][-1]
         stream = recap["stream"]
-        difference = _difference(latest["totals"], latest["computed"])
+        difference = totals_difference(latest["totals"], latest["computed"])
         if difference:
             out.append(
                 _finding(
