@@ -22,6 +22,7 @@ from ledger.format.regions import KABKOTA, KECAMATAN, PROVINCE, level_of, parse_
 from ledger.format.schema import TALLY_INT_FIELDS, Contest, contest_from_body, voted_total
 from ledger.format.statement import Envelope, Statement, key_id
 from ledger.format.trust import TrustRoots
+from projections.aftercount import apply_aftercount
 from projections.store import Entity, EventRow, Store
 
 __all__ = ["Projector", "diff_tallies", "zero_totals"]
@@ -306,6 +307,8 @@ class Projector:
                 "kind": "count",
                 "signer": st.signer.hex(),
                 "tally": st.body["tally"],
+                # The order this count carries out (a re-vote, delayed vote or recount).
+                "order": st.body["order"].hex() if "order" in st.body else None,
             }
         )
         self._put_sheet(sheet)
@@ -356,6 +359,25 @@ class Projector:
                 place=sheet["tps"],
             )
         row["detail"] = {k: attestation[k] for k in ("verdict", "event", "reason", "pair")}
+
+    def _apply_order(self, st: Statement, envelope: Envelope, leaf: int, row: EventRow) -> None:
+        """An order, recommendation or follow-up (format.md 5.11-5.13; projections.aftercount)."""
+        try:
+            parts = parse_stream_id(st.stream)
+        except LedgerError:
+            return  # recorded as a violation; nowhere to place it
+        if parts[0] not in ("sheet", "recap"):
+            return
+        stream_type, contest_id, place = parts
+        if stream_type == "sheet":
+            sheet = self._sheet(st)
+            self._sheet_event(sheet, st, envelope, leaf, row)  # a head a recap may name
+            self._put_sheet(sheet)
+        row.update(contest=contest_id, place=place)
+        apply_aftercount(self.store, st, envelope, leaf, row, (contest_id, place))
+
+    _apply_recommend = _apply_order
+    _apply_followup = _apply_order
 
     def _apply_recap(self, st: Statement, envelope: Envelope, leaf: int, row: EventRow) -> None:
         _, contest_id, region = parse_stream_id(st.stream)

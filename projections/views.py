@@ -14,6 +14,7 @@ from ledger.errors import UnknownEventError
 from ledger.format import canonical
 from ledger.format.regions import KABKOTA, KECAMATAN, PROVINCE, VILLAGE, covers, tps_region
 from ledger.format.schema import ARITHMETIC, OVER_REGISTERED, tally_flags
+from projections.aftercount import AFTERCOUNT_FINDINGS, recommendation_findings, round_of
 from projections.fold import add_totals, tally_totals, zero_totals
 from projections.store import Entity, Store
 
@@ -42,6 +43,7 @@ FINDING_KINDS = (
     "equivocation",
     "out-of-scope",
     "missing-sheet",
+    *AFTERCOUNT_FINDINGS,
 )
 
 
@@ -200,8 +202,13 @@ def _finding(
     return {"kind": kind, "stream": stream, "events": list(events), "message": message, **extra}
 
 
-def findings(store: Store, *, within: str = "") -> list[dict[str, Any]]:
-    """Everything a reviewer should look at, each naming the events that prove it."""
+def findings(store: Store, *, within: str = "", now: int | None = None) -> list[dict[str, Any]]:
+    """Everything a reviewer should look at, each naming the events that prove it.
+
+    ``now`` (Unix seconds) is the reviewer's clock: a TPS whose vote an order
+    postponed (format.md 5.11) is a missing sheet only once ``now`` is past the
+    order's deadline; without a clock no deadline has passed.
+    """
     out: list[dict[str, Any]] = []
     for sheet in store.scan("sheet", within=within):
         out.extend(_sheet_findings(sheet))
@@ -261,7 +268,8 @@ def findings(store: Store, *, within: str = "") -> list[dict[str, Any]]:
                 signer=violation["signer"],
             )
         )
-    out.extend(_missing_sheets(store, within))
+    out.extend(_missing_sheets(store, within, now))
+    out.extend(recommendation_findings(store, within))
     return sorted(out, key=lambda f: (FINDING_KINDS.index(f["kind"]), f["stream"], f["events"]))
 
 
@@ -292,10 +300,12 @@ def _sheet_findings(sheet: Entity) -> list[dict[str, Any]]:
                     stream,
                 )
             )
-    by_signer: dict[str, list[dict[str, Any]]] = {}
+    # A count that carries out an order (a re-vote, format.md 5.11) supersedes the
+    # earlier ones: only different counts of one signer in one round equivocate.
+    by_signer: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for count in (t for t in sheet["tallies"] if t["kind"] == "count"):
-        by_signer.setdefault(count["signer"], []).append(count)
-    for signer, counts in sorted(by_signer.items()):
+        by_signer.setdefault((count["signer"], round_of(count)), []).append(count)
+    for (signer, _), counts in sorted(by_signer.items()):
         if len({_canonical(c["tally"]) for c in counts}) > 1:
             out.append(
                 _finding(
@@ -313,9 +323,30 @@ def _canonical(value: Any) -> bytes:
     return canonical.encode(value)
 
 
-def _missing_sheets(store: Store, within: str) -> list[dict[str, Any]]:
+def _missing_sheets(store: Store, within: str, now: int | None) -> list[dict[str, Any]]:
     out = []
-    counted = {sheet["stream"] for sheet in store.scan("sheet", within=within) if sheet["tallies"]}
+    sheets = {sheet["stream"]: sheet for sheet in store.scan("sheet", within=within)}
+    counted = {stream for stream, sheet in sheets.items() if sheet["tallies"]}
+    # Orders of a vote or recount no count has carried out yet (format.md 5.11).
+    owed: dict[str, list[Entity]] = {}
+    for order in store.scan("order", within=within):
+        sheet = sheets.get(order["stream"])
+        done = {round_of(t) for t in sheet["tallies"]} if sheet else set()
+        if order["stream"].startswith("sheet:") and order["hash"] not in done:
+            owed.setdefault(order["stream"], []).append(order)
+    for stream, orders in sorted(owed.items()):
+        overdue = [o for o in orders if now is not None and now > o["deadline"]]
+        if overdue:
+            out.append(
+                _finding(
+                    "missing-sheet",
+                    f"no count of the {overdue[0]['action']} ordered for {stream.split(':')[-1]} "
+                    f"by its deadline {overdue[0]['deadline']}",
+                    [o["hash"] for o in overdue],
+                    stream,
+                )
+            )
+        counted.add(stream)  # postponed: not missing before the deadline, the order after
     for contest in store.scan("contest"):
         scope = within if within and covers(contest["region"], within) else contest["region"]
         if within and not (covers(contest["region"], within) or covers(within, contest["region"])):

@@ -21,6 +21,8 @@ FINDING_OF = {
     "recap_omissions": "recap-omission",
     "stale_heads": "stale-head",
     "objections_answered": None,
+    "unfollowed_recommendations": "unfollowed-recommendation",
+    "contradicted_followups": "contradicted-followup",
 }
 
 

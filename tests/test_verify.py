@@ -673,7 +673,7 @@ def test_the_bawaslu_report_of_a_kecamatan(scene: Scene) -> None:
     (objection,) = report["standing_objections"]  # the one at TPS was answered
     assert objection["stream"] == bupati[1]
     assert objection["objection"] == scene.marks["B-object"].hash.hex()
-    assert (objection["role"], objection["reason"]) == ("panwas", "seal broken")
+    assert (objection["role"], objection["reason"]) == ("panwaslu-kec", "seal broken")
     by_label = {s["label"]: s for s in report["signers"]}
     assert by_label["kpps"]["statements"] == {"count": 2}
     assert by_label["kpps3"]["revoked"] and by_label["kpps3"]["statements"] == {"count": 1}

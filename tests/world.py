@@ -106,7 +106,9 @@ def world_statements(s: Scenario) -> tuple[list[Envelope], dict[str, Ed25519Priv
         out.append(g)
     k["ptps"], g = s.grant(s.bawaslu, "ptps", "ptps", TPS)
     out.append(g)
-    k["panwas"], g = s.grant(s.bawaslu, "panwas-blora", "panwas", KECAMATAN)
+    # Version 2 names the Panwaslu Kecamatan; version 1 has the flat panwas role.
+    panwas_role = "panwas" if s.chain.version == 1 else "panwaslu-kec"
+    k["panwas"], g = s.grant(s.bawaslu, "panwas-blora", panwas_role, KECAMATAN)
     out.append(g)
     for pair in (1, 2):
         k[f"paslon{pair}"], g = s.grant(

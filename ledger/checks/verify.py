@@ -67,6 +67,7 @@ from ledger.errors import (
     UnwitnessedError,
 )
 from ledger.format import ed25519, merkle
+from ledger.format.aftercount import AFTERCOUNT_KINDS, check_references, tag_of
 from ledger.format.authority import BAWASLU_ROOT, KPU_ROOT, Signer, authorize, root_signer
 from ledger.format.exportfile import read_records, trust_record
 from ledger.format.note import Checkpoint, Verifier, open_note
@@ -224,6 +225,8 @@ class _Replay:
         self.recap_hashes: dict[str, set[bytes]] = {}
         self.contests: dict[str, Contest] = {}
         self.tree = merkle.CompactRange()
+        # (stream, event hash) -> tag of the after-count events later ones may name.
+        self.tags: dict[tuple[str, bytes], str] = {}
 
     def contest(self, contest_id: str) -> Contest:
         try:
@@ -300,6 +303,17 @@ class _Replay:
                 hashes = named.hashes if named is not None else self.recap_hashes.get(stream, set())
                 if head not in hashes:
                     raise UnknownEventError(f"recap input {stream} has no event {head.hex()[:16]}")
+        check_references(st, lambda event: self._tag(st.stream, event))
+
+    def _tag(self, stream: str, event: bytes) -> str | None:
+        """What ``event`` of ``stream`` is, for the after-count references (5.11-5.13)."""
+        tag = self.tags.get((stream, event))
+        if tag is not None:
+            return tag
+        sheet = self.sheets.get(stream)
+        if sheet is not None and event in sheet.tallies:
+            return "count"
+        return "recap" if event in self.recap_hashes.get(stream, ()) else None
 
     def _record(self, envelope: Envelope) -> None:
         st = envelope.statement
@@ -351,6 +365,13 @@ class _Replay:
                 sheet.effective = totals
         elif kind == "recap":
             self.recap_hashes.setdefault(st.stream, set()).add(envelope.hash)
+        if kind in AFTERCOUNT_KINDS:
+            self.tags[(st.stream, envelope.hash)] = tag_of(st)
+            # Any event of a stream may be the head a recap names (format.md 5.8).
+            if st.stream.startswith("sheet:"):
+                self.sheets.setdefault(st.stream, _Sheet()).hashes.append(envelope.hash)
+            else:
+                self.recap_hashes.setdefault(st.stream, set()).add(envelope.hash)
 
     def totals(self) -> dict[str, dict[str, Any]]:
         """Per contest: per kecamatan and overall, the sums of the effective tallies."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.errors import SchemaError
+from ledger.format.aftercount import AFTERCOUNT_KINDS, BAWASLU_ROLES, check_aftercount_body
 from ledger.format.recap import MAX_DECISION_TEXT, MAX_DECISIONS, check_inputs_v2
 from ledger.format.regions import (
     KABKOTA,
@@ -61,6 +62,10 @@ _OPTIONAL_TALLY_FIELDS = frozenset({"photo_sha256"})
 
 ROLES = ("kpu-prov", "kpu-kab", "ppk", "kpps", "panwas", "ptps", "paslon", "saksi")
 KINDS = ("election", "contest", "grant", "revoke", "count", "attest", "correct", "recap")
+# Version 2 adds the process after the count (format.md 5.11-5.13, ledger.format.aftercount):
+# its kinds, and the Bawaslu roles as the law names them in place of version 1's `panwas`.
+ROLES_V2 = (*(r for r in ROLES if r not in ("panwas", "ptps")), *BAWASLU_ROLES)
+KINDS_V2 = (*KINDS, *AFTERCOUNT_KINDS)
 VERDICTS = ("agree", "object")
 RULINGS = ("upheld", "dismissed")
 MAX_TEXT = 2000
@@ -247,13 +252,16 @@ def contest_from_body(body: Mapping[str, Any]) -> Contest:
     )
 
 
-def _check_grant(body: Mapping[str, Any]) -> None:
+def _check_grant(body: Mapping[str, Any], version: int) -> None:
     _require(body, {"key", "role", "scope", "label"}, {"contest", "pair", "khusus"}, "grant body")
     if not isinstance(body["key"], bytes) or len(body["key"]) != 32:
         raise SchemaError("grant.key must be a raw 32-byte Ed25519 public key")
     role = body["role"]
-    if role not in ROLES:
-        raise SchemaError(f"grant.role {role!r} is not one of {', '.join(ROLES)}")
+    roles = ROLES if version == 1 else ROLES_V2
+    if role not in roles:
+        raise SchemaError(
+            f"grant.role {role!r} is not one of {', '.join(roles)} in version {version}"
+        )
     _text(body["label"], "grant.label")
     scope = _text(body["scope"], "grant.scope")
     level = level_of(scope)
@@ -266,6 +274,7 @@ def _check_grant(body: Mapping[str, Any]) -> None:
         "ptps": (TPS,),
         "paslon": (PROVINCE, KABKOTA),
         "saksi": (PROVINCE, KABKOTA, KECAMATAN, TPS),
+        **{name: (level,) for name, level in BAWASLU_ROLES.items()},
     }[role]
     if level not in wanted:
         raise SchemaError(
@@ -361,14 +370,17 @@ def check_body(
     elif kind == "contest":
         contest_from_body(body)
     elif kind == "grant":
-        _check_grant(body)
+        _check_grant(body, version)
     elif kind == "revoke":
         _require(body, {"key", "reason"}, set(), "revoke body")
         _hash(body["key"], "revoke.key (a key id)")
         _text(body["reason"], "revoke.reason")
     elif kind == "count":
-        _require(body, {"tally"}, set(), "count body")
+        # Version 2: a count carrying out a re-vote, delayed vote or recount names its order.
+        _require(body, {"tally"}, set() if version == 1 else {"order"}, "count body")
         check_tally(body["tally"], contest(), "count.tally")
+        if "order" in body:
+            _hash(body["order"], "count.order")
     elif kind == "attest":
         _check_attest(body)
     elif kind == "correct":
@@ -378,5 +390,10 @@ def check_body(
         check_tally(body["tally"], contest(), "correct.tally")
     elif kind == "recap":
         _check_recap(body, contest(), version)
+    elif kind in AFTERCOUNT_KINDS and version >= 2:
+        check_aftercount_body(kind, body)
     else:
-        raise SchemaError(f"unknown statement kind {kind!r} (known: {', '.join(KINDS)})")
+        known = KINDS if version == 1 else KINDS_V2
+        raise SchemaError(
+            f"unknown statement kind {kind!r} in version {version} (known: {', '.join(known)})"
+        )

@@ -95,6 +95,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import pilkada
 from ledger.format import canonical, ed25519
+from ledger.format.aftercount import followup_body, order_body, recommend_body
 from ledger.format.recap import MAX_DECISIONS
 from ledger.format.regions import (
     KABKOTA,
@@ -123,11 +124,13 @@ from ledger.format.statement import (
     statement_context,
 )
 from ledger.format.trust import TrustRoots
+from ledger.pilkada.aftercount import AfterCount, after_plan, first_count
 from ledger.pilkada.reference import ContestInfo, KecamatanResult
 from ledger.pilkada.scenario import Scenario
 
 __all__ = [
     "FAULT_KINDS",
+    "AfterCount",
     "ContestTotals",
     "Faults",
     "Injected",
@@ -137,6 +140,16 @@ __all__ = [
 MINUTE = 60
 HOUR = 3600
 DAY = 86400
+# A delayed (susulan) or continued (lanjutan) vote: the order's reason and legal
+# basis, and how long after polling day the vote is then held.
+POSTPONED = {
+    "delayed": (
+        "logistics did not reach the TPS on polling day",
+        "UU 1/2015 Pasal 120; PKPU 17/2024",
+        2 * DAY,
+    ),
+    "continued": ("voting interrupted by flooding", "UU 1/2015 Pasal 121; PKPU 17/2024", DAY),
+}
 
 Tally = dict[str, Any]
 
@@ -155,6 +168,8 @@ class Faults:
     recap_mismatches: int = 0
     recap_omissions: int = 0
     stale_heads: int = 0
+    unfollowed_recommendations: int = 0
+    contradicted_followups: int = 0
 
     @classmethod
     def each(cls, n: int = 1) -> Faults:
@@ -178,7 +193,11 @@ _SHEET_KINDS = (
     "unattested_corrections",
     "equivocations",
     "stale_heads",
+    "unfollowed_recommendations",
+    "contradicted_followups",
 )
+# Faults that need the kinds of the process after the count (format version 2).
+_AFTERCOUNT_FAULTS = ("unfollowed_recommendations", "contradicted_followups")
 _MOVED = frozenset({"objections_answered", "unattested_corrections", "equivocations"})
 
 
@@ -319,6 +338,7 @@ class Simulation:
         saksi_rate: float = 0.3,
         attest_by_ptps: bool = True,
         recaps: bool = True,
+        after: AfterCount | None = None,
     ) -> None:
         if region and level_of(region) not in (PROVINCE, KABKOTA, KECAMATAN):
             raise ValueError(f"region must be '', a province, regency/city or kecamatan: {region}")
@@ -334,6 +354,12 @@ class Simulation:
         ):
             raise ValueError("recap faults (and stale heads) need recaps=True")
         self.scenario = scenario if scenario is not None else Scenario()
+        # Re-votes, delayed and continued votes need format version 2 (format.md 5.11).
+        self.v2 = self.scenario.chain.version >= 2
+        self.after = after if after is not None else AfterCount()
+        if not self.v2 and any(getattr(self.faults, k) for k in _AFTERCOUNT_FAULTS):
+            raise ValueError("recommendation faults need statement format version 2")
+        self.orders: list[Injected] = []  # each order and what carried it out
         self.saksi_rate = saksi_rate
         self.attest_by_ptps = attest_by_ptps
         self.recaps = recaps
@@ -616,7 +642,8 @@ class Simulation:
         ppk = self._derive_key(f"ppk:{kec}")
         yield self._grant(kab, ppk, "ppk", kec, f"ppk:{kec}", t)
         panwas = self._derive_key(f"panwas:{kec}")
-        yield self._grant(self._bawaslu, panwas, "panwas", kec, f"panwas:{kec}", t + MINUTE)
+        role = "panwaslu-kec" if self.v2 else "panwas"  # version 1's flat role
+        yield self._grant(self._bawaslu, panwas, role, kec, f"panwas:{kec}", t + MINUTE)
         saksi: dict[tuple[str, int], _Key] = {}
         t += 2 * HOUR
         for unit in units:
@@ -669,9 +696,15 @@ class Simulation:
                     sheets[tps] = self._prepare(kind, tps, cid, split[tps], unit, fault_rng)
             touched[cid] = sheets
 
+        # Re-votes, delayed and continued votes (never on a sheet a fault touches).
+        after = after_plan(self.after, self.seed, all_tps, tallies, touched) if self.v2 else {}
+
         # Counts on polling day from 13:00 WIB, gubernur first; attestations after each.
         for tps in all_tps:
             t = noon + HOUR + 30 * MINUTE + rng.randrange(4 * HOUR)
+            action = after.get(tps)
+            if action in POSTPONED:
+                t += POSTPONED[action][2]  # the vote is held later, as ordered
             for unit in units:
                 cid = unit.contest.id
                 tally = tallies.get(cid, {}).get(tps)
@@ -680,8 +713,19 @@ class Simulation:
                 stream = sheet_stream(cid, tps)
                 sheet = touched[cid].get(tps)
                 shown = tally if sheet is None or sheet.shown is None else sheet.shown
-                count = self._sign(kpps[tps], stream, "count", count_body(shown), t)
+                body = count_body(shown)
+                ordered: list[bytes] = []
+                if action in ("delayed", "continued"):
+                    order = self._postponed(kab, stream, action)
+                    yield order
+                    body["order"] = order.hash
+                    ordered.append(order.hash)
+                elif action == "revote":
+                    body = count_body(first_count(shown))  # the count the re-vote replaces
+                count = self._sign(kpps[tps], stream, "count", body, t)
                 yield count
+                if ordered:
+                    self.orders.append(Injected(str(action), stream, [*ordered, count.hash], ""))
                 if sheet is not None:
                     sheet.count, sheet.count_time = count.hash, t
                     if sheet.kind in ("arithmetic", "over_registered"):
@@ -696,6 +740,10 @@ class Simulation:
                             continue  # the objecting saksi does not also agree
                         t += MINUTE
                         yield self._sign(saksi[(cid, pair.number)], stream, "attest", body, t)
+                if action == "revote":
+                    t += HOUR
+                    yield from self._revote(kab, panwas, kpps[tps], ptps[tps], stream, tally, t)
+                    t += 4 * HOUR
                 t += 20 * MINUTE + rng.randrange(40 * MINUTE)
 
         # Faults, then the kecamatan recaps (PPK plenary on one of 28 Nov - 1 Dec).
@@ -723,6 +771,60 @@ class Simulation:
             recaps[cid] = recap
             yield from envelopes
             t += 30 * MINUTE + rng.randrange(HOUR)
+
+    # --- after the count (format.md 5.11-5.13) ---------------------------------------------
+
+    def _order_times(self) -> tuple[int, int]:
+        """Voting day (00:00 WIB on polling day) and a re-vote's latest day after it."""
+        voting_day = self._noon - 12 * HOUR
+        return voting_day, voting_day + 10 * DAY
+
+    def _postponed(self, kab: _Key, stream: str, action: str) -> Envelope:
+        """The KPU kab/kota's order of a delayed or continued vote, on polling day."""
+        voting_day, deadline = self._order_times()
+        reason, basis, _ = POSTPONED[action]
+        at = self._noon - 4 * HOUR if action == "delayed" else self._noon + HOUR
+        body = order_body(action, basis, reason, voting_day, deadline)
+        return self._sign(kab, stream, "order", body, at)
+
+    def _revote(
+        self,
+        kab: _Key,
+        panwas: _Key,
+        kpps: _Key,
+        ptps: _Key,
+        stream: str,
+        tally: Tally,
+        t: int,
+    ) -> Iterator[Envelope]:
+        """Panwaslu Kecamatan recommends a re-vote, KPU kab/kota accepts and orders it,
+        the KPPS counts it (the real tally) and the PTPS agrees."""
+        reason = "voters not on the DPT voted with another voter's invitation (Pasal 112)"
+        rec = self._sign(panwas, stream, "recommend", recommend_body("revote", reason), t)
+        yield rec
+        followup = followup_body(rec.hash, "accepted", "the conditions of Pasal 112(2) are met")
+        accept = self._sign(kab, stream, "followup", followup, t + HOUR)
+        yield accept
+        voting_day, deadline = self._order_times()
+        body = order_body(
+            "revote",
+            "UU 1/2015 Pasal 112; PKPU 17/2024",
+            reason,
+            voting_day,
+            deadline,
+            recommendation=rec.hash,
+        )
+        order = self._sign(kab, stream, "order", body, t + 2 * HOUR)
+        yield order
+        count = self._sign(
+            kpps, stream, "count", {**count_body(tally), "order": order.hash}, t + 3 * HOUR
+        )
+        yield count
+        if self.attest_by_ptps:
+            yield self._sign(ptps, stream, "attest", attest_body(count.hash), t + 3 * HOUR + MINUTE)
+        self.orders.append(
+            Injected("revote", stream, [rec.hash, accept.hash, order.hash, count.hash], reason)
+        )
 
     def _place(
         self, kind: str, index: int, unit: _Unit, split: dict[str, Tally], taken: dict[str, _Sheet]
@@ -867,6 +969,20 @@ class Simulation:
                 f"pair {source} to ballot {target}, the second (effective) is the real tally"
             )
             self._inject(kind, stream, [sheet.count, second.hash], note)
+        elif kind == "unfollowed_recommendations":
+            reason = f"PTPS saw ballots counted out of view of the saksi at {tps}"
+            body = recommend_body("recount", reason, sheet.count)
+            rec = self._sign(ptps[tps], stream, "recommend", body, t)
+            yield rec
+            self._inject(kind, stream, [rec.hash], "a recommendation nobody follows up")
+        elif kind == "contradicted_followups":
+            reason = f"the KPPS of {tps} let voters without the C.Pemberitahuan vote"
+            rec = self._sign(ptps[tps], stream, "recommend", recommend_body("revote", reason), t)
+            yield rec
+            body = followup_body(rec.hash, "accepted", "the PPK will propose the re-vote")
+            accept = self._sign(ppk, stream, "followup", body, t + HOUR)
+            yield accept
+            self._inject(kind, stream, [accept.hash, rec.hash], "accepted, never ordered")
         elif kind == "stale_heads":
             fixed = dict(sheet.real)
             if fixed["disabled_voted"] < fixed["disabled_registered"]:

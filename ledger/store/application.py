@@ -48,6 +48,7 @@ from ledger.errors import (
     UnknownSignerError,
 )
 from ledger.format import ed25519
+from ledger.format.aftercount import check_references, tag_of
 from ledger.format.authority import (
     BAWASLU_ROOT,
     KPU_ROOT,
@@ -185,6 +186,12 @@ class _Batch:
 
     def _check_references(self, statement: Statement, stream: Stream | None) -> None:
         kind, body = statement.kind, statement.body
+
+        def tag(event: bytes) -> str | None:
+            found = None if stream is None else stream.find(event)
+            return None if found is None else tag_of(found.statement)
+
+        check_references(statement, tag)  # the after-count keys (format.md 5.11-5.13)
         if kind in ("attest", "correct"):
             target = body["event"] if kind == "attest" else body["corrects"]
             found = None if stream is None else stream.find(target)

@@ -1,0 +1,163 @@
+"""The process after the count in the projections: orders, recommendations, follow-ups.
+
+The fold (projections.fold) hands each ``order``, ``recommend`` and ``followup``
+(docs/format.md 5.11-5.13) to :func:`apply_aftercount`, which keeps them as
+entities of their own, keyed by event hash and placed at the sheet's TPS or the
+recap's region:
+
+* ``order``: the decision (action, basis, reason, voting day, deadline, ruling,
+  the recommendation it follows);
+* ``recommendation``: the recommendation and the follow-ups that name it.
+
+The read side (projections.views) asks :func:`recommendation_findings` and
+:func:`round_of` for what concerns them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ledger.format.aftercount import RECOUNT, REVOTE
+from ledger.format.regions import parse_stream_id
+from ledger.format.statement import Envelope, Statement
+from projections.store import Entity, EventRow, Store
+
+__all__ = [
+    "AFTERCOUNT_FINDINGS",
+    "apply_aftercount",
+    "recommendation_findings",
+    "round_of",
+]
+
+UNFOLLOWED = "unfollowed-recommendation"
+CONTRADICTED = "contradicted-followup"
+AFTERCOUNT_FINDINGS = (UNFOLLOWED, CONTRADICTED)
+
+
+def apply_aftercount(
+    store: Store,
+    st: Statement,
+    envelope: Envelope,
+    leaf: int,
+    row: EventRow,
+    place: tuple[str, str],
+) -> None:
+    """Record an order, recommendation or follow-up; ``place`` is (contest, TPS or region)."""
+    contest, where = place
+    body = st.body
+    event = envelope.hash.hex()
+    base = {"stream": st.stream, "leaf": leaf, "hash": event, "signer": st.signer.hex()}
+    if st.kind == "order":
+        entity = {
+            **base,
+            "action": body["action"],
+            "basis": body["basis"],
+            "reason": body["reason"],
+            "voting_day": body["voting_day"],
+            "deadline": body["deadline"],
+            "ruling": body.get("ruling"),
+            "recommendation": body["recommendation"].hex() if "recommendation" in body else None,
+        }
+        store.put("order", event, entity, contest=contest, place=where)
+        row["detail"] = {k: entity[k] for k in ("action", "reason", "deadline", "ruling")}
+    elif st.kind == "recommend":
+        entity = {
+            **base,
+            "remedy": body["remedy"],
+            "reason": body["reason"],
+            "event": body["event"].hex() if "event" in body else None,
+            "followups": [],
+        }
+        store.put("recommendation", event, entity, contest=contest, place=where)
+        row["detail"] = {"remedy": body["remedy"], "reason": body["reason"]}
+    else:
+        named = body["recommendation"].hex()
+        recommendation = store.get("recommendation", named)
+        if recommendation is not None:
+            recommendation["followups"].append(
+                {**base, "verdict": body["verdict"], "reason": body["reason"]}
+            )
+            store.put("recommendation", named, recommendation, contest=contest, place=where)
+        row["detail"] = {
+            "recommendation": named,
+            "verdict": body["verdict"],
+            "reason": body["reason"],
+        }
+
+
+def _place(stream: str) -> str:
+    """The TPS or region of a sheet or recap stream: where its orders are placed."""
+    return parse_stream_id(stream)[2]
+
+
+def round_of(entry: dict[str, Any]) -> str:
+    """The round of voting a count belongs to: '' for voting day, else its order."""
+    return str(entry.get("order") or "")
+
+
+def _done(store: Store, recommendation: Entity) -> tuple[bool, str]:
+    """Whether what a recommendation asks was then done in its stream, and what."""
+    remedy, stream, leaf = (
+        recommendation["remedy"],
+        recommendation["stream"],
+        recommendation["leaf"],
+    )
+    if remedy in (REVOTE, RECOUNT):
+        orders = [
+            o
+            for o in store.scan("order", within=_place(stream))
+            if o["stream"] == stream and o["leaf"] > leaf and o["action"] == remedy
+        ]
+        return bool(orders), f"an order of a {remedy}"
+    if remedy == "correct":
+        if stream.startswith("sheet:"):
+            sheet = store.get("sheet", stream)
+            tallies = sheet["tallies"] if sheet else []
+            return any(t["kind"] == "correct" and t["leaf"] > leaf for t in tallies), "a correction"
+        recap = store.get("recap", stream)
+        recaps = recap["recaps"] if recap else []
+        return any(r["leaf"] > leaf for r in recaps), "a new recap"
+    return True, "another remedy"
+
+
+def recommendation_findings(store: Store, within: str) -> Iterable[dict[str, Any]]:
+    """A recommendation no follow-up names; a follow-up that contradicts what was done.
+
+    Accepting a re-vote, recount or correction is contradicted when no such order
+    (or correction, or new recap) follows the recommendation in its stream;
+    rejecting one, when an order names the recommendation all the same.
+    """
+    for rec in store.scan("recommendation", within=within):
+        stream = rec["stream"]
+        if not rec["followups"]:
+            yield {
+                "kind": UNFOLLOWED,
+                "stream": stream,
+                "events": [rec["hash"]],
+                "message": f"recommendation of {rec['remedy']} has no follow-up: {rec['reason']}",
+            }
+            continue
+        latest = rec["followups"][-1]
+        if latest["verdict"] == "accepted":
+            done, what = _done(store, rec)
+            if not done:
+                yield {
+                    "kind": CONTRADICTED,
+                    "stream": stream,
+                    "events": [latest["hash"], rec["hash"]],
+                    "message": f"follow-up accepts a {rec['remedy']}, but no {what} followed",
+                }
+            continue
+        ordered = [
+            o["hash"]
+            for o in store.scan("order", within=_place(stream))
+            if o["stream"] == stream and o["recommendation"] == rec["hash"]
+        ]
+        if ordered:
+            yield {
+                "kind": CONTRADICTED,
+                "stream": stream,
+                "events": [latest["hash"], rec["hash"], *ordered],
+                "message": f"follow-up rejects the {rec['remedy']}, but an order carries it out",
+            }
