@@ -112,7 +112,7 @@ def find(sim: Simulation, envelopes: list[Envelope]) -> set[tuple[str, str]]:
             kpps_at.add(body["scope"])
         if "tally" in body:
             tally_at[e.hash] = body["tally"]
-        elif parts[0] == "sheet":
+        elif parts[0] == "sheet" and st.stream in heads and heads[st.stream] in tally_at:
             tally_at[e.hash] = tally_at[heads[st.stream]]
         if st.kind == "recap":
             recap_totals[e.hash] = body["totals"]
@@ -137,7 +137,10 @@ def find(sim: Simulation, envelopes: list[Envelope]) -> set[tuple[str, str]]:
     for name, events in streams.items():
         if not name.startswith("sheet:"):
             continue
-        counts = [e for e in events if e.statement.kind == "count"]
+        # A count that names an order (a re-vote) supersedes: it equivocates with nothing.
+        counts = [
+            e for e in events if e.statement.kind == "count" and "order" not in e.statement.body
+        ]
         if len({e.statement.signer for e in counts}) < len(counts) and len(
             {e.hash for e in counts}
         ) == len(counts):
@@ -169,6 +172,21 @@ def find(sim: Simulation, envelopes: list[Envelope]) -> set[tuple[str, str]]:
                     for x in events
                 )
                 f.add("objections_answered" if attested else "objections_unanswered", name)
+            if st.kind == "recommend":
+                answers = [
+                    x.statement
+                    for x in events
+                    if x.statement.kind == "followup"
+                    and x.statement.body["recommendation"] == e.hash
+                ]
+                done = any(
+                    x.statement.kind == "order" and x.statement.body.get("recommendation") == e.hash
+                    for x in events
+                )
+                if not answers:
+                    f.add("unfollowed_recommendations", name)
+                elif answers[-1].body["verdict"] == "accepted" and not done:
+                    f.add("contradicted_followups", name)
 
     totals = sim.expected_totals()
     for info in sim.contests:
@@ -219,7 +237,7 @@ def test_blora_has_the_whole_cast(blora: Generated) -> None:
     grants = [e.statement.body for e in blora.envelopes if e.statement.kind == "grant"]
     roles = Counter(g["role"] for g in grants)
     assert roles["kpps"] == roles["ptps"] == n_tps
-    assert roles["ppk"] == roles["panwas"] == 16
+    assert roles["ppk"] == roles["panwaslu-kec"] == 16
     assert roles["kpu-kab"] == roles["kpu-prov"] == 1
     khusus = [g["scope"] for g in grants if g.get("khusus")]
     assert khusus == [pilkada.RUTAN_BLORA_TPS]
@@ -349,6 +367,8 @@ def test_each_planted_fault_is_recorded_once_with_its_events(faulty: Generated) 
             "recap_mismatches": ["recap"],
             "recap_omissions": ["recap", "attest"],  # the omitted sheet's head
             "stale_heads": ["recap", "count", "attest"],  # named, and the actual head
+            "unfollowed_recommendations": ["recommend"],
+            "contradicted_followups": ["followup", "recommend"],
         }[item.kind]
         assert kinds == expected, item.kind
         sheets = {by_hash[h].statement.stream for h in item.events[1:]}
