@@ -152,7 +152,7 @@ def build_history(
     h.add("A-saksi1", s.attest(k["saksi1"], BUPATI, TPS, a.hash))
     h.add(
         "A-object",
-        s.attest(k["saksi2"], BUPATI, TPS, a.hash, "object", "C1 photo shows 58 for pair 2"),
+        s.attest(k["saksi2"], BUPATI, TPS, a.hash, "object", "C.Hasil photo shows 58 for pair 2"),
     )
     h.add("A-ptps", s.attest(k["ptps"], BUPATI, TPS, a.hash))
     h.checkpoint_size = world.ledger.log_store.log_size()
@@ -173,7 +173,7 @@ def build_history(
     b2 = h.add("B2", s.count(k["kpps2"], BUPATI, TPS2, tally((100, 95), invalid=4)))
     h.add(
         "B-fix",
-        s.correct(k["ppk"], BUPATI, TPS2, b2.hash, "C1 plano recount", tally((100, 94), 4)),
+        s.correct(k["ppk"], BUPATI, TPS2, b2.hash, "C.Hasil plano recount", tally((100, 94), 4)),
     )
 
     # TPS3: the panwas objects; a recap decision answers it.
@@ -216,7 +216,7 @@ def build_history(
                 {
                     "objection": h.env["C-object"].hash,
                     "ruling": "dismissed",
-                    "reason": "signatures present on the C1 plano",
+                    "reason": "signatures present on the C.Hasil plano",
                 }
             ],
         ),

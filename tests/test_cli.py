@@ -212,7 +212,7 @@ def journey(cli: Cli, database: str | None = None) -> None:
     assert out.startswith(f"accepted: {SHEET} seq 2\n")
     out = cli.ok(
         "attest", *at, "-k", cli.key("ptps"), *sheet, "--event", count_hash,
-        "--object", "C1 photo shows 58 for pair 2",
+        "--object", "C.Hasil photo shows 58 for pair 2",
     )  # fmt: skip
     assert out.startswith(f"accepted: {SHEET} seq 3\n")
     fixed = cli.write("fixed.json", json.dumps(tally((120, 58), invalid=7)))
@@ -226,7 +226,7 @@ def journey(cli: Cli, database: str | None = None) -> None:
     ]  # fmt: skip
     assert events[0]["hash"] == count_hash and events[0]["body"]["tally"] == tally()
     assert events[2]["body"] == {
-        "event": count_hash, "verdict": "object", "reason": "C1 photo shows 58 for pair 2",
+        "event": count_hash, "verdict": "object", "reason": "C.Hasil photo shows 58 for pair 2",
     }  # fmt: skip
     assert events[3]["body"]["corrects"] == count_hash and events[1]["prev"] == count_hash
     assert all(e["time"] == T for e in events)

@@ -74,7 +74,7 @@ class LedgerContract:
         world.append(
             s.attest(k["saksi1"], BUPATI, TPS, count.hash),
             s.attest(
-                k["saksi2"], BUPATI, TPS, count.hash, "object", "C1 photo shows 58 for pair 2"
+                k["saksi2"], BUPATI, TPS, count.hash, "object", "C.Hasil photo shows 58 for pair 2"
             ),
             s.attest(k["ptps"], BUPATI, TPS, count.hash),
         )

@@ -345,7 +345,7 @@ class ProjectionContract:
         assert rows[2]["detail"] == {
             "verdict": "object",
             "event": h.hash("A"),
-            "reason": "C1 photo shows 58 for pair 2",
+            "reason": "C.Hasil photo shows 58 for pair 2",
             "pair": 2,
         }
         assert rows[4]["detail"] == {
@@ -364,7 +364,7 @@ class ProjectionContract:
         assert [r["kind"] for r in rows] == ["count", "count", "correct"]
         assert rows[2]["detail"] == {
             "corrects": h.hash("B2"),
-            "reason": "C1 plano recount",
+            "reason": "C.Hasil plano recount",
             "changes": [
                 {"field": "voted_dpt_f", "old": 100, "new": 99},
                 {"field": "ballots_unused", "old": 109, "new": 110},

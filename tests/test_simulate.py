@@ -25,7 +25,7 @@ from ledger.format.statement import Envelope, key_id
 from ledger.pilkada.simulate import FAULT_KINDS, Faults, Injected, Simulation
 from ledger.store.application import Accepted, Ledger
 
-KECAMATAN = "33.16.09"  # kecamatan Blora: 147 TPS, with the Rutan's TPS Khusus
+KECAMATAN = "33.16.09"  # kecamatan Blora: 147 TPS, with the Rutan's TPS Lokasi Khusus
 SMALL = "33.16.15"  # 43 TPS
 BUPATI = "bupati-33.16"
 GUBERNUR = "gubernur-33"

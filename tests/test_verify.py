@@ -137,7 +137,7 @@ def _populate(w: World, witness_dir: Path) -> tuple[list[int], dict[str, Envelop
     sizes = []
     a = add("A", s.count(k["kpps"], BUPATI, TPS, tally((120, 60), invalid=5)))
     add("A-saksi1", s.attest(k["saksi1"], BUPATI, TPS, a.hash))
-    add("A-object", s.attest(k["saksi2"], BUPATI, TPS, a.hash, "object", "C1 photo: 58 for 2"))
+    add("A-object", s.attest(k["saksi2"], BUPATI, TPS, a.hash, "object", "C.Hasil photo: 58 for 2"))
     add("A-ptps", s.attest(k["ptps"], BUPATI, TPS, a.hash))
     sizes.append(checkpoint(cosign=True))
     fix = add(

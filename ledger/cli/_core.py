@@ -134,7 +134,7 @@ def register(commands: Commands) -> None:
     p.add_argument("--label", required=True, help="who holds the key, e.g. 'KPPS TPS 001 Tempelan'")
     p.add_argument("--contest")
     p.add_argument("--pair", type=int)
-    p.add_argument("--khusus", action="store_true", help="the TPS is a TPS Khusus")
+    p.add_argument("--khusus", action="store_true", help="the TPS is a TPS Lokasi Khusus")
     p.set_defaults(handler=cmd_grant)
 
     p = commands.add_parser("revoke", help="revoke a key (its granter or root)")

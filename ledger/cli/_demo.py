@@ -84,7 +84,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     d = directory
     sheet = f"sheet:bupati-33.16:{pilkada.RUTAN_BLORA_TPS}"
     print(f"  ledger totals -L {d} --level kecamatan --contest bupati-33.16")
-    print(f"  ledger trail -L {d} --stream {sheet}      # the TPS Khusus at Rutan Blora")
+    print(f"  ledger trail -L {d} --stream {sheet}      # the TPS Lokasi Khusus at Rutan Blora")
     print(f"  ledger findings -L {d}")
     print(
         f"  ledger dossier -L {d} {sheet} -o dossier.json && ledger verify-dossier dossier.json --trust {d}/trust.json"

@@ -183,6 +183,12 @@ class Faults:
     def total(self) -> int:
         return sum(n for _, n in self.items())
 
+    def plan_key(self) -> str:
+        """What seeds the plan: the faults as named before the after-count kinds (unless
+        asked for), so that a plan without them places every fault where it did."""
+        named = (f"{k}={n}" for k, n in self.items() if n or k not in _AFTERCOUNT_FAULTS)
+        return f"Faults({', '.join(named)})"
+
 
 FAULT_KINDS: tuple[str, ...] = tuple(f.name for f in fields(Faults))
 _SHEET_KINDS = (
@@ -431,7 +437,9 @@ class Simulation:
         self._recap_plan: dict[tuple[str, str], list[str]] = {}
         if self.faults.total == 0:
             return
-        rng = random.Random(_derive("simulate-plan", self.seed, self.region, self.faults))
+        rng = random.Random(
+            _derive("simulate-plan", self.seed, self.region, self.faults.plan_key())
+        )
         units = [u for us in self._units.values() for u in us if u.reported]
         sizes = [len(u.tps) for u in units]
         ends = list(accumulate(sizes))
