@@ -47,6 +47,7 @@ from ledger.errors import (
     UnwitnessedError,
 )
 from ledger.format import merkle
+from ledger.format.aftercount import AFTERCOUNT_KINDS, summary
 from ledger.format.authority import Signer
 from ledger.format.dossier import DOC_FIELDS, DOSSIER_FORMAT, EVENT_FIELDS, parse_subject
 from ledger.format.jsoninput import MAX_DOSSIER_SIZE, load_json
@@ -230,6 +231,8 @@ class _SheetView:
         self.effective: dict[str, Any] | None = None
         self.corrected = False
         self.attestations: list[dict[str, Any]] = []
+        # Orders, recommendations and follow-ups in the sheet (format.md 5.11-5.13).
+        self.process: list[dict[str, Any]] = []
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -240,6 +243,7 @@ class _SheetView:
             "effective": self.effective,
             "corrected": self.corrected,
             "attestations": self.attestations,
+            "process": self.process,
         }
 
 
@@ -252,6 +256,17 @@ def _observe(
 ) -> None:
     """Record an accepted event for step (5)."""
     st = envelope.statement
+    if st.kind in AFTERCOUNT_KINDS and st.stream.startswith("sheet:"):
+        sheet = sheets.setdefault(st.stream, _SheetView(st.stream))
+        sheet.events += 1
+        sheet.process.append(
+            {
+                "leaf": leaf,
+                "hash": envelope.hash.hex(),
+                "signer": replay.signers[st.signer].describe(),
+                **summary(st),
+            }
+        )
     if st.kind in ("count", "correct", "attest"):
         sheet = sheets.setdefault(st.stream, _SheetView(st.stream))
         sheet.events += 1
@@ -283,6 +298,8 @@ def _observe(
             "invalid": tally["invalid"],
             "voted": voted_total(tally),
             "flags": [message for _, message in tally_flags(tally)],
+            # The order a count carries out (a re-vote, delayed vote or recount), if any.
+            "order": st.body["order"].hex() if "order" in st.body else None,
         }
     elif st.kind == "recap":
         _, contest, region = parse_stream_id(st.stream)

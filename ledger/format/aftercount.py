@@ -64,6 +64,7 @@ __all__ = [
     "followup_body",
     "order_body",
     "recommend_body",
+    "summary",
     "tag_of",
 ]
 
@@ -273,6 +274,15 @@ def stream_place(statement: Statement) -> tuple[str, str]:
     if parts[0] not in ("sheet", "recap"):
         raise SchemaError(f"{statement.kind!r} belongs in a sheet: or recap: stream")
     return parts[0], parts[2]
+
+
+def summary(statement: Statement) -> dict[str, Any]:
+    """An order, recommendation or follow-up as plain JSON values (hashes as hex)."""
+    body = statement.body
+    out: dict[str, Any] = {"kind": statement.kind}
+    for name, value in sorted(body.items()):
+        out[name] = value.hex() if isinstance(value, bytes) else value
+    return out
 
 
 # --- bodies, for signers -----------------------------------------------------------------
