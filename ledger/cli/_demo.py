@@ -10,8 +10,9 @@ from ledger import pilkada
 from ledger.cli._common import Commands, print_json, print_table
 from ledger.cli._verify import print_report
 from ledger.errors import FormatError
+from ledger.pilkada.aftercount import CONTINUED_2024, DELAYED_2024, REVOTES_2024
 from ledger.pilkada.demo import DemoResult, build, passphrase_for_demo
-from ledger.pilkada.simulate import FAULT_KINDS, Faults, Simulation
+from ledger.pilkada.simulate import FAULT_KINDS, AfterCount, Faults, Simulation
 
 DEMO_FAULTS = Faults(objections_answered=1, objections_unanswered=1, arithmetic=1)
 
@@ -42,6 +43,10 @@ def register(commands: Commands) -> None:
         metavar="KIND=N,...",
         help=f"faults to inject; kinds: {', '.join(FAULT_KINDS)}; or all=N",
     )
+    rates = "nationally, scaled to the region by its TPS"
+    p.add_argument("--revotes", type=int, default=REVOTES_2024, help=f"re-votes {rates}")
+    p.add_argument("--delayed", type=int, default=DELAYED_2024, help=f"delayed votes {rates}")
+    p.add_argument("--continued", type=int, default=CONTINUED_2024, help=f"continued votes {rates}")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_simulate)
 
@@ -61,9 +66,12 @@ def parse_faults(text: str) -> Faults:
     return Faults(**counts)
 
 
-def _simulation(region: str, seed: int, faults: Faults) -> Simulation:
+def _simulation(
+    region: str, seed: int, faults: Faults, after: tuple[int, int, int] | None = None
+) -> Simulation:
     try:
-        return Simulation(region, seed=seed, faults=faults)
+        rates = None if after is None else AfterCount.national(*after)
+        return Simulation(region, seed=seed, faults=faults, after=rates)
     except ValueError as e:
         raise FormatError(str(e)) from e
 
@@ -138,7 +146,8 @@ def _print_result(result: DemoResult, simulation: Simulation) -> None:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     faults = parse_faults(args.faults)
-    simulation = _simulation("" if args.national else args.region, args.seed, faults)
+    after = (args.revotes, args.delayed, args.continued)
+    simulation = _simulation("" if args.national else args.region, args.seed, faults, after)
     result = build(simulation, Path(args.directory), passphrase=passphrase_for_demo())
     injected = [
         {"kind": i.kind, "stream": i.stream, "events": [e.hex() for e in i.events], "note": i.note}
