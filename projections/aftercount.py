@@ -18,14 +18,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ledger.format.aftercount import RECOUNT, REVOTE
+from ledger.format.aftercount import OBJECTING, RECOUNT, REFUSE, REVOTE
 from ledger.format.regions import parse_stream_id
 from ledger.format.statement import Envelope, Statement
 from projections.store import Entity, EventRow, Store
 
 __all__ = [
     "AFTERCOUNT_FINDINGS",
+    "answer_plenary",
     "apply_aftercount",
+    "apply_plenary_attest",
+    "plenary_findings",
+    "recap_at",
     "recommendation_findings",
     "round_of",
 ]
@@ -60,6 +64,7 @@ def apply_aftercount(
             "recommendation": body["recommendation"].hex() if "recommendation" in body else None,
         }
         store.put("order", event, entity, contest=contest, place=where)
+        _note_in_recap(store, st.stream, event, leaf)
         row["detail"] = {k: entity[k] for k in ("action", "reason", "deadline", "ruling")}
     elif st.kind == "recommend":
         entity = {
@@ -70,6 +75,7 @@ def apply_aftercount(
             "followups": [],
         }
         store.put("recommendation", event, entity, contest=contest, place=where)
+        _note_in_recap(store, st.stream, event, leaf)
         row["detail"] = {"remedy": body["remedy"], "reason": body["reason"]}
     else:
         named = body["recommendation"].hex()
@@ -79,11 +85,92 @@ def apply_aftercount(
                 {**base, "verdict": body["verdict"], "reason": body["reason"]}
             )
             store.put("recommendation", named, recommendation, contest=contest, place=where)
+        _note_in_recap(store, st.stream, event, leaf)
         row["detail"] = {
             "recommendation": named,
             "verdict": body["verdict"],
             "reason": body["reason"],
         }
+
+
+# --- recap plenaries: attestations, objections, refusals (format.md 5.6, 5.8) -------------
+
+
+def _note(recap: Entity, event: str, leaf: int) -> None:
+    """A recap stream's event other than a recap: its leaf, and the stream's head."""
+    recap.setdefault("others", {})[event] = leaf
+    recap["head"] = event
+
+
+def _note_in_recap(store: Store, stream: str, event: str, leaf: int) -> None:
+    recap = store.get("recap", stream) if stream.startswith("recap:") else None
+    if recap is not None:
+        _note(recap, event, leaf)
+        store.put("recap", stream, recap, contest=recap["contest"], place=recap["region"])
+
+
+def recap_at(recap: Entity, event: str) -> dict[str, Any] | None:
+    """The recap of the stream in effect at ``event`` (an event other than a recap)."""
+    leaf = recap.get("others", {}).get(event)
+    if leaf is None:
+        return None
+    entries = [r for r in recap["recaps"] if r["leaf"] <= leaf]
+    return entries[-1] if entries else None
+
+
+def apply_plenary_attest(
+    store: Store, st: Statement, envelope: Envelope, leaf: int, row: EventRow, signer: Entity
+) -> None:
+    """A saksi's or Bawaslu's agreement, objection or refusal to sign at a recap plenary."""
+    recap = store.get("recap", st.stream)
+    if recap is None:
+        return  # names no recap: a violation of an imported history, recorded as such
+    event = envelope.hash.hex()
+    attestation = {
+        "leaf": leaf,
+        "hash": event,
+        "signer": st.signer.hex(),
+        "role": signer.get("role", "unknown"),
+        "pair": signer.get("pair"),
+        "verdict": st.body["verdict"],
+        "event": st.body["event"].hex(),
+        "reason": st.body.get("reason", ""),
+    }
+    recap.setdefault("attestations", []).append(attestation)
+    _note(recap, event, leaf)
+    contest, region = recap["contest"], recap["region"]
+    store.put("recap", st.stream, recap, contest=contest, place=region)
+    if attestation["verdict"] in OBJECTING:
+        store.put(
+            "objection", event, {"stream": st.stream, "leaf": leaf}, contest=contest, place=region
+        )
+    row.update(
+        contest=contest,
+        place=region,
+        detail={k: attestation[k] for k in ("verdict", "event", "reason", "pair")},
+    )
+
+
+def answer_plenary(recap: Entity, decisions: list[dict[str, Any]], event: str) -> None:
+    """Record which objections at this plenary a recap's decisions answer (by name)."""
+    objections = {a["hash"] for a in recap.get("attestations", []) if a["verdict"] in OBJECTING}
+    for decision in decisions:
+        if decision["objection"] in objections:
+            recap.setdefault("answered", {})[decision["objection"]] = event
+
+
+def plenary_findings(recap: Entity) -> Iterable[dict[str, Any]]:
+    """An objection or refusal at a plenary that no decision of its recap stream names."""
+    answered = recap.get("answered", {})
+    for a in recap.get("attestations", []):
+        if a["verdict"] in OBJECTING and a["hash"] not in answered:
+            what = "refusal to sign" if a["verdict"] == REFUSE else "objection"
+            yield {
+                "kind": "unanswered-objection",
+                "stream": recap["stream"],
+                "events": [a["hash"], a["event"]],
+                "message": f"{what} not answered: {a['reason']}",
+            }
 
 
 def _place(stream: str) -> str:

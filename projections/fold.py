@@ -16,13 +16,19 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.errors import LedgerError, UnknownEventError
+from ledger.format.aftercount import OBJECTING
 from ledger.format.authority import BAWASLU_ROOT, KPU_ROOT, Signer, authorize
 from ledger.format.recap import recap_inputs
 from ledger.format.regions import KABKOTA, KECAMATAN, PROVINCE, level_of, parse_stream_id
 from ledger.format.schema import TALLY_INT_FIELDS, Contest, contest_from_body, voted_total
 from ledger.format.statement import Envelope, Statement, key_id
 from ledger.format.trust import TrustRoots
-from projections.aftercount import apply_aftercount
+from projections.aftercount import (
+    answer_plenary,
+    apply_aftercount,
+    apply_plenary_attest,
+    recap_at,
+)
 from projections.store import Entity, EventRow, Store
 
 __all__ = ["Projector", "diff_tallies", "zero_totals"]
@@ -329,12 +335,21 @@ class Projector:
                 "tally": st.body["tally"],
                 "corrects": corrects,
                 "reason": st.body["reason"],
+                # The objections it answers: version 2 names them; None is version 1,
+                # where any later correction answers (format.md 5.7).
+                "answers": (
+                    [h.hex() for h in st.body.get("answers", [])] if st.version >= 2 else None
+                ),
             }
         )
         self._put_sheet(sheet)
         row["detail"] = {"corrects": corrects, "reason": st.body["reason"], "changes": changes}
 
     def _apply_attest(self, st: Statement, envelope: Envelope, leaf: int, row: EventRow) -> None:
+        if st.stream.startswith("recap:"):  # at a recap plenary (format.md 5.6, version 2)
+            signer = self.signer(st.signer.hex()) or {}
+            apply_plenary_attest(self.store, st, envelope, leaf, row, signer)
+            return
         sheet = self._sheet(st)
         self._sheet_event(sheet, st, envelope, leaf, row)
         signer = self.signer(st.signer.hex()) or {}
@@ -350,7 +365,7 @@ class Projector:
         }
         sheet["attestations"].append(attestation)
         self._put_sheet(sheet)
-        if st.body["verdict"] == "object":
+        if st.body["verdict"] in OBJECTING:  # a refusal to sign objects too
             self.store.put(
                 "objection",
                 envelope.hash.hex(),
@@ -428,6 +443,8 @@ class Projector:
             "region": region,
             "recaps": [],
         }
+        answer_plenary(recap, decisions, envelope.hash.hex())
+        recap["head"] = envelope.hash.hex()
         recap["recaps"].append(
             {
                 "leaf": leaf,
@@ -463,5 +480,7 @@ class Projector:
         if recap is None:
             return None, None
         entry = next((r for r in recap["recaps"] if r["hash"] == head), None)
-        current = recap["recaps"][-1]["hash"]
+        if entry is None:  # another event of the stream: the recap it stood on
+            entry = recap_at(recap, head)
+        current = recap.get("head", recap["recaps"][-1]["hash"])
         return (None if entry is None else entry["totals"]), current

@@ -12,9 +12,15 @@ from typing import Any
 
 from ledger.errors import UnknownEventError
 from ledger.format import canonical
+from ledger.format.aftercount import OBJECTING
 from ledger.format.regions import KABKOTA, KECAMATAN, PROVINCE, VILLAGE, covers, tps_region
 from ledger.format.schema import ARITHMETIC, OVER_REGISTERED, tally_flags
-from projections.aftercount import AFTERCOUNT_FINDINGS, recommendation_findings, round_of
+from projections.aftercount import (
+    AFTERCOUNT_FINDINGS,
+    plenary_findings,
+    recommendation_findings,
+    round_of,
+)
 from projections.fold import add_totals, tally_totals, zero_totals
 from projections.store import Entity, Store
 
@@ -116,7 +122,7 @@ def sheet_status(store: Store, contest_id: str, within: str = "") -> list[dict[s
     out = []
     for sheet in store.scan("sheet", contest=contest_id, within=within):
         entry = effective(sheet)
-        objections = [a for a in sheet["attestations"] if a["verdict"] == "object"]
+        objections = [a for a in sheet["attestations"] if a["verdict"] in OBJECTING]
         # Agreement counts for the sheet as it stands: with its effective tally.
         agreed = [
             a
@@ -188,10 +194,13 @@ def trail(
 
 
 def _answered(sheet: Entity, objection: dict[str, Any]) -> str | None:
-    """What answered an objection: a later correction in its sheet, or a recap decision."""
+    """What answered an objection: a later correction in its sheet that names it (in
+    version 1, that names nothing: any later correction), or a recap decision."""
     for entry in sheet["tallies"]:
         if entry["kind"] == "correct" and entry["leaf"] > objection["leaf"]:
-            return str(entry["hash"])
+            names = entry.get("answers")
+            if names is None or objection["hash"] in names:
+                return str(entry["hash"])
     answer = sheet["answered"].get(objection["hash"])
     return None if answer is None else str(answer)
 
@@ -213,6 +222,7 @@ def findings(store: Store, *, within: str = "", now: int | None = None) -> list[
     for sheet in store.scan("sheet", within=within):
         out.extend(_sheet_findings(sheet))
     for recap in store.scan("recap", within=within):
+        out.extend(plenary_findings(recap))
         latest = recap["recaps"][-1]
         stream = recap["stream"]
         difference = _difference(latest["totals"], latest["computed"])
@@ -290,7 +300,7 @@ def _sheet_findings(sheet: Entity) -> list[dict[str, Any]]:
                     stream,
                 )
             )
-    for objection in (a for a in sheet["attestations"] if a["verdict"] == "object"):
+    for objection in (a for a in sheet["attestations"] if a["verdict"] in OBJECTING):
         if _answered(sheet, objection) is None:
             out.append(
                 _finding(

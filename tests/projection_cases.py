@@ -160,7 +160,15 @@ def build_history(
     assert open_checkpoint(note, s.log_signer.verifier).size == h.checkpoint_size
     fix = h.add(
         "A-fix",
-        s.correct(k["ppk"], BUPATI, TPS, a.hash, "recount at PPK", tally((120, 58), invalid=7)),
+        s.correct(
+            k["ppk"],
+            BUPATI,
+            TPS,
+            a.hash,
+            "recount at PPK",
+            tally((120, 58), invalid=7),
+            answers=[h.env["A-object"].hash],  # version 2: a correction names what it answers
+        ),
     )
     h.add("A-fix-saksi1", s.attest(k["saksi1"], BUPATI, TPS, fix.hash))
     h.add("A-fix-saksi2", s.attest(k["saksi2"], BUPATI, TPS, fix.hash))

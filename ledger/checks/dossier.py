@@ -267,7 +267,21 @@ def _observe(
                 **summary(st),
             }
         )
-    if st.kind in ("count", "correct", "attest"):
+    if st.kind == "attest" and st.stream in recaps:  # at a recap plenary (version 2)
+        signer = replay.signers[st.signer]
+        recaps[st.stream].setdefault("attestations", []).append(
+            {
+                "leaf": leaf,
+                "hash": envelope.hash.hex(),
+                "signer": st.signer.hex(),
+                "role": signer.role,
+                "pair": signer.pair,
+                "verdict": st.body["verdict"],
+                "event": st.body["event"].hex(),
+                "reason": st.body.get("reason", ""),
+            }
+        )
+    elif st.kind in ("count", "correct", "attest"):
         sheet = sheets.setdefault(st.stream, _SheetView(st.stream))
         sheet.events += 1
         if st.kind == "attest":

@@ -290,7 +290,7 @@ class _Replay:
             )
         if st.prev != head:
             raise PrevMismatchError(f"prev {st.prev.hex()[:16]} is not the head {head.hex()[:16]}")
-        if st.kind in ("attest", "correct"):
+        if st.kind in ("attest", "correct") and st.stream.startswith("sheet:"):
             target = st.body["event"] if st.kind == "attest" else st.body["corrects"]
             sheet = self.sheets.get(st.stream)
             if sheet is None or target not in sheet.tallies:
@@ -303,7 +303,7 @@ class _Replay:
                 hashes = named.hashes if named is not None else self.recap_hashes.get(stream, set())
                 if head not in hashes:
                     raise UnknownEventError(f"recap input {stream} has no event {head.hex()[:16]}")
-        check_references(st, lambda event: self._tag(st.stream, event))
+        check_references(st, self._tag)
 
     def _tag(self, stream: str, event: bytes) -> str | None:
         """What ``event`` of ``stream`` is, for the after-count references (5.11-5.13)."""
@@ -350,7 +350,7 @@ class _Replay:
                 revoked=True,
                 label=old.label,
             )
-        elif kind in ("count", "attest", "correct"):
+        elif kind in ("count", "attest", "correct") and st.stream.startswith("sheet:"):
             sheet = self.sheets.setdefault(st.stream, _Sheet())
             sheet.hashes.append(envelope.hash)
             if kind != "attest":
@@ -365,13 +365,15 @@ class _Replay:
                 sheet.effective = totals
         elif kind == "recap":
             self.recap_hashes.setdefault(st.stream, set()).add(envelope.hash)
-        if kind in AFTERCOUNT_KINDS:
+        # Version 2: what a count, decision or correction may name (format.md 5.5-5.13).
+        objects = kind == "attest" and st.body["verdict"] != "agree"
+        if kind in AFTERCOUNT_KINDS or objects or st.stream.startswith("recap:"):
             self.tags[(st.stream, envelope.hash)] = tag_of(st)
-            # Any event of a stream may be the head a recap names (format.md 5.8).
-            if st.stream.startswith("sheet:"):
-                self.sheets.setdefault(st.stream, _Sheet()).hashes.append(envelope.hash)
-            else:
-                self.recap_hashes.setdefault(st.stream, set()).add(envelope.hash)
+        # Any event of a stream may be the head a recap names (format.md 5.8).
+        if kind in AFTERCOUNT_KINDS and st.stream.startswith("sheet:"):
+            self.sheets.setdefault(st.stream, _Sheet()).hashes.append(envelope.hash)
+        elif kind != "recap" and st.stream.startswith("recap:"):
+            self.recap_hashes.setdefault(st.stream, set()).add(envelope.hash)
 
     def totals(self) -> dict[str, dict[str, Any]]:
         """Per contest: per kecamatan and overall, the sums of the effective tallies."""

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from ledger.errors import OutOfScopeError, SchemaError, UnauthorizedError, UnknownEventError
+from ledger.format.recap import recap_inputs
 from ledger.format.regions import (
     KABKOTA,
     KECAMATAN,
@@ -59,7 +60,9 @@ __all__ = [
     "MAX_REVOTE_DAYS",
     "REMEDIES",
     "authorize_aftercount",
+    "authorize_attest",
     "check_aftercount_body",
+    "check_answers",
     "check_references",
     "followup_body",
     "order_body",
@@ -80,6 +83,11 @@ DAY = 86_400
 REMEDIES = (REVOTE, RECOUNT, "correct", "other")
 FOLLOWUP_VERDICTS = ("accepted", "rejected")
 AFTERCOUNT_KINDS = ("order", "recommend", "followup")
+# A saksi's refusal to sign the C.Hasil or D.Hasil, with its reasons (an attest verdict).
+REFUSE = "refuse"
+# Verdicts that object: what a correction's `answers` or a recap's decision must name.
+OBJECTING = ("object", REFUSE)
+MAX_ANSWERS = 16  # objections one correction names (as a recap's decisions, format.md 5.8.2)
 # The *text* bound of format.md 5 (schema.MAX_TEXT; schema imports this module).
 MAX_TEXT = 2000
 
@@ -223,6 +231,40 @@ def authorize_aftercount(
     raise _deny(signer, "follow up a recommendation")
 
 
+def check_answers(value: Any, what: str) -> None:
+    """A version 2 correction's ``answers``: 1..MAX_ANSWERS distinct hashes (format.md 5.7)."""
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_ANSWERS:
+        raise SchemaError(f"{what} must be a list of 1..{MAX_ANSWERS} objection hashes")
+    for i, item in enumerate(value):
+        _hash(item, f"{what}[{i}]")
+    if len(set(value)) != len(value):
+        raise SchemaError(f"{what} names an objection twice")
+
+
+def authorize_attest(statement: Statement, signer: Signer, stream_type: str, place: str) -> bool:
+    """The version 2 rules of ``attest`` (format.md 6.3); True when they decide alone.
+
+    A refusal to sign is a saksi's (on a sheet or a recap). In a ``recap:`` stream
+    (version 2 only) the saksi of the contest whose scope is the region, or the
+    Bawaslu role of the region's level whose scope is the region, attest the
+    plenary's recap: True is returned once allowed. For a sheet, False: the sheet
+    rules of ledger.format.authority apply too. ``signer.contest`` is checked there
+    for sheets and by the caller's ``contest`` for recaps.
+    """
+    role = signer.role
+    if statement.body["verdict"] == REFUSE and role != "saksi":
+        raise _deny(signer, "refuse to sign (a saksi's refusal)")
+    if stream_type != "recap":
+        return False
+    if statement.version < 2:
+        raise SchemaError("a recap stream holds only recaps in version 1")
+    if role == "saksi" or role == RECOMMENDER_AT.get(level_of(place)):
+        if signer.scope != place:
+            raise OutOfScopeError(f"{signer.describe()} is not at the plenary of {place}")
+        return True
+    raise _deny(signer, "attest a recap")
+
+
 def tag_of(statement: Statement) -> str:
     """What a reference to this event may rely on: its kind, and an order's action."""
     if statement.kind == "order":
@@ -232,15 +274,32 @@ def tag_of(statement: Statement) -> str:
     return statement.kind
 
 
-def check_references(statement: Statement, tag: Callable[[bytes], str | None]) -> None:
-    """Raise UnknownEventError unless what a v2 after-count key names is in its stream.
+def check_references(statement: Statement, tag: Callable[[str, bytes], str | None]) -> None:
+    """Raise UnknownEventError unless what a version 2 key names is where it must be.
 
-    ``tag(hash)`` gives :func:`tag_of` of the event with that hash in the statement's
-    own stream, or None. Covers ``count.order``, ``order.recommendation``,
-    ``recommend.event`` and ``followup.recommendation`` (format.md 7 check 9).
+    ``tag(stream, hash)`` gives :func:`tag_of` of the event with that hash in that
+    stream, or None. Covers ``count.order``, ``order.recommendation``,
+    ``recommend.event``, ``followup.recommendation``, ``correct.answers``, an attest
+    of a recap, and a version 2 recap's decisions (format.md 7 check 9).
     """
     kind, body = statement.kind, statement.body
+    objections = tuple(f"attest:{v}" for v in OBJECTING)
+    if kind == "recap" and statement.version >= 2:
+        streams = [statement.stream, *(stream for stream, _ in recap_inputs(statement))]
+        for i, decision in enumerate(body.get("decisions", [])):
+            named = decision["objection"]
+            if not any(tag(stream, named) in objections for stream in streams):
+                raise UnknownEventError(
+                    f"recap.decisions[{i}] names {named.hex()[:16]}, which is not an "
+                    "objection in this recap stream or a stream it sums"
+                )
+        return
     wanted: list[tuple[str, bytes, tuple[str, ...], str]] = []
+    if kind == "attest" and statement.stream.startswith("recap:"):
+        wanted.append(("attest.event", body["event"], ("recap",), "a recap"))
+    if kind == "correct" and "answers" in body:
+        for i, named in enumerate(body["answers"]):
+            wanted.append((f"correct.answers[{i}]", named, objections, "an objection"))
     if kind == "count" and "order" in body:
         actions = tuple(f"order:{a}" for a in ACTIONS)
         wanted.append(("count.order", body["order"], actions, "an order of a re-vote or recount"))
@@ -262,7 +321,7 @@ def check_references(statement: Statement, tag: Callable[[bytes], str | None]) -
             ("followup.recommendation", body["recommendation"], ("recommend",), "a recommendation")
         )
     for name, target, tags, what in wanted:
-        if tag(target) not in tags:
+        if tag(statement.stream, target) not in tags:
             raise UnknownEventError(
                 f"{name} names {target.hex()[:16]}, which is not {what} in this stream"
             )

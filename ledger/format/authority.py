@@ -27,6 +27,7 @@ from ledger.format.aftercount import (
     BAWASLU_ROLES,
     PANWASLU_KEC,
     authorize_aftercount,
+    authorize_attest,
 )
 from ledger.format.recap import recap_inputs
 from ledger.format.regions import (
@@ -172,6 +173,10 @@ def authorize(
     defined = contest(contest_id)
     if kind in AFTERCOUNT_KINDS:
         authorize_aftercount(statement, signer, stream_type, place)
+        return
+    if kind == "attest" and authorize_attest(statement, signer, stream_type, place):
+        if signer.role == "saksi" and signer.contest != contest_id:
+            raise OutOfScopeError(f"{signer.describe()} is not a saksi in {contest_id}")
         return
     if stream_type == "recap":
         if kind != "recap":

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.errors import SchemaError
-from ledger.format.aftercount import AFTERCOUNT_KINDS, BAWASLU_ROLES, check_aftercount_body
+from ledger.format.aftercount import (
+    AFTERCOUNT_KINDS,
+    BAWASLU_ROLES,
+    REFUSE,
+    check_aftercount_body,
+    check_answers,
+)
 from ledger.format.recap import MAX_DECISION_TEXT, MAX_DECISIONS, check_inputs_v2
 from ledger.format.regions import (
     KABKOTA,
@@ -292,12 +298,14 @@ def _check_grant(body: Mapping[str, Any], version: int) -> None:
         raise SchemaError("grant.khusus is only for kpps grants, and only as true")
 
 
-def _check_attest(body: Mapping[str, Any]) -> None:
+def _check_attest(body: Mapping[str, Any], version: int) -> None:
     _require(body, {"event", "verdict"}, {"reason"}, "attest body")
     _hash(body["event"], "attest.event")
-    if body["verdict"] not in VERDICTS:
-        raise SchemaError(f"attest.verdict must be one of {', '.join(VERDICTS)}")
-    if body["verdict"] == "object":
+    # Version 2: a saksi may refuse to sign, with reasons (format.md 5.6).
+    verdicts = VERDICTS if version == 1 else (*VERDICTS, REFUSE)
+    if body["verdict"] not in verdicts:
+        raise SchemaError(f"attest.verdict must be one of {', '.join(verdicts)}")
+    if body["verdict"] != "agree":
         _text(body.get("reason"), "attest.reason (required for an objection)")
     elif "reason" in body:
         _text(body["reason"], "attest.reason", empty=True)
@@ -382,9 +390,13 @@ def check_body(
         if "order" in body:
             _hash(body["order"], "count.order")
     elif kind == "attest":
-        _check_attest(body)
+        _check_attest(body, version)
     elif kind == "correct":
-        _require(body, {"corrects", "reason", "tally"}, set(), "correct body")
+        # Version 2: the objections a correction answers are named (format.md 5.7).
+        optional = set() if version == 1 else {"answers"}
+        _require(body, {"corrects", "reason", "tally"}, optional, "correct body")
+        if "answers" in body:
+            check_answers(body["answers"], "correct.answers")
         _hash(body["corrects"], "correct.corrects")
         _text(body["reason"], "correct.reason")
         check_tally(body["tally"], contest(), "correct.tally")

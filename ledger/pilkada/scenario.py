@@ -145,8 +145,12 @@ class Scenario:
         corrects: bytes,
         reason: str,
         tally: Mapping[str, Any],
+        answers: list[bytes] | None = None,
     ) -> Envelope:
+        """A correction; ``answers`` names the objections it answers (version 2)."""
         body = correct_body(corrects, reason, tally)
+        if answers is not None:
+            body["answers"] = answers
         return self.sign(key, sheet_stream(contest, tps), "correct", body)
 
     def recap(
@@ -190,6 +194,19 @@ class Scenario:
         """The count that carries out ``order`` (a re-vote, delayed vote or recount)."""
         body = {**count_body(tally), "order": order}
         return self.sign(kpps, sheet_stream(contest, tps), "count", body)
+
+    def attest_recap(
+        self,
+        key: Ed25519PrivateKey,
+        contest: str,
+        region: str,
+        event: bytes,
+        verdict: str = "agree",
+        reason: str | None = None,
+    ) -> Envelope:
+        """A saksi's or Bawaslu's attestation at a recap plenary (version 2)."""
+        body = attest_body(event, verdict, reason)
+        return self.sign(key, recap_stream(contest, region), "attest", body)
 
     def recommend(
         self,
