@@ -114,6 +114,8 @@ def find(sim: Simulation, envelopes: list[Envelope]) -> set[tuple[str, str]]:
             tally_at[e.hash] = body["tally"]
         elif parts[0] == "sheet" and st.stream in heads and heads[st.stream] in tally_at:
             tally_at[e.hash] = tally_at[heads[st.stream]]
+        if parts[0] == "recap" and st.kind != "recap":  # a plenary's attestation
+            recap_totals[e.hash] = recap_totals[heads[st.stream]]
         if st.kind == "recap":
             recap_totals[e.hash] = body["totals"]
             contest, place = parts[1], parts[2]
@@ -135,6 +137,18 @@ def find(sim: Simulation, envelopes: list[Envelope]) -> set[tuple[str, str]]:
         heads[st.stream] = e.hash
 
     for name, events in streams.items():
+        if name.startswith("recap:"):  # objections at the plenary, answered by decisions
+            decided = {
+                d["objection"]
+                for e in events
+                if e.statement.kind == "recap"
+                for d in e.statement.body.get("decisions", [])
+            }
+            for e in events:
+                body = e.statement.body
+                objects = e.statement.kind == "attest" and body["verdict"] != "agree"
+                if objects and e.hash not in decided:
+                    f.add("unanswered_plenary_objections", name)
         if not name.startswith("sheet:"):
             continue
         # A count that names an order (a re-vote) supersedes: it equivocates with nothing.
@@ -232,7 +246,10 @@ def test_blora_has_the_whole_cast(blora: Generated) -> None:
     n_tps = sum(len(pilkada.tps_layout(k)) for k in pilkada.kecamatan_of_region(pilkada.BLORA))
     assert n_tps == 1453
     assert kinds["count"] == 2 * n_tps  # every TPS counts both contests, once
-    assert kinds["recap"] == 16 * 2 + 2  # kecamatan recaps, and the regency's two
+    plenary = [e for e in blora.envelopes if e.statement.stream.startswith("recap:")]
+    objections = sum(1 for e in plenary if e.statement.kind == "attest")
+    # Kecamatan recaps, the regency's two, and one more answering each plenary objection.
+    assert kinds["recap"] == 16 * 2 + 2 + objections
     assert kinds == blora.sim.kinds
     grants = [e.statement.body for e in blora.envelopes if e.statement.kind == "grant"]
     roles = Counter(g["role"] for g in grants)
@@ -369,6 +386,7 @@ def test_each_planted_fault_is_recorded_once_with_its_events(faulty: Generated) 
             "stale_heads": ["recap", "count", "attest"],  # named, and the actual head
             "unfollowed_recommendations": ["recommend"],
             "contradicted_followups": ["followup", "recommend"],
+            "unanswered_plenary_objections": ["attest", "recap"],
         }[item.kind]
         assert kinds == expected, item.kind
         sheets = {by_hash[h].statement.stream for h in item.events[1:]}

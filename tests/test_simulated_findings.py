@@ -23,6 +23,7 @@ FINDING_OF = {
     "objections_answered": None,
     "unfollowed_recommendations": "unfollowed-recommendation",
     "contradicted_followups": "contradicted-followup",
+    "unanswered_plenary_objections": "unanswered-objection",
 }
 
 

@@ -137,11 +137,15 @@ def _populate(w: World, witness_dir: Path) -> tuple[list[int], dict[str, Envelop
     sizes = []
     a = add("A", s.count(k["kpps"], BUPATI, TPS, tally((120, 60), invalid=5)))
     add("A-saksi1", s.attest(k["saksi1"], BUPATI, TPS, a.hash))
-    add("A-object", s.attest(k["saksi2"], BUPATI, TPS, a.hash, "object", "C.Hasil photo: 58 for 2"))
+    objection = s.attest(k["saksi2"], BUPATI, TPS, a.hash, "object", "C.Hasil photo: 58 for 2")
+    add("A-object", objection)
     add("A-ptps", s.attest(k["ptps"], BUPATI, TPS, a.hash))
     sizes.append(checkpoint(cosign=True))
     fix = add(
-        "A-fix", s.correct(k["ppk"], BUPATI, TPS, a.hash, "recount at PPK", tally((120, 58), 7))
+        "A-fix",
+        s.correct(
+            k["ppk"], BUPATI, TPS, a.hash, "recount at PPK", tally((120, 58), 7), [objection.hash]
+        ),
     )
     add("A-fix-saksi1", s.attest(k["saksi1"], BUPATI, TPS, fix.hash))
     add("A-fix-saksi2", s.attest(k["saksi2"], BUPATI, TPS, fix.hash))

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["NATIONAL_TPS", "AfterCount", "after_plan", "first_count"]
+__all__ = ["NATIONAL_TPS", "AfterCount", "after_plan", "first_count", "rng"]
 
 NATIONAL_TPS = 435_000  # TPS in the reference data, nationally (about)
 REVOTES_2024, DELAYED_2024, CONTINUED_2024 = 46, 231, 10
@@ -28,11 +28,16 @@ class AfterCount:
     revote: float = REVOTES_2024 / NATIONAL_TPS
     delayed: float = DELAYED_2024 / NATIONAL_TPS
     continued: float = CONTINUED_2024 / NATIONAL_TPS
+    # Per kecamatan recap: a saksi objects at the PPK plenary and the PPK answers. No
+    # national figure is published; an assumption of about one plenary in fifty.
+    plenary_objection: float = 0.02
 
     def __post_init__(self) -> None:
         rates = (self.revote, self.delayed, self.continued)
         if any(r < 0 for r in rates) or sum(rates) > 1:
             raise ValueError("after-count rates must be >= 0 and sum to at most 1")
+        if not 0 <= self.plenary_objection <= 1:
+            raise ValueError("the plenary objection rate must be within [0, 1]")
 
     @classmethod
     def national(cls, revote: int, delayed: int, continued: int) -> AfterCount:
@@ -41,10 +46,11 @@ class AfterCount:
 
     @classmethod
     def none(cls) -> AfterCount:
-        return cls(0.0, 0.0, 0.0)
+        return cls(0.0, 0.0, 0.0, 0.0)
 
 
-def _rng(*parts: object) -> random.Random:
+def rng(*parts: object) -> random.Random:
+    """A Random seeded from SHA-256 of ``parts`` (never Python's salted hash)."""
     text = "\x1f".join(str(p) for p in parts).encode("utf-8")
     return random.Random(int.from_bytes(hashlib.sha256(text).digest()[:8], "big"))
 
@@ -60,7 +66,7 @@ def after_plan(
     (``tallies``: contest -> TPS -> tally) that no planted fault touches."""
     out: dict[str, str] = {}
     for tps in all_tps:
-        draw = _rng("simulate-aftercount", seed, tps).random()
+        draw = rng("simulate-aftercount", seed, tps).random()
         if not tallies or any(tps not in split for split in tallies.values()):
             continue
         if any(tps in sheets for sheets in touched.values()):

@@ -95,7 +95,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import pilkada
 from ledger.format import canonical, ed25519
-from ledger.format.aftercount import followup_body, order_body, recommend_body
+from ledger.format.aftercount import REFUSE, followup_body, order_body, recommend_body
 from ledger.format.recap import MAX_DECISIONS
 from ledger.format.regions import (
     KABKOTA,
@@ -124,7 +124,7 @@ from ledger.format.statement import (
     statement_context,
 )
 from ledger.format.trust import TrustRoots
-from ledger.pilkada.aftercount import AfterCount, after_plan, first_count
+from ledger.pilkada.aftercount import AfterCount, after_plan, first_count, rng
 from ledger.pilkada.reference import ContestInfo, KecamatanResult
 from ledger.pilkada.scenario import Scenario
 
@@ -170,6 +170,7 @@ class Faults:
     stale_heads: int = 0
     unfollowed_recommendations: int = 0
     contradicted_followups: int = 0
+    unanswered_plenary_objections: int = 0
 
     @classmethod
     def each(cls, n: int = 1) -> Faults:
@@ -203,7 +204,11 @@ _SHEET_KINDS = (
     "contradicted_followups",
 )
 # Faults that need the kinds of the process after the count (format version 2).
-_AFTERCOUNT_FAULTS = ("unfollowed_recommendations", "contradicted_followups")
+_AFTERCOUNT_FAULTS = (
+    "unfollowed_recommendations",
+    "contradicted_followups",
+    "unanswered_plenary_objections",
+)
 _MOVED = frozenset({"objections_answered", "unattested_corrections", "equivocations"})
 
 
@@ -356,7 +361,10 @@ class Simulation:
         if any(n < 0 for _, n in self.faults.items()):
             raise ValueError("fault counts must not be negative")
         if not recaps and (
-            self.faults.recap_mismatches or self.faults.recap_omissions or self.faults.stale_heads
+            self.faults.recap_mismatches
+            or self.faults.recap_omissions
+            or self.faults.stale_heads
+            or self.faults.unanswered_plenary_objections
         ):
             raise ValueError("recap faults (and stale heads) need recaps=True")
         self.scenario = scenario if scenario is not None else Scenario()
@@ -471,7 +479,7 @@ class Simulation:
         order = list(range(len(units)))
         rng.shuffle(order)
         at = 0
-        for kind in ("recap_mismatches", "recap_omissions"):
+        for kind in ("recap_mismatches", "recap_omissions", "unanswered_plenary_objections"):
             for _ in range(getattr(self.faults, kind)):
                 for step in range(len(order) + 1):
                     if step == len(order):
@@ -776,6 +784,14 @@ class Simulation:
             envelopes, recap = self._kecamatan_recap(
                 unit, ppk, tallies[cid], touched[cid], decisions.get(cid, []), t, fault_rng
             )
+            if self.v2:
+                more = list(self._plenary(unit, ppk, saksi, envelopes, t))
+                envelopes += more
+                if more:
+                    recap = _Recap(
+                        recap.stream, envelopes[-1].hash, recap.votes, recap.valid,
+                        recap.invalid, recap.voted,
+                    )  # fmt: skip
             recaps[cid] = recap
             yield from envelopes
             t += 30 * MINUTE + rng.randrange(HOUR)
@@ -833,6 +849,57 @@ class Simulation:
         self.orders.append(
             Injected("revote", stream, [rec.hash, accept.hash, order.hash, count.hash], reason)
         )
+
+    def _plenary(
+        self,
+        unit: _Unit,
+        ppk: _Key,
+        saksi: dict[tuple[str, int], _Key],
+        envelopes: list[Envelope],
+        t: int,
+    ) -> Iterator[Envelope]:
+        """At the PPK plenary: a saksi objects to the recap and the PPK answers it in a
+        further recap (at the rate of ``after.plenary_objection``), or, as a planted
+        fault, a saksi refuses to sign and nothing answers (format.md 5.6, 5.8)."""
+        kec = unit.kecamatan
+        recap = envelopes[-1]
+        stream = recap.statement.stream
+        heads = self.scenario.chain.heads
+        heads[stream] = (recap.statement.seq, recap.hash)  # the recap's may be forgotten
+        yield from self._plenary_events(unit, ppk, saksi, recap, t)
+        if not covers(self.region, kec[:5]):
+            del heads[stream]  # no regency recap follows here
+
+    def _plenary_events(
+        self,
+        unit: _Unit,
+        ppk: _Key,
+        saksi: dict[tuple[str, int], _Key],
+        recap: Envelope,
+        t: int,
+    ) -> Iterator[Envelope]:
+        cid, kec = unit.contest.id, unit.kecamatan
+        pairs = [p.number for p in unit.contest.pairs if not p.kolom_kosong]
+        stream = recap.statement.stream
+        if "unanswered_plenary_objections" in self._recap_plan.get((cid, kec), []):
+            reason = "the D.Hasil leaves out the objections the saksi raised at the TPS"
+            body = attest_body(recap.hash, REFUSE, reason)
+            refusal = self._sign(saksi[(cid, pairs[-1])], stream, "attest", body, t + 10 * MINUTE)
+            yield refusal
+            self._inject(
+                "unanswered_plenary_objections", stream, [refusal.hash, recap.hash], reason
+            )
+            return
+        draw = rng("simulate-plenary", self.seed, cid, kec).random()
+        if not pairs or draw >= self.after.plenary_objection:
+            return
+        reason = "the D.Hasil's totals were read out before every C.Hasil was checked"
+        body = attest_body(recap.hash, "object", reason)
+        objection = self._sign(saksi[(cid, pairs[0])], stream, "attest", body, t + 10 * MINUTE)
+        yield objection
+        decision = {"objection": objection.hash, "ruling": "dismissed", "reason": "checked"}
+        answer = dict(recap.statement.body, decisions=[decision])
+        yield self._sign(ppk, stream, "recap", answer, t + 20 * MINUTE)
 
     def _place(
         self, kind: str, index: int, unit: _Unit, split: dict[str, Tally], taken: dict[str, _Sheet]
@@ -942,12 +1009,12 @@ class Simulation:
             if kind == "objections_unanswered":
                 self._inject(kind, stream, [sheet.count, objection.hash], reason)
                 return
-            fix = self._sign(
-                ppk, stream, "correct",
-                correct_body(sheet.count, f"objection upheld at the PPK plenary: {reason}",
-                             sheet.real),
-                plenary,
-            )  # fmt: skip
+            body = correct_body(
+                sheet.count, f"objection upheld at the PPK plenary: {reason}", sheet.real
+            )
+            if self.v2:  # a correction names the objections it answers (format.md 5.7)
+                body["answers"] = [objection.hash]
+            fix = self._sign(ppk, stream, "correct", body, plenary)
             yield fix
             events = [sheet.count, objection.hash, fix.hash]
             agree = attest_body(fix.hash)
