@@ -361,3 +361,130 @@ def test_the_simulator_plants_revotes_delayed_and_continued_votes(tmp_path: Path
     assert not any(e.statement.kind == "order" for e in none.envelopes())
     with pytest.raises(ValueError):
         AfterCount(revote=0.7, delayed=0.5)
+
+
+# --- 3. objections at the recap plenaries ----------------------------------------------------
+
+
+def plenary(w: World) -> dict[str, Envelope]:
+    """TPS and TPS2 counted, the PPK's recap of the kecamatan, a saksi at the plenary."""
+    s, k = w.scenario, w.keys
+    e: dict[str, Envelope] = {}
+    e["count"] = s.count(k["kpps"], BUPATI, TPS, FIRST)
+    e["count2"] = s.count(k["kpps2"], BUPATI, TPS2, REVOTED)
+    # The saksi of pair 2 at the plenary (a kecamatan-scope saksi).
+    k["saksi2-kec"], e["grant"] = s.grant(
+        k["paslon2"], "saksi2-kec", "saksi", KECAMATAN, contest=BUPATI, pair=2
+    )
+    inputs = [(SHEET, e["count"].hash), (SHEET2, e["count2"].hash)]
+    e["recap"] = s.recap(k["ppk"], BUPATI, KECAMATAN, inputs, {"1": 220, "2": 145}, 365, 10, 375)
+    w.append(*e.values())
+    return e
+
+
+def test_objections_and_refusals_at_a_plenary_are_answered_only_by_a_decision_naming_them(
+    world: World,
+) -> None:
+    s, k = world.scenario, world.keys
+    e = plenary(world)
+    kec = recap_stream(BUPATI, KECAMATAN)
+    saksi = k["saksi2-kec"]
+    refusal = s.attest_recap(saksi, BUPATI, KECAMATAN, e["recap"].hash, "refuse", "D.Hasil unread")
+    objection = s.attest_recap(k["panwas"], BUPATI, KECAMATAN, e["recap"].hash, "object", "sums")
+    agree = s.attest_recap(saksi, BUPATI, KECAMATAN, e["recap"].hash, "agree")
+    world.append(refusal, objection, agree)
+    # Who may attest a plenary, and what.
+    recap_hash = e["recap"].hash
+    for key, error in (
+        (k["saksi1"], OutOfScopeError),  # a TPS saksi, not at the plenary
+        (k["ptps"], UnauthorizedError),
+        (k["kab"], UnauthorizedError),
+    ):
+        refused(world, s.attest_recap(key, BUPATI, KECAMATAN, recap_hash, "object", "x"), error)
+    refused(
+        world,
+        s.attest_recap(k["panwas"], BUPATI, KECAMATAN, recap_hash, "refuse", "not a saksi"),
+        UnauthorizedError,
+        "refuse",
+    )
+    refused(world, s.attest_recap(saksi, BUPATI, KECAMATAN, e["count"].hash), UnknownEventError)
+    refused(world, s.attest_recap(saksi, BUPATI, KECAMATAN, recap_hash, "refuse"), SchemaError)
+    refused(
+        world, s.attest(k["ptps"], BUPATI, TPS, e["count"].hash, "refuse", "x"), UnauthorizedError
+    )
+    v1 = Scenario(version=1)
+    v1.chain.heads = dict(s.chain.heads)
+    refused(world, v1.attest_recap(saksi, BUPATI, KECAMATAN, recap_hash), SchemaError, "version 1")
+
+    found = [f for f in views.findings(store_of(world)) if f["stream"] == kec]
+    assert sorted((f["kind"], f["events"][0]) for f in found) == sorted(
+        [
+            ("unanswered-objection", refusal.hash.hex()),
+            ("unanswered-objection", objection.hash.hex()),
+        ]
+    )
+    # A decision must name an objection that exists, here or in a sheet the recap sums.
+    inputs = [(SHEET, e["count"].hash), (SHEET2, e["count2"].hash)]
+    totals: tuple[Any, ...] = ({"1": 220, "2": 145}, 365, 10, 375)
+    made_up = [{"objection": bytes(32), "ruling": "dismissed", "reason": "x"}]
+    refused(
+        world,
+        s.recap(k["ppk"], BUPATI, KECAMATAN, inputs, *totals, decisions=made_up),
+        UnknownEventError,
+        "recap.decisions[0]",
+    )
+    agreed = [{"objection": agree.hash, "ruling": "dismissed", "reason": "an agreement"}]
+    refused(
+        world,
+        s.recap(k["ppk"], BUPATI, KECAMATAN, inputs, *totals, decisions=agreed),
+        UnknownEventError,
+    )
+    # The PPK answers the refusal in a further recap; the objection stands.
+    answer = [{"objection": refusal.hash, "ruling": "dismissed", "reason": "read out in full"}]
+    world.append(s.recap(k["ppk"], BUPATI, KECAMATAN, inputs, *totals, decisions=answer))
+    store = store_of(world)
+    found = [f for f in views.findings(store) if f["stream"] == kec]
+    assert [(f["kind"], f["events"][0]) for f in found] == [
+        ("unanswered-objection", objection.hash.hex())
+    ]
+    report = verified(world)
+    assert report.ok, report.failures
+    # The verifier refuses a decision naming nothing, should a ledger have taken it.
+    bad = s.recap(k["ppk"], BUPATI, KECAMATAN, inputs, *totals, decisions=made_up)
+    (failure,) = verified(world, bad).failures["UnknownEventError"]
+    assert failure.event_hash == bad.hash.hex()
+    forget(s, bad)
+    # The contest dossier shows the plenary's attestations.
+    policy = unwitnessed_policy(world.ledger.trust)
+    checked = verify_dossier(build_dossier(world.ledger, BUPATI, policy=policy.tlog), policy)
+    assert checked.ok, checked.failures
+    (recap,) = [r for r in checked.recaps if r["stream"] == kec]
+    assert [a["verdict"] for a in recap["attestations"]] == ["refuse", "object", "agree"]
+
+
+def test_a_sheet_objection_is_answered_only_by_a_correction_that_names_it(world: World) -> None:
+    s, k = world.scenario, world.keys
+    count = s.count(k["kpps"], BUPATI, TPS, FIRST)
+    first = s.attest(k["saksi2"], BUPATI, TPS, count.hash, "object", "58 votes for pair 2")
+    second = s.attest(k["saksi1"], BUPATI, TPS, count.hash, "refuse", "signed under pressure")
+    world.append(count, first, second)
+    fixed = tally((120, 58))
+    # Answers name objections of this stream only, each once.
+    refused(
+        world,
+        s.correct(k["ppk"], BUPATI, TPS, count.hash, "x", fixed, [count.hash]),
+        UnknownEventError,
+    )
+    refused(
+        world,
+        s.correct(k["ppk"], BUPATI, TPS, count.hash, "x", fixed, [first.hash] * 2),
+        SchemaError,
+    )
+    refused(world, s.correct(k["ppk"], BUPATI, TPS, count.hash, "x", fixed, []), SchemaError)
+    fix = s.correct(k["ppk"], BUPATI, TPS, count.hash, "recounted", fixed, [first.hash])
+    world.append(fix, s.attest(k["saksi2"], BUPATI, TPS, fix.hash))
+    found = [f for f in views.findings(store_of(world)) if f["kind"] == "unanswered-objection"]
+    assert [f["events"][0] for f in found] == [second.hash.hex()]  # the refusal stands
+    (status,) = [r for r in views.sheet_status(store_of(world), BUPATI) if r["stream"] == SHEET]
+    assert (status["objections"], status["open_objections"]) == (2, 1)
+    assert verified(world).ok

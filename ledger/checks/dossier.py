@@ -325,6 +325,8 @@ def _observe(
             "hash": envelope.hash.hex(),
             "signer": replay.signers[st.signer].describe(),
             "totals": st.body["totals"],
+            # Attestations at the plenary (version 2), kept across the stream's recaps.
+            "attestations": recaps.get(st.stream, {}).get("attestations", []),
         }
 
 
