@@ -15,19 +15,22 @@ The read side (projections.views) asks :func:`recommendation_findings` and
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ledger.format.aftercount import OBJECTING, RECOUNT, REFUSE, REVOTE
+from ledger.format.dhasil import ADMIN_FIELDS, add_admin, admin_flags, admin_of_tally
 from ledger.format.regions import parse_stream_id
 from ledger.format.statement import Envelope, Statement
 from projections.store import Entity, EventRow, Store
 
 __all__ = [
     "AFTERCOUNT_FINDINGS",
+    "admin_findings",
     "answer_plenary",
     "apply_aftercount",
     "apply_plenary_attest",
+    "input_admin",
     "plenary_findings",
     "recap_at",
     "recommendation_findings",
@@ -36,7 +39,9 @@ __all__ = [
 
 UNFOLLOWED = "unfollowed-recommendation"
 CONTRADICTED = "contradicted-followup"
-AFTERCOUNT_FINDINGS = (UNFOLLOWED, CONTRADICTED)
+ADMIN_ARITHMETIC = "recap-admin"
+ADMIN_MISMATCH = "recap-admin-mismatch"
+AFTERCOUNT_FINDINGS = (UNFOLLOWED, CONTRADICTED, ADMIN_ARITHMETIC, ADMIN_MISMATCH)
 
 
 def apply_aftercount(
@@ -171,6 +176,56 @@ def plenary_findings(recap: Entity) -> Iterable[dict[str, Any]]:
                 "events": [a["hash"], a["event"]],
                 "message": f"{what} not answered: {a['reason']}",
             }
+
+
+# --- the D.Hasil's administrative block (format.md 5.8.3) ----------------------------------
+
+
+def input_admin(
+    entry_at: Callable[[str, str], tuple[dict[str, Any] | None, str | None]],
+    inputs: list[tuple[str, bytes]],
+) -> dict[str, int] | None:
+    """The sum of the admin blocks of a recap's inputs (a sheet's C.Hasil figures, a
+    lower recap's block), or None if an input has none; ``entry_at`` is the fold's
+    resolution of an input at its head."""
+    total: dict[str, int] = {}
+    for stream, head in inputs:
+        found, _ = entry_at(stream, head.hex())
+        if found is None:
+            return None
+        admin = admin_of_tally(found) if stream.startswith("sheet:") else found.get("admin")
+        if admin is None:
+            return None
+        add_admin(total, admin)
+    return total
+
+
+def admin_findings(recap: Entity) -> Iterable[dict[str, Any]]:
+    """A latest recap whose admin block breaks the D.Hasil's rules, or differs from the
+    sum of the level below."""
+    latest = recap["recaps"][-1]
+    admin = latest.get("admin")
+    if admin is None:
+        return
+    for message in admin_flags(admin, latest["totals"]):
+        yield {
+            "kind": ADMIN_ARITHMETIC,
+            "stream": recap["stream"],
+            "events": [latest["hash"]],
+            "message": message,
+        }
+    computed = latest.get("admin_computed")
+    if computed is None:
+        return
+    difference = {n: admin[n] - computed[n] for n in ADMIN_FIELDS if admin[n] != computed[n]}
+    if difference:
+        yield {
+            "kind": ADMIN_MISMATCH,
+            "stream": recap["stream"],
+            "events": [latest["hash"]],
+            "message": f"D.Hasil figures differ from the sum of the level below: {difference}",
+            "difference": difference,
+        }
 
 
 def _place(stream: str) -> str:

@@ -27,6 +27,7 @@ from projections.aftercount import (
     answer_plenary,
     apply_aftercount,
     apply_plenary_attest,
+    input_admin,
     recap_at,
 )
 from projections.store import Entity, EventRow, Store
@@ -457,6 +458,12 @@ class Projector:
                 "stale": stale,
                 "unknown": unknown,
                 "decisions": decisions,
+                # The D.Hasil's administrative block (version 2), and the sum of the level
+                # below's (None where an input has none).
+                "admin": st.body.get("admin"),
+                "admin_computed": input_admin(self._input_entry, inputs)
+                if "admin" in st.body
+                else None,
             }
         )
         self.store.put("recap", st.stream, recap, contest=contest_id, place=region)
@@ -464,6 +471,15 @@ class Projector:
 
     def _input_totals(self, stream: str, head: str) -> tuple[dict[str, Any] | None, str | None]:
         """The totals an input stream had at ``head``, and its current head."""
+        found, current = self._input_entry(stream, head)
+        if found is None:
+            return None, current
+        totals = tally_totals(found) if stream.startswith("sheet:") else found["totals"]
+        return totals, current
+
+    def _input_entry(self, stream: str, head: str) -> tuple[dict[str, Any] | None, str | None]:
+        """What an input stream stated at ``head`` (a sheet's effective tally, a recap
+        stream's recap entry), and its current head."""
         if stream.startswith("sheet:"):
             sheet = self.store.get("sheet", stream)
             if sheet is None:
@@ -475,7 +491,7 @@ class Projector:
             current = sheet["events"][-1]["hash"]
             if not effective:
                 return None, current
-            return tally_totals(effective[-1]["tally"]), current
+            return effective[-1]["tally"], current
         recap = self.store.get("recap", stream)
         if recap is None:
             return None, None
@@ -483,4 +499,4 @@ class Projector:
         if entry is None:  # another event of the stream: the recap it stood on
             entry = recap_at(recap, head)
         current = recap.get("head", recap["recaps"][-1]["hash"])
-        return (None if entry is None else entry["totals"]), current
+        return entry, current

@@ -17,6 +17,7 @@ from ledger.format.regions import KABKOTA, KECAMATAN, PROVINCE, VILLAGE, covers,
 from ledger.format.schema import ARITHMETIC, OVER_REGISTERED, tally_flags
 from projections.aftercount import (
     AFTERCOUNT_FINDINGS,
+    admin_findings,
     plenary_findings,
     recommendation_findings,
     round_of,
@@ -223,6 +224,7 @@ def findings(store: Store, *, within: str = "", now: int | None = None) -> list[
         out.extend(_sheet_findings(sheet))
     for recap in store.scan("recap", within=within):
         out.extend(plenary_findings(recap))
+        out.extend(admin_findings(recap))
         latest = recap["recaps"][-1]
         stream = recap["stream"]
         difference = _difference(latest["totals"], latest["computed"])

@@ -18,6 +18,7 @@ import pytest
 
 from ledger import pilkada
 from ledger.format import ed25519
+from ledger.format.dhasil import ADMIN_FIELDS
 from ledger.format.recap import recap_inputs
 from ledger.format.regions import covers, kecamatan_of, parse_stream_id
 from ledger.format.schema import REGISTERED_FIELDS, VOTED_FIELDS, arithmetic_flags
@@ -103,6 +104,7 @@ def find(sim: Simulation, envelopes: list[Envelope]) -> set[tuple[str, str]]:
     heads: dict[str, bytes] = {}
     tally_at: dict[bytes, dict[str, Any]] = {}  # event -> effective tally as of that event
     recap_totals: dict[bytes, dict[str, Any]] = {}
+    admin_at: dict[bytes, dict[str, Any]] = {}
     kpps_at: set[str] = set()
     for e in envelopes:
         st = e.statement
@@ -116,6 +118,8 @@ def find(sim: Simulation, envelopes: list[Envelope]) -> set[tuple[str, str]]:
             tally_at[e.hash] = tally_at[heads[st.stream]]
         if parts[0] == "recap" and st.kind != "recap":  # a plenary's attestation
             recap_totals[e.hash] = recap_totals[heads[st.stream]]
+            if heads[st.stream] in admin_at:
+                admin_at[e.hash] = admin_at[heads[st.stream]]
         if st.kind == "recap":
             recap_totals[e.hash] = body["totals"]
             contest, place = parts[1], parts[2]
@@ -133,6 +137,15 @@ def find(sim: Simulation, envelopes: list[Envelope]) -> set[tuple[str, str]]:
             wanted = {n: votes.get(n, 0) for n in body["totals"]["votes"]}
             if body["totals"]["votes"] != wanted:
                 f.add("recap_mismatches", st.stream)
+            if "admin" in body:  # the D.Hasil block against the level below's figures
+                admin_at[e.hash] = body["admin"]
+                below = [
+                    {"tps": 1, **tally_at[head]} if name.startswith("sheet:") else admin_at[head]
+                    for name, head in named.items()
+                ]
+                summed = {n: sum(b[n] for b in below) for n in ADMIN_FIELDS}
+                if summed != body["admin"]:
+                    f.add("admin_mismatches", st.stream)
         streams[st.stream].append(e)
         heads[st.stream] = e.hash
 
@@ -387,6 +400,7 @@ def test_each_planted_fault_is_recorded_once_with_its_events(faulty: Generated) 
             "unfollowed_recommendations": ["recommend"],
             "contradicted_followups": ["followup", "recommend"],
             "unanswered_plenary_objections": ["attest", "recap"],
+            "admin_mismatches": ["recap"],
         }[item.kind]
         assert kinds == expected, item.kind
         sheets = {by_hash[h].statement.stream for h in item.events[1:]}

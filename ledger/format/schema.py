@@ -21,6 +21,7 @@ from ledger.format.aftercount import (
     check_aftercount_body,
     check_answers,
 )
+from ledger.format.dhasil import check_admin
 from ledger.format.recap import MAX_DECISION_TEXT, MAX_DECISIONS, check_inputs_v2
 from ledger.format.regions import (
     KABKOTA,
@@ -327,7 +328,11 @@ def _check_inputs_v1(inputs: Any) -> None:
 
 
 def _check_recap(body: Mapping[str, Any], contest: Contest, version: int) -> None:
-    _require(body, {"inputs", "totals"}, {"decisions"}, "recap body")
+    # Version 2: the D.Hasil's administrative block, optional (format.md 5.8.3).
+    optional = {"decisions"} if version == 1 else {"decisions", "admin"}
+    _require(body, {"inputs", "totals"}, optional, "recap body")
+    if "admin" in body:
+        check_admin(body["admin"])
     if version == 1:
         _check_inputs_v1(body["inputs"])
     else:

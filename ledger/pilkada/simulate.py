@@ -96,6 +96,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger import pilkada
 from ledger.format import canonical, ed25519
 from ledger.format.aftercount import REFUSE, followup_body, order_body, recommend_body
+from ledger.format.dhasil import add_admin, admin_of_tally
 from ledger.format.recap import MAX_DECISIONS
 from ledger.format.regions import (
     KABKOTA,
@@ -171,6 +172,7 @@ class Faults:
     unfollowed_recommendations: int = 0
     contradicted_followups: int = 0
     unanswered_plenary_objections: int = 0
+    admin_mismatches: int = 0
 
     @classmethod
     def each(cls, n: int = 1) -> Faults:
@@ -208,6 +210,7 @@ _AFTERCOUNT_FAULTS = (
     "unfollowed_recommendations",
     "contradicted_followups",
     "unanswered_plenary_objections",
+    "admin_mismatches",
 )
 _MOVED = frozenset({"objections_answered", "unattested_corrections", "equivocations"})
 
@@ -299,6 +302,17 @@ class _Recap:
     valid: int
     invalid: int
     voted: int
+    admin: dict[str, int] | None = None  # the D.Hasil's administrative block (version 2)
+
+
+def _sum_admin(blocks: list[dict[str, int] | None]) -> dict[str, int] | None:
+    """The sum of admin blocks, or None if any is missing (format.md 5.8.3)."""
+    total: dict[str, int] = {}
+    for block in blocks:
+        if block is None:
+            return None
+        add_admin(total, block)
+    return total
 
 
 def _derive(*parts: object) -> int:
@@ -365,6 +379,7 @@ class Simulation:
             or self.faults.recap_omissions
             or self.faults.stale_heads
             or self.faults.unanswered_plenary_objections
+            or self.faults.admin_mismatches
         ):
             raise ValueError("recap faults (and stale heads) need recaps=True")
         self.scenario = scenario if scenario is not None else Scenario()
@@ -479,7 +494,12 @@ class Simulation:
         order = list(range(len(units)))
         rng.shuffle(order)
         at = 0
-        for kind in ("recap_mismatches", "recap_omissions", "unanswered_plenary_objections"):
+        for kind in (
+            "recap_mismatches",
+            "recap_omissions",
+            "unanswered_plenary_objections",
+            "admin_mismatches",
+        ):
             for _ in range(getattr(self.faults, kind)):
                 for step in range(len(order) + 1):
                     if step == len(order):
@@ -636,13 +656,16 @@ class Simulation:
         version = self.scenario.chain.version
         named = [(r.stream, r.head) for r in inputs]
         body = recap_body(named, votes, valid, invalid, voted, version=version)
+        admin = _sum_admin([r.admin for r in inputs])
+        if admin is not None:
+            body["admin"] = admin
         stream = recap_stream(contest, region)
         time = self._noon + day - 2 * HOUR + rng.randrange(8 * HOUR)
         envelope = self._sign(signer, stream, "recap", body, time)
         del self.scenario.chain.heads[stream]
         for recap in inputs:
             self.scenario.chain.heads.pop(recap.stream, None)
-        return envelope, _Recap(stream, envelope.hash, votes, valid, invalid, voted)
+        return envelope, _Recap(stream, envelope.hash, votes, valid, invalid, voted, admin)
 
     def _kecamatan(self, kec: str, recaps: dict[str, _Recap]) -> Iterator[Envelope]:
         """One kecamatan's grants, sheets, faults and recaps."""
@@ -790,7 +813,7 @@ class Simulation:
                 if more:
                     recap = _Recap(
                         recap.stream, envelopes[-1].hash, recap.votes, recap.valid,
-                        recap.invalid, recap.voted,
+                        recap.invalid, recap.voted, recap.admin,
                     )  # fmt: skip
             recaps[cid] = recap
             yield from envelopes
@@ -1110,9 +1133,9 @@ class Simulation:
                 continue
             sheet = touched.get(tps)
             tally = tallies[tps]
-            if sheet is not None and sheet.kind == "arithmetic":
+            if sheet is not None and sheet.kind in ("arithmetic", "over_registered"):
                 assert sheet.shown is not None
-                tally = sheet.shown
+                tally = sheet.shown  # what the sheet says (its registered voters too)
             if sheet is not None and sheet.kind == "stale_heads":
                 stale = (stream, sheet.count, head)
                 head = sheet.count
@@ -1133,6 +1156,18 @@ class Simulation:
                 votes[source] += 1
                 note = f"totals give ballot {source} one vote no sheet has"
         stream = recap_stream(cid, kec)
+        admin = _sum_admin([admin_of_tally(t) for t in effective]) if self.v2 else None
+        admin_note = ""
+        if admin is not None and "admin_mismatches" in kinds:
+            # One voter moved between the DPT's men and women: only the sum differs.
+            down = "voted_dpt_f" if admin["voted_dpt_f"] else "voted_dpt_m"
+            up = "voted_dpt_m" if down == "voted_dpt_f" else "voted_dpt_f"
+            if admin[down]:
+                admin[down] -= 1
+                admin[up] += 1
+            else:
+                admin["disabled_voted"] += 1
+            admin_note = f"the D.Hasil moves a voter from {down} to {up}"
         # A recap carries at most MAX_DECISIONS decisions; the rest go into consecutive
         # recaps of the stream repeating its inputs and totals (format.md 5.8).
         chunks = [
@@ -1143,9 +1178,18 @@ class Simulation:
                 ppk,
                 stream,
                 "recap",
-                recap_body(
-                    inputs, votes, valid, invalid, voted, chunk, version=self.scenario.chain.version
-                ),
+                {
+                    **recap_body(
+                        inputs,
+                        votes,
+                        valid,
+                        invalid,
+                        voted,
+                        chunk,
+                        version=self.scenario.chain.version,
+                    ),
+                    **({} if admin is None else {"admin": admin}),
+                },
                 time + i * MINUTE,
             )
             for i, chunk in enumerate(chunks)
@@ -1165,4 +1209,6 @@ class Simulation:
             )  # fmt: skip
         if not covers(self.region, kec[:5]):
             del heads[stream]
-        return envelopes, _Recap(stream, envelopes[-1].hash, votes, valid, invalid, voted)
+        if admin_note:
+            self._inject("admin_mismatches", stream, [envelopes[0].hash], admin_note)
+        return envelopes, _Recap(stream, envelopes[-1].hash, votes, valid, invalid, voted, admin)
