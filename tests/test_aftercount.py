@@ -31,6 +31,7 @@ from ledger.errors import (
 )
 from ledger.format import canonical
 from ledger.format.aftercount import MAX_TEXT, check_aftercount_body, order_body
+from ledger.format.dhasil import ADMIN_FIELDS
 from ledger.format.exportfile import MAGIC, read_records
 from ledger.format.regions import recap_stream, sheet_stream
 from ledger.format.schema import MAX_TEXT as SCHEMA_MAX_TEXT
@@ -59,8 +60,9 @@ from tests.world import (
 SHEET = sheet_stream(BUPATI, TPS)
 SHEET2 = sheet_stream(BUPATI, TPS2)
 DAY = 86_400
-FIRST = tally((120, 60))
-REVOTED = tally((100, 85))
+# C.Hasil figures with the ballots a TPS of 300 on the DPT receives: 300 + 2.5% rounded up.
+FIRST = tally((120, 60), ballots_received=308, ballots_unused=121)
+REVOTED = tally((100, 85), ballots_received=308, ballots_unused=116)
 
 
 @pytest.fixture
@@ -488,3 +490,76 @@ def test_a_sheet_objection_is_answered_only_by_a_correction_that_names_it(world:
     (status,) = [r for r in views.sheet_status(store_of(world), BUPATI) if r["stream"] == SHEET]
     assert (status["objections"], status["open_objections"]) == (2, 1)
     assert verified(world).ok
+
+
+# --- 4. the D.Hasil's administrative block ---------------------------------------------
+
+
+def admin_of(*tallies: dict[str, Any]) -> dict[str, int]:
+    return {n: sum(({"tps": 1, **t})[n] for t in tallies) for n in ADMIN_FIELDS}
+
+
+def test_a_recaps_administrative_block_is_checked_against_its_rules_and_the_level_below(
+    world: World,
+) -> None:
+    s, k = world.scenario, world.keys
+    e = plenary(world)
+    inputs = [(SHEET, e["count"].hash), (SHEET2, e["count2"].hash)]
+    totals: tuple[Any, ...] = ({"1": 220, "2": 145}, 365, 10, 375)
+    admin = admin_of(FIRST, REVOTED)
+
+    def recap(block: Any) -> Envelope:
+        envelope = s.recap(k["ppk"], BUPATI, KECAMATAN, inputs, *totals)
+        forget(s, envelope)
+        body = {**envelope.statement.body, "admin": block}
+        return s.sign(k["ppk"], envelope.statement.stream, "recap", body)
+
+    # Structure is refused: a field missing or unknown (the registered DPTb is not on the
+    # form), a negative figure; and version 1 has no such block.
+    for bad, text in (
+        ({n: v for n, v in admin.items() if n != "dpt_m"}, "lacks"),
+        ({**admin, "dptb_m": 0}, "unknown"),
+        ({**admin, "ballots_used": -1}, "non-negative"),
+        ([admin], "map"),
+    ):
+        refused(world, recap(bad), SchemaError, text)
+    v1 = Scenario(version=1)
+    v1.chain.heads = dict(s.chain.heads)
+    plain = v1.recap(k["ppk"], BUPATI, KECAMATAN, inputs, *totals)
+    forget(v1, plain)
+    with_admin = v1.sign(
+        k["ppk"], plain.statement.stream, "recap", {**plain.statement.body, "admin": admin}
+    )
+    refused(world, with_admin, SchemaError, "unknown field")
+
+    kec = recap_stream(BUPATI, KECAMATAN)
+    good = recap(admin)
+    world.append(good)
+    assert not [
+        f for f in views.findings(store_of(world)) if f["stream"] == kec and "admin" in f["kind"]
+    ]
+    # Breaking its arithmetic, its ballot supply, and the sum of the sheets below.
+    wrong = {
+        **admin,
+        "ballots_received": admin["ballots_received"] + 40,
+        "ballots_unused": admin["ballots_unused"] + 40,
+    }
+    wrong["voted_dpt_m"] += 1
+    wrong["voted_dpt_f"] -= 1
+    world.append(recap(wrong))
+    store = store_of(world)
+    found = [f for f in views.findings(store) if f["stream"] == kec]
+    flags = [f["message"] for f in found if f["kind"] == "recap-admin"]
+    assert len(flags) == 1 and flags[0].startswith("ballots received 656 > DPT 600 + 2.5%")
+    (mismatch,) = [f for f in found if f["kind"] == "recap-admin-mismatch"]
+    assert mismatch["difference"] == {
+        "voted_dpt_m": 1,
+        "voted_dpt_f": -1,
+        "ballots_received": 40,
+        "ballots_unused": 40,
+    }
+    assert verified(world).ok
+    policy = unwitnessed_policy(world.ledger.trust)
+    checked = verify_dossier(build_dossier(world.ledger, BUPATI, policy=policy.tlog), policy)
+    (row,) = [r for r in checked.recaps if r["stream"] == kec]
+    assert row["admin"] == wrong

@@ -325,6 +325,7 @@ def _observe(
             "hash": envelope.hash.hex(),
             "signer": replay.signers[st.signer].describe(),
             "totals": st.body["totals"],
+            "admin": st.body.get("admin"),  # the D.Hasil's block (version 2)
             # Attestations at the plenary (version 2), kept across the stream's recaps.
             "attestations": recaps.get(st.stream, {}).get("attestations", []),
         }

@@ -152,7 +152,10 @@ def register(commands: Commands) -> None:
     p.add_argument("file", metavar="FILE", help="C.Hasil fields as JSON or TOML (docs/format.md)")
     p.set_defaults(handler=cmd_count)
 
-    p = commands.add_parser("attest", help="(saksi, PTPS, panwas) agree with or object to a sheet")
+    p = commands.add_parser(
+        "attest",
+        help="(saksi, PTPS, Panwaslu, Bawaslu) agree with, object to or refuse to sign a sheet",
+    )
     _sheet_args(p)
     p.add_argument(
         "--event",
