@@ -40,8 +40,10 @@ from ledger.log.dossier import build_dossier
 from ledger.log.export import export_ledger
 from ledger.log.tlog import TransparencyLog
 from ledger.pilkada.demo import build
+from ledger.pilkada.phases import phases
 from ledger.pilkada.scenario import Scenario
 from ledger.pilkada.simulate import AfterCount, Simulation
+from ledger.store.application import Ledger
 from projections import views
 from projections.recorder import Projections
 from projections.store import Store
@@ -563,3 +565,23 @@ def test_a_recaps_administrative_block_is_checked_against_its_rules_and_the_leve
     checked = verify_dossier(build_dossier(world.ledger, BUPATI, policy=policy.tlog), policy)
     (row,) = [r for r in checked.recaps if r["stream"] == kec]
     assert row["admin"] == wrong
+
+
+def test_phases_keep_the_streams_after_the_count_whole_and_in_order(tmp_path: Path) -> None:
+    simulation = Simulation("33.16.09", seed=3, after=AfterCount(0.05, 0.05, 0.02, 0.3))
+    envelopes = list(simulation.envelopes())
+    sent = [e for _, waves in phases(envelopes) for wave in waves for e in wave]
+    assert sorted(e.hash for e in sent) == sorted(e.hash for e in envelopes)
+    seen: dict[str, int] = {}
+    for e in sent:
+        assert e.statement.seq == seen.get(e.statement.stream, 0) + 1
+        seen[e.statement.stream] = e.statement.seq
+    # Sent phase by phase, wave by wave, the ledger accepts them all.
+    ledger = Ledger.create(f"sqlite:{tmp_path / 'l.db'}", simulation.trust())
+    try:
+        for _, waves in phases(envelopes):
+            for wave in waves:
+                ledger.append_batch([e.raw for e in wave])
+        assert ledger.sequence() == len(envelopes)
+    finally:
+        ledger.close()
