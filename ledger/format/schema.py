@@ -66,6 +66,9 @@ TALLY_INT_FIELDS = (
 )
 TALLY_FIELDS = (*TALLY_INT_FIELDS, "votes", "photo_sha256")
 _OPTIONAL_TALLY_FIELDS = frozenset({"photo_sha256"})
+# Version 2 follows the C.Hasil form, on which only the DPT has registered voters: the
+# registered DPTb and DPK fields, and their over-registered checks, are version 1's.
+V1_ONLY_FIELDS = ("dptb_m", "dptb_f", "dpk_m", "dpk_f")
 
 ROLES = ("kpu-prov", "kpu-kab", "ppk", "kpps", "panwas", "ptps", "paslon", "saksi")
 KINDS = ("election", "contest", "grant", "revoke", "count", "attest", "correct", "recap")
@@ -128,12 +131,25 @@ def _hash(value: Any, name: str) -> bytes:
     return value
 
 
-def check_tally(tally: Any, contest: Contest, what: str = "tally") -> None:
-    """Check the structure of a C.Hasil tally against its contest."""
+def tally_fields(version: int) -> tuple[str, ...]:
+    """The integer fields of a C.Hasil tally in format ``version`` (format.md 5.9)."""
+    if version == 1:
+        return TALLY_INT_FIELDS
+    return tuple(name for name in TALLY_INT_FIELDS if name not in V1_ONLY_FIELDS)
+
+
+def tally_form(tally: Mapping[str, Any], version: int) -> dict[str, Any]:
+    """``tally`` with the fields of ``version`` only (a signer's copy of the form)."""
+    return {k: v for k, v in tally.items() if version == 1 or k not in V1_ONLY_FIELDS}
+
+
+def check_tally(tally: Any, contest: Contest, what: str = "tally", *, version: int = 1) -> None:
+    """Check the structure of a C.Hasil tally of format ``version`` against its contest."""
     if not isinstance(tally, dict):
         raise SchemaError(f"{what} must be a map")
-    _require(tally, set(TALLY_INT_FIELDS) | {"votes"}, set(_OPTIONAL_TALLY_FIELDS), what)
-    for name in TALLY_INT_FIELDS:
+    fields = tally_fields(version)
+    _require(tally, {*fields, "votes"}, set(_OPTIONAL_TALLY_FIELDS), what)
+    for name in fields:
         _count(tally[name], f"{what}.{name}")
     votes = tally["votes"]
     if not isinstance(votes, dict):
@@ -190,7 +206,7 @@ def tally_flags(tally: Mapping[str, Any]) -> list[tuple[str, str]]:
             )
         )
     for name in REGISTERED_FIELDS:
-        if tally[f"voted_{name}"] > tally[name]:
+        if name in tally and tally[f"voted_{name}"] > tally[name]:  # version 2: DPT only
             flags.append(
                 (
                     OVER_REGISTERED,
@@ -391,7 +407,7 @@ def check_body(
     elif kind == "count":
         # Version 2: a count carrying out a re-vote, delayed vote or recount names its order.
         _require(body, {"tally"}, set() if version == 1 else {"order"}, "count body")
-        check_tally(body["tally"], contest(), "count.tally")
+        check_tally(body["tally"], contest(), "count.tally", version=version)
         if "order" in body:
             _hash(body["order"], "count.order")
     elif kind == "attest":
@@ -404,7 +420,7 @@ def check_body(
             check_answers(body["answers"], "correct.answers")
         _hash(body["corrects"], "correct.corrects")
         _text(body["reason"], "correct.reason")
-        check_tally(body["tally"], contest(), "correct.tally")
+        check_tally(body["tally"], contest(), "correct.tally", version=version)
     elif kind == "recap":
         _check_recap(body, contest(), version)
     elif kind in AFTERCOUNT_KINDS and version >= 2:

@@ -108,7 +108,7 @@ from ledger.format.regions import (
     recap_stream,
     sheet_stream,
 )
-from ledger.format.schema import REGISTERED_FIELDS, VOTED_FIELDS
+from ledger.format.schema import REGISTERED_FIELDS, V1_ONLY_FIELDS, VOTED_FIELDS, tally_form
 from ledger.format.signing import (
     attest_body,
     correct_body,
@@ -389,6 +389,10 @@ class Simulation:
         if not self.v2 and any(getattr(self.faults, k) for k in _AFTERCOUNT_FAULTS):
             raise ValueError("recommendation faults need statement format version 2")
         self.orders: list[Injected] = []  # each order and what carried it out
+        # The registered voters the version's C.Hasil has (version 2: the DPT only).
+        self._registered = tuple(
+            f for f in REGISTERED_FIELDS if not self.v2 or f not in V1_ONLY_FIELDS
+        )
         self.saksi_rate = saksi_rate
         self.attest_by_ptps = attest_by_ptps
         self.recaps = recaps
@@ -539,6 +543,8 @@ class Simulation:
         """
         heads = self.scenario.chain.heads
         seq, prev = heads.get(stream, (0, ZERO_HASH))
+        if kind in ("count", "correct"):  # the C.Hasil as the version's form has it
+            body = {**body, "tally": tally_form(body["tally"], self.scenario.chain.version)}
         statement = Statement(
             election=self.scenario.election,
             stream=stream,
@@ -939,7 +945,7 @@ class Simulation:
                 continue  # no real pair has votes here to move
             if kind == "arithmetic" and tally["valid"] + tally["invalid"] == 0:
                 continue
-            if kind == "over_registered" and not any(tally[f] for f in VOTED_FIELDS):
+            if kind == "over_registered" and not any(tally[f"voted_{f}"] for f in self._registered):
                 continue
             return tps
         raise ValueError(f"no sheet of {unit.contest.id} in {unit.kecamatan} can take {kind}")
@@ -981,9 +987,9 @@ class Simulation:
             sheet.shown = shown
         elif kind == "over_registered":
             shown = dict(real)
-            for name in REGISTERED_FIELDS:
+            for name in self._registered:
                 shown[name] = real[f"voted_{name}"]
-            over = max(REGISTERED_FIELDS, key=lambda name: real[f"voted_{name}"])
+            over = max(self._registered, key=lambda name: real[f"voted_{name}"])
             shown[over] -= 1
             sheet.shown = shown
         return sheet
@@ -994,7 +1000,7 @@ class Simulation:
         if sheet.kind == "arithmetic":
             votes = sum(sheet.shown["votes"].values())
             return f"{sheet.tps}: sum of votes {votes} != valid {sheet.shown['valid']}"
-        registered = sum(sheet.shown[name] for name in REGISTERED_FIELDS)
+        registered = sum(sheet.shown.get(name, 0) for name in REGISTERED_FIELDS)
         voted = sum(sheet.shown[name] for name in VOTED_FIELDS)
         return f"{sheet.tps}: {voted} voters voted, {registered} registered"
 
