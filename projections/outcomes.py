@@ -1,4 +1,4 @@
-"""The fold's part for outcomes and the schedule (docs/format.md 5.1 and 5.11).
+"""The fold's part for outcomes and the schedule (docs/format.md 5.1 and 5.14).
 
 Kept apart from projections.fold so the fold only dispatches: a determination
 becomes the ``determination`` entity of its contest (every determination of the
@@ -257,7 +257,7 @@ def _recap_state(store: Store, contest: Entity) -> dict[str, int]:
 
 def results(store: Store, contest_id: str | None = None) -> list[dict[str, Any]]:
     """Each contest's determined totals and outcome, or, before its determination,
-    the state of its recaps and what its latest top recap shows (format.md 5.11)."""
+    the state of its recaps and what its latest top recap shows (format.md 5.14)."""
     contests = store.scan("contest")
     if contest_id is not None:
         contests = [c for c in contests if c["id"] == contest_id]

@@ -141,11 +141,15 @@ def _populate(w: World, witness_dir: Path) -> tuple[list[int], dict[str, Envelop
     sizes = []
     a = add("A", s.count(k["kpps"], BUPATI, TPS, tally((120, 60), invalid=5)))
     add("A-saksi1", s.attest(k["saksi1"], BUPATI, TPS, a.hash))
-    add("A-object", s.attest(k["saksi2"], BUPATI, TPS, a.hash, "object", "C1 photo: 58 for 2"))
+    objection = s.attest(k["saksi2"], BUPATI, TPS, a.hash, "object", "C.Hasil photo: 58 for 2")
+    add("A-object", objection)
     add("A-ptps", s.attest(k["ptps"], BUPATI, TPS, a.hash))
     sizes.append(checkpoint(cosign=True))
     fix = add(
-        "A-fix", s.correct(k["ppk"], BUPATI, TPS, a.hash, "recount at PPK", tally((120, 58), 7))
+        "A-fix",
+        s.correct(
+            k["ppk"], BUPATI, TPS, a.hash, "recount at PPK", tally((120, 58), 7), [objection.hash]
+        ),
     )
     add("A-fix-saksi1", s.attest(k["saksi1"], BUPATI, TPS, fix.hash))
     add("A-fix-saksi2", s.attest(k["saksi2"], BUPATI, TPS, fix.hash))
@@ -737,7 +741,7 @@ def test_the_bawaslu_report_of_a_kecamatan(scene: Scene) -> None:
     (objection,) = report["standing_objections"]  # the one at TPS was answered
     assert objection["stream"] == bupati[1]
     assert objection["objection"] == scene.marks["B-object"].hash.hex()
-    assert (objection["role"], objection["reason"]) == ("panwas", "seal broken")
+    assert (objection["role"], objection["reason"]) == ("panwaslu-kec", "seal broken")
     by_label = {s["label"]: s for s in report["signers"]}
     assert by_label["kpps"]["statements"] == {"count": 2}
     assert by_label["kpps3"]["revoked"] and by_label["kpps3"]["statements"] == {"count": 1}

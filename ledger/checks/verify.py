@@ -74,6 +74,7 @@ from ledger.errors import (
     UnwitnessedError,
 )
 from ledger.format import ed25519, merkle
+from ledger.format.aftercount import AFTERCOUNT_KINDS, check_references, tag_of
 from ledger.format.authority import BAWASLU_ROOT, KPU_ROOT, Signer, authorize, root_signer
 from ledger.format.exportfile import read_records, trust_record
 from ledger.format.note import Checkpoint, Verifier, open_note
@@ -239,6 +240,8 @@ class Replay:
         self.recap_hashes: dict[str, set[bytes]] = {}
         self.contests: dict[str, Contest] = {}
         self.tree = merkle.CompactRange()
+        # (stream, event hash) -> tag of the after-count events later ones may name.
+        self.tags: dict[tuple[str, bytes], str] = {}
 
     def contest(self, contest_id: str) -> Contest:
         try:
@@ -331,7 +334,7 @@ class Replay:
             )
         if st.prev != head:
             raise PrevMismatchError(f"prev {st.prev.hex()[:16]} is not the head {head.hex()[:16]}")
-        if st.kind in ("attest", "correct"):
+        if st.kind in ("attest", "correct") and st.stream.startswith("sheet:"):
             target = st.body["event"] if st.kind == "attest" else st.body["corrects"]
             sheet = self.sheets.get(st.stream)
             if sheet is None or target not in sheet.tallies:
@@ -350,6 +353,17 @@ class Replay:
                 raise UnknownEventError(
                     f"determination names {st.body['recap'].hex()[:16]}, not a recap of {top}"
                 )
+        check_references(st, self._tag)
+
+    def _tag(self, stream: str, event: bytes) -> str | None:
+        """What ``event`` of ``stream`` is, for the after-count references (5.11-5.13)."""
+        tag = self.tags.get((stream, event))
+        if tag is not None:
+            return tag
+        sheet = self.sheets.get(stream)
+        if sheet is not None and event in sheet.tallies:
+            return "count"
+        return "recap" if event in self.recap_hashes.get(stream, ()) else None
 
     def _record(self, envelope: Envelope) -> None:
         st = envelope.statement
@@ -386,7 +400,7 @@ class Replay:
                 revoked=True,
                 label=old.label,
             )
-        elif kind in ("count", "attest", "correct"):
+        elif kind in ("count", "attest", "correct") and st.stream.startswith("sheet:"):
             sheet = self.sheets.setdefault(st.stream, _Sheet())
             sheet.hashes.append(envelope.hash)
             if kind != "attest":
@@ -400,6 +414,15 @@ class Replay:
                 sheet.tallies[envelope.hash] = totals
                 sheet.effective = totals
         elif kind == "recap":
+            self.recap_hashes.setdefault(st.stream, set()).add(envelope.hash)
+        # Version 2: what a count, decision or correction may name (format.md 5.5-5.13).
+        objects = kind == "attest" and st.body["verdict"] != "agree"
+        if kind in AFTERCOUNT_KINDS or objects or st.stream.startswith("recap:"):
+            self.tags[(st.stream, envelope.hash)] = tag_of(st)
+        # Any event of a stream may be the head a recap names (format.md 5.8).
+        if kind in AFTERCOUNT_KINDS and st.stream.startswith("sheet:"):
+            self.sheets.setdefault(st.stream, _Sheet()).hashes.append(envelope.hash)
+        elif kind != "recap" and st.stream.startswith("recap:"):
             self.recap_hashes.setdefault(st.stream, set()).add(envelope.hash)
 
     def totals(self) -> dict[str, dict[str, Any]]:

@@ -50,6 +50,7 @@ from ledger.errors import (
     UnknownSignerError,
 )
 from ledger.format import ed25519
+from ledger.format.aftercount import check_references, tag_of
 from ledger.format.authority import (
     BAWASLU_ROOT,
     KPU_ROOT,
@@ -234,7 +235,14 @@ class _Batch:
 
     def _check_references(self, statement: Statement, stream: Stream | None) -> None:
         kind, body = statement.kind, statement.body
-        if kind in ("attest", "correct"):
+
+        def tag(stream_id: str, event: bytes) -> str | None:
+            named = stream if stream_id == statement.stream else self.stream(stream_id)
+            found = None if named is None else named.find(event)
+            return None if found is None else tag_of(found.statement)
+
+        check_references(statement, tag)  # the version 2 keys (format.md 5.5-5.13)
+        if kind in ("attest", "correct") and statement.stream.startswith("sheet:"):
             target = body["event"] if kind == "attest" else body["corrects"]
             found = None if stream is None else stream.find(target)
             if found is None or found.statement.kind not in ("count", "correct"):
