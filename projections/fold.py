@@ -30,7 +30,7 @@ from projections.aftercount import (
     input_admin,
     recap_at,
 )
-from projections.outcomes import apply_determination, check_timing
+from projections.outcomes import apply_determination, check_timing, record_late_revote
 from projections.store import Entity, EventRow, Store
 
 __all__ = ["Projector", "diff_tallies", "zero_totals"]
@@ -328,6 +328,10 @@ class Projector:
         )
         self._put_sheet(sheet)
         row["detail"] = tally_totals(st.body["tally"])
+        if "order" in st.body:
+            order = self.store.get("order", st.body["order"].hex())
+            if order is not None:
+                record_late_revote(self.store, envelope, leaf, order)
 
     def _apply_correct(self, st: Statement, envelope: Envelope, leaf: int, row: EventRow) -> None:
         sheet = self._sheet(st)

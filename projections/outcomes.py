@@ -28,7 +28,6 @@ from ledger.format.schedule import (
     filing_deadline,
     in_recap_window,
     polls_close,
-    revote_deadline,
 )
 from ledger.format.statement import Envelope, Statement
 from ledger.format.timezones import local_time_text, zone_for_region
@@ -138,28 +137,24 @@ def check_timing(store: Store, envelope: Envelope, leaf: int) -> None:
         )
 
 
-def record_late_revote(
-    store: Store, envelope: Envelope, leaf: int, days: int | None = None
-) -> None:
-    """The hook for re-votes (issue 15): record a re-vote count held after its
-    deadline (voting day + ``days``, the schedule's limit unless a ruling sets
-    another). Called by the fold for a count its re-vote decision ordered."""
-    schedule = election_schedule(store)
-    if schedule is None:
-        return
+def record_late_revote(store: Store, envelope: Envelope, leaf: int, order: dict[str, Any]) -> None:
+    """Record a count that carries out ``order`` (a re-vote, delayed or continued vote,
+    or recount; format.md 5.11) signed after the order's deadline. The order's
+    deadline is already within the law's limit (at most 10 days after voting day
+    unless a Court ruling sets another: refused otherwise, format.md 5.11)."""
     st = envelope.statement
+    if st.time <= order["deadline"]:
+        return
     _, _, place = parse_stream_id(st.stream)
-    deadline = revote_deadline(schedule, place, days)
-    if st.time > deadline:
-        _timing(
-            store,
-            LATE_REVOTE,
-            envelope,
-            leaf,
-            place,
-            f"re-vote count signed at {local_time_text(st.time, place)}, after its deadline "
-            f"{local_time_text(deadline, place)}",
-        )
+    _timing(
+        store,
+        LATE_REVOTE,
+        envelope,
+        leaf,
+        place,
+        f"{order['action']} count signed at {local_time_text(st.time, place)}, after the "
+        f"deadline of its order {order['hash'][:12]}, {local_time_text(order['deadline'], place)}",
+    )
 
 
 def _spread(store: Store, contest_id: str, region: str) -> dict[str, dict[str, int]]:

@@ -183,6 +183,24 @@ def test_a_revote_supersedes_the_first_count_and_is_no_equivocation(
     assert len(json.loads(dossier)["events"]) > 6
 
 
+def test_a_revote_counted_after_its_orders_deadline_is_a_finding(world: World) -> None:
+    s, k = world.scenario, world.keys
+    first = s.count(k["kpps"], BUPATI, TPS, FIRST)
+    reason = "ballots opened before the count (Pasal 112(2))"
+    order = s.order(k["kab"], SHEET, "revote", reason, deadline=s.time + 86_400)
+    world.append(first, order)
+    s.time = order.statement.body["deadline"]  # on the deadline: in time
+    in_time = s.recount_count(k["kpps"], BUPATI, TPS, REVOTED, order.hash)
+    world.append(in_time)
+    assert [f for f in views.findings(store_of(world)) if f["kind"] == "late-revote"] == []
+    s.time += 1  # a second re-vote count, a second after it: late
+    late = s.recount_count(k["kpps"], BUPATI, TPS, FIRST, order.hash)
+    world.append(late)
+    (finding,) = [f for f in views.findings(store_of(world)) if f["kind"] == "late-revote"]
+    assert finding["events"] == [late.hash.hex()]
+    assert f"after the deadline of its order {order.hash.hex()[:12]}" in finding["message"]
+
+
 def test_a_count_claiming_a_revote_without_its_order_is_refused_and_named(world: World) -> None:
     s, k = world.scenario, world.keys
     count = s.count(k["kpps"], BUPATI, TPS, FIRST)
