@@ -1,7 +1,8 @@
 """An election's statements in the order the real process submits them, for concurrent senders.
 
 The process runs in phases: definitions and grants, then the counts, then
-attestations and corrections, then the recaps. :func:`phases` splits a stream of
+attestations and corrections, then the recaps, then the determinations of the
+results (each names the recap it determines, format.md 5.14). :func:`phases` splits a stream of
 envelopes (e.g. a :class:`~ledger.pilkada.simulate.Simulation`'s) into those
 phases, and each phase into *waves*: a statement depends only on statements of
 earlier waves or earlier in its own stream, so the streams of one wave can be
@@ -14,6 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
+from ledger.errors import SchemaError
 from ledger.format.aftercount import AFTERCOUNT_KINDS
 from ledger.format.recap import recap_inputs
 from ledger.format.regions import key_stream
@@ -24,13 +26,23 @@ __all__ = ["PHASES", "phases", "shares"]
 PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("definitions and grants", ("election", "contest", "grant", "revoke")),
     ("counts", ("count",)),
-    ("attestations and corrections", ("attest", "correct")),
+    # The after-count kinds go with their streams, whole (below): listed here so that
+    # every kind has its phase.
+    ("attestations and corrections", ("attest", "correct", *AFTERCOUNT_KINDS)),
     ("recaps", ("recap",)),
+    ("determinations", ("determination",)),
 )
 
 
 def phases(envelopes: Sequence[Envelope]) -> list[tuple[str, list[list[Envelope]]]]:
-    """``(phase name, waves)`` in process order; each wave keeps the envelopes' order."""
+    """``(phase name, waves)`` in process order; each wave keeps the envelopes' order.
+
+    Every envelope is in exactly one wave: a kind no phase sends is a SchemaError,
+    not a statement silently left out (a load test would miss it as a leaf)."""
+    phased = {kind for _, kinds in PHASES for kind in kinds}
+    for e in envelopes:
+        if e.statement.kind not in phased:
+            raise SchemaError(f"no election phase sends statements of kind {e.statement.kind!r}")
     grant_of = {e.statement.stream: e for e in envelopes if e.statement.kind == "grant"}
     depth: dict[bytes, int] = {}
 
