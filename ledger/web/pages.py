@@ -179,10 +179,11 @@ def _column_labels(lang: str, contest: Entity) -> dict[str, str]:
 def _column_heads(lang: str, contest: Entity) -> str:
     """Column heads of a drill-down table: the ballot number, or the kolom kosong's name."""
     kolom_kosong = outcomes.kolom_kosong_of(contest)
-    return "".join(
-        f'<th scope="col">{e(t(lang, "kolom_kosong_short") if kolom_kosong is not None and int(n) == kolom_kosong else n)}</th>'
-        for n in _pair_names(contest)
-    )
+    heads = []
+    for n in _pair_names(contest):
+        named = kolom_kosong is not None and int(n) == kolom_kosong
+        heads.append(f'<th scope="col">{e(t(lang, "kolom_kosong_short") if named else n)}</th>')
+    return "".join(heads)
 
 
 def _totals_table(lang: str, contest: Entity, row: dict[str, Any], caption: str) -> str:
