@@ -16,13 +16,21 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.errors import LedgerError, UnknownEventError
+from ledger.format.aftercount import OBJECTING
 from ledger.format.authority import BAWASLU_ROOT, KPU_ROOT, Signer, authorize
 from ledger.format.recap import recap_inputs
 from ledger.format.regions import KABKOTA, KECAMATAN, PROVINCE, level_of, parse_stream_id
 from ledger.format.schema import TALLY_INT_FIELDS, Contest, contest_from_body, voted_total
 from ledger.format.statement import Envelope, Statement, key_id
 from ledger.format.trust import TrustRoots
-from projections.outcomes import apply_determination, check_timing
+from projections.aftercount import (
+    answer_plenary,
+    apply_aftercount,
+    apply_plenary_attest,
+    input_admin,
+    recap_at,
+)
+from projections.outcomes import apply_determination, check_timing, record_late_revote
 from projections.store import Entity, EventRow, Store
 
 __all__ = ["Projector", "diff_tallies", "zero_totals"]
@@ -314,10 +322,16 @@ class Projector:
                 "kind": "count",
                 "signer": st.signer.hex(),
                 "tally": st.body["tally"],
+                # The order this count carries out (a re-vote, delayed vote or recount).
+                "order": st.body["order"].hex() if "order" in st.body else None,
             }
         )
         self._put_sheet(sheet)
         row["detail"] = tally_totals(st.body["tally"])
+        if "order" in st.body:
+            order = self.store.get("order", st.body["order"].hex())
+            if order is not None:
+                record_late_revote(self.store, envelope, leaf, order)
 
     def _apply_correct(self, st: Statement, envelope: Envelope, leaf: int, row: EventRow) -> None:
         sheet = self._sheet(st)
@@ -334,12 +348,21 @@ class Projector:
                 "tally": st.body["tally"],
                 "corrects": corrects,
                 "reason": st.body["reason"],
+                # The objections it answers: version 2 names them; None is version 1,
+                # where any later correction answers (format.md 5.7).
+                "answers": (
+                    [h.hex() for h in st.body.get("answers", [])] if st.version >= 2 else None
+                ),
             }
         )
         self._put_sheet(sheet)
         row["detail"] = {"corrects": corrects, "reason": st.body["reason"], "changes": changes}
 
     def _apply_attest(self, st: Statement, envelope: Envelope, leaf: int, row: EventRow) -> None:
+        if st.stream.startswith("recap:"):  # at a recap plenary (format.md 5.6, version 2)
+            signer = self.signer(st.signer.hex()) or {}
+            apply_plenary_attest(self.store, st, envelope, leaf, row, signer)
+            return
         sheet = self._sheet(st)
         self._sheet_event(sheet, st, envelope, leaf, row)
         signer = self.signer(st.signer.hex()) or {}
@@ -355,7 +378,7 @@ class Projector:
         }
         sheet["attestations"].append(attestation)
         self._put_sheet(sheet)
-        if st.body["verdict"] == "object":
+        if st.body["verdict"] in OBJECTING:  # a refusal to sign objects too
             self.store.put(
                 "objection",
                 envelope.hash.hex(),
@@ -364,6 +387,25 @@ class Projector:
                 place=sheet["tps"],
             )
         row["detail"] = {k: attestation[k] for k in ("verdict", "event", "reason", "pair")}
+
+    def _apply_order(self, st: Statement, envelope: Envelope, leaf: int, row: EventRow) -> None:
+        """An order, recommendation or follow-up (format.md 5.11-5.13; projections.aftercount)."""
+        try:
+            parts = parse_stream_id(st.stream)
+        except LedgerError:
+            return  # recorded as a violation; nowhere to place it
+        if parts[0] not in ("sheet", "recap"):
+            return
+        stream_type, contest_id, place = parts
+        if stream_type == "sheet":
+            sheet = self._sheet(st)
+            self._sheet_event(sheet, st, envelope, leaf, row)  # a head a recap may name
+            self._put_sheet(sheet)
+        row.update(contest=contest_id, place=place)
+        apply_aftercount(self.store, st, envelope, leaf, row, (contest_id, place))
+
+    _apply_recommend = _apply_order
+    _apply_followup = _apply_order
 
     def _apply_recap(self, st: Statement, envelope: Envelope, leaf: int, row: EventRow) -> None:
         _, contest_id, region = parse_stream_id(st.stream)
@@ -414,6 +456,8 @@ class Projector:
             "region": region,
             "recaps": [],
         }
+        answer_plenary(recap, decisions, envelope.hash.hex())
+        recap["head"] = envelope.hash.hex()
         recap["recaps"].append(
             {
                 "leaf": leaf,
@@ -426,6 +470,12 @@ class Projector:
                 "stale": stale,
                 "unknown": unknown,
                 "decisions": decisions,
+                # The D.Hasil's administrative block (version 2), and the sum of the level
+                # below's (None where an input has none).
+                "admin": st.body.get("admin"),
+                "admin_computed": input_admin(self._input_entry, inputs)
+                if "admin" in st.body
+                else None,
             }
         )
         self.store.put("recap", st.stream, recap, contest=contest_id, place=region)
@@ -438,6 +488,15 @@ class Projector:
 
     def _input_totals(self, stream: str, head: str) -> tuple[dict[str, Any] | None, str | None]:
         """The totals an input stream had at ``head``, and its current head."""
+        found, current = self._input_entry(stream, head)
+        if found is None:
+            return None, current
+        totals = tally_totals(found) if stream.startswith("sheet:") else found["totals"]
+        return totals, current
+
+    def _input_entry(self, stream: str, head: str) -> tuple[dict[str, Any] | None, str | None]:
+        """What an input stream stated at ``head`` (a sheet's effective tally, a recap
+        stream's recap entry), and its current head."""
         if stream.startswith("sheet:"):
             sheet = self.store.get("sheet", stream)
             if sheet is None:
@@ -449,10 +508,12 @@ class Projector:
             current = sheet["events"][-1]["hash"]
             if not effective:
                 return None, current
-            return tally_totals(effective[-1]["tally"]), current
+            return effective[-1]["tally"], current
         recap = self.store.get("recap", stream)
         if recap is None:
             return None, None
         entry = next((r for r in recap["recaps"] if r["hash"] == head), None)
-        current = recap["recaps"][-1]["hash"]
-        return (None if entry is None else entry["totals"]), current
+        if entry is None:  # another event of the stream: the recap it stood on
+            entry = recap_at(recap, head)
+        current = recap.get("head", recap["recaps"][-1]["hash"])
+        return entry, current

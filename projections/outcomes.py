@@ -1,4 +1,4 @@
-"""The fold's part for outcomes and the schedule (docs/format.md 5.1 and 5.11).
+"""The fold's part for outcomes and the schedule (docs/format.md 5.1 and 5.14).
 
 Kept apart from projections.fold so the fold only dispatches: a determination
 becomes the ``determination`` entity of its contest (every determination of the
@@ -28,7 +28,6 @@ from ledger.format.schedule import (
     filing_deadline,
     in_recap_window,
     polls_close,
-    revote_deadline,
 )
 from ledger.format.statement import Envelope, Statement
 from ledger.format.timezones import local_time_text, zone_for_region
@@ -138,28 +137,24 @@ def check_timing(store: Store, envelope: Envelope, leaf: int) -> None:
         )
 
 
-def record_late_revote(
-    store: Store, envelope: Envelope, leaf: int, days: int | None = None
-) -> None:
-    """The hook for re-votes (issue 15): record a re-vote count held after its
-    deadline (voting day + ``days``, the schedule's limit unless a ruling sets
-    another). Called by the fold for a count its re-vote decision ordered."""
-    schedule = election_schedule(store)
-    if schedule is None:
-        return
+def record_late_revote(store: Store, envelope: Envelope, leaf: int, order: dict[str, Any]) -> None:
+    """Record a count that carries out ``order`` (a re-vote, delayed or continued vote,
+    or recount; format.md 5.11) signed after the order's deadline. The order's
+    deadline is already within the law's limit (at most 10 days after voting day
+    unless a Court ruling sets another: refused otherwise, format.md 5.11)."""
     st = envelope.statement
+    if st.time <= order["deadline"]:
+        return
     _, _, place = parse_stream_id(st.stream)
-    deadline = revote_deadline(schedule, place, days)
-    if st.time > deadline:
-        _timing(
-            store,
-            LATE_REVOTE,
-            envelope,
-            leaf,
-            place,
-            f"re-vote count signed at {local_time_text(st.time, place)}, after its deadline "
-            f"{local_time_text(deadline, place)}",
-        )
+    _timing(
+        store,
+        LATE_REVOTE,
+        envelope,
+        leaf,
+        place,
+        f"{order['action']} count signed at {local_time_text(st.time, place)}, after the "
+        f"deadline of its order {order['hash'][:12]}, {local_time_text(order['deadline'], place)}",
+    )
 
 
 def _spread(store: Store, contest_id: str, region: str) -> dict[str, dict[str, int]]:
@@ -257,7 +252,7 @@ def _recap_state(store: Store, contest: Entity) -> dict[str, int]:
 
 def results(store: Store, contest_id: str | None = None) -> list[dict[str, Any]]:
     """Each contest's determined totals and outcome, or, before its determination,
-    the state of its recaps and what its latest top recap shows (format.md 5.11)."""
+    the state of its recaps and what its latest top recap shows (format.md 5.14)."""
     contests = store.scan("contest")
     if contest_id is not None:
         contests = [c for c in contests if c["id"] == contest_id]
@@ -329,15 +324,20 @@ def _differs(entry: dict[str, Any]) -> dict[str, int] | None:
     recap = entry["recap_totals"]
     if recap is None:
         return None
-    stated = entry["totals"]
+    return totals_difference(entry["totals"], recap)
+
+
+def totals_difference(stated: dict[str, Any], computed: dict[str, Any]) -> dict[str, int]:
+    """``stated`` minus ``computed`` totals, field by field (``votes[N]``, ``valid``,
+    ``invalid``, ``voted``), only the fields that differ."""
     diff = {}
-    for number in sorted(set(stated["votes"]) | set(recap["votes"]), key=int):
-        delta = stated["votes"].get(number, 0) - recap["votes"].get(number, 0)
+    for number in sorted(set(stated["votes"]) | set(computed["votes"]), key=int):
+        delta = stated["votes"].get(number, 0) - computed["votes"].get(number, 0)
         if delta:
             diff[f"votes[{number}]"] = delta
     for name in ("valid", "invalid", "voted"):
-        if stated[name] != recap[name]:
-            diff[name] = stated[name] - recap[name]
+        if stated[name] != computed[name]:
+            diff[name] = stated[name] - computed[name]
     return diff
 
 

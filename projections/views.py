@@ -12,11 +12,19 @@ from typing import Any
 
 from ledger.errors import UnknownEventError
 from ledger.format import canonical
+from ledger.format.aftercount import OBJECTING
 from ledger.format.regions import KABKOTA, KECAMATAN, PROVINCE, VILLAGE, covers, tps_region
 from ledger.format.schema import ARITHMETIC, OVER_REGISTERED, tally_flags
+from projections.aftercount import (
+    AFTERCOUNT_FINDINGS,
+    admin_findings,
+    plenary_findings,
+    recommendation_findings,
+    round_of,
+)
 from projections.fold import add_totals, tally_totals, zero_totals
 from projections.outcomes import FINDING_KINDS as OUTCOME_FINDINGS
-from projections.outcomes import outcome_findings
+from projections.outcomes import outcome_findings, totals_difference
 from projections.store import Entity, Store
 
 __all__ = [
@@ -44,6 +52,7 @@ FINDING_KINDS = (
     "equivocation",
     "out-of-scope",
     "missing-sheet",
+    *AFTERCOUNT_FINDINGS,
     *OUTCOME_FINDINGS,
 )
 
@@ -117,7 +126,7 @@ def sheet_status(store: Store, contest_id: str, within: str = "") -> list[dict[s
     out = []
     for sheet in store.scan("sheet", contest=contest_id, within=within):
         entry = effective(sheet)
-        objections = [a for a in sheet["attestations"] if a["verdict"] == "object"]
+        objections = [a for a in sheet["attestations"] if a["verdict"] in OBJECTING]
         # Agreement counts for the sheet as it stands: with its effective tally.
         agreed = [
             a
@@ -147,7 +156,7 @@ def recap_checks(store: Store, contest_id: str, within: str = "") -> list[dict[s
     out = []
     for recap in store.scan("recap", contest=contest_id, within=within):
         latest = recap["recaps"][-1]
-        difference = _difference(latest["totals"], latest["computed"])
+        difference = totals_difference(latest["totals"], latest["computed"])
         out.append(
             {
                 "stream": recap["stream"],
@@ -165,18 +174,6 @@ def recap_checks(store: Store, contest_id: str, within: str = "") -> list[dict[s
     return out
 
 
-def _difference(stated: dict[str, Any], computed: dict[str, Any]) -> dict[str, int]:
-    diff = {}
-    for number in sorted(set(stated["votes"]) | set(computed["votes"]), key=int):
-        delta = stated["votes"].get(number, 0) - computed["votes"].get(number, 0)
-        if delta:
-            diff[f"votes[{number}]"] = delta
-    for name in ("valid", "invalid", "voted"):
-        if stated[name] != computed[name]:
-            diff[name] = stated[name] - computed[name]
-    return diff
-
-
 def trail(
     store: Store, *, stream: str | None = None, within: str | None = None, signer: str | None = None
 ) -> list[dict[str, Any]]:
@@ -189,10 +186,13 @@ def trail(
 
 
 def _answered(sheet: Entity, objection: dict[str, Any]) -> str | None:
-    """What answered an objection: a later correction in its sheet, or a recap decision."""
+    """What answered an objection: a later correction in its sheet that names it (in
+    version 1, that names nothing: any later correction), or a recap decision."""
     for entry in sheet["tallies"]:
         if entry["kind"] == "correct" and entry["leaf"] > objection["leaf"]:
-            return str(entry["hash"])
+            names = entry.get("answers")
+            if names is None or objection["hash"] in names:
+                return str(entry["hash"])
     answer = sheet["answered"].get(objection["hash"])
     return None if answer is None else str(answer)
 
@@ -203,15 +203,22 @@ def _finding(
     return {"kind": kind, "stream": stream, "events": list(events), "message": message, **extra}
 
 
-def findings(store: Store, *, within: str = "") -> list[dict[str, Any]]:
-    """Everything a reviewer should look at, each naming the events that prove it."""
+def findings(store: Store, *, within: str = "", now: int | None = None) -> list[dict[str, Any]]:
+    """Everything a reviewer should look at, each naming the events that prove it.
+
+    ``now`` (Unix seconds) is the reviewer's clock: a TPS whose vote an order
+    postponed (format.md 5.11) is a missing sheet only once ``now`` is past the
+    order's deadline; without a clock no deadline has passed.
+    """
     out: list[dict[str, Any]] = []
     for sheet in store.scan("sheet", within=within):
         out.extend(_sheet_findings(sheet))
     for recap in store.scan("recap", within=within):
+        out.extend(plenary_findings(recap))
+        out.extend(admin_findings(recap))
         latest = recap["recaps"][-1]
         stream = recap["stream"]
-        difference = _difference(latest["totals"], latest["computed"])
+        difference = totals_difference(latest["totals"], latest["computed"])
         if difference:
             out.append(
                 _finding(
@@ -264,7 +271,8 @@ def findings(store: Store, *, within: str = "") -> list[dict[str, Any]]:
                 signer=violation["signer"],
             )
         )
-    out.extend(_missing_sheets(store, within))
+    out.extend(_missing_sheets(store, within, now))
+    out.extend(recommendation_findings(store, within))
     out.extend(outcome_findings(store, within))
     return sorted(out, key=lambda f: (FINDING_KINDS.index(f["kind"]), f["stream"], f["events"]))
 
@@ -286,7 +294,7 @@ def _sheet_findings(sheet: Entity) -> list[dict[str, Any]]:
                     stream,
                 )
             )
-    for objection in (a for a in sheet["attestations"] if a["verdict"] == "object"):
+    for objection in (a for a in sheet["attestations"] if a["verdict"] in OBJECTING):
         if _answered(sheet, objection) is None:
             out.append(
                 _finding(
@@ -296,10 +304,12 @@ def _sheet_findings(sheet: Entity) -> list[dict[str, Any]]:
                     stream,
                 )
             )
-    by_signer: dict[str, list[dict[str, Any]]] = {}
+    # A count that carries out an order (a re-vote, format.md 5.11) supersedes the
+    # earlier ones: only different counts of one signer in one round equivocate.
+    by_signer: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for count in (t for t in sheet["tallies"] if t["kind"] == "count"):
-        by_signer.setdefault(count["signer"], []).append(count)
-    for signer, counts in sorted(by_signer.items()):
+        by_signer.setdefault((count["signer"], round_of(count)), []).append(count)
+    for (signer, _), counts in sorted(by_signer.items()):
         if len({_canonical(c["tally"]) for c in counts}) > 1:
             out.append(
                 _finding(
@@ -317,9 +327,30 @@ def _canonical(value: Any) -> bytes:
     return canonical.encode(value)
 
 
-def _missing_sheets(store: Store, within: str) -> list[dict[str, Any]]:
+def _missing_sheets(store: Store, within: str, now: int | None) -> list[dict[str, Any]]:
     out = []
-    counted = {sheet["stream"] for sheet in store.scan("sheet", within=within) if sheet["tallies"]}
+    sheets = {sheet["stream"]: sheet for sheet in store.scan("sheet", within=within)}
+    counted = {stream for stream, sheet in sheets.items() if sheet["tallies"]}
+    # Orders of a vote or recount no count has carried out yet (format.md 5.11).
+    owed: dict[str, list[Entity]] = {}
+    for order in store.scan("order", within=within):
+        sheet = sheets.get(order["stream"])
+        done = {round_of(t) for t in sheet["tallies"]} if sheet else set()
+        if order["stream"].startswith("sheet:") and order["hash"] not in done:
+            owed.setdefault(order["stream"], []).append(order)
+    for stream, orders in sorted(owed.items()):
+        overdue = [o for o in orders if now is not None and now > o["deadline"]]
+        if overdue:
+            out.append(
+                _finding(
+                    "missing-sheet",
+                    f"no count of the {overdue[0]['action']} ordered for {stream.split(':')[-1]} "
+                    f"by its deadline {overdue[0]['deadline']}",
+                    [o["hash"] for o in overdue],
+                    stream,
+                )
+            )
+        counted.add(stream)  # postponed: not missing before the deadline, the order after
     for contest in store.scan("contest"):
         scope = within if within and covers(contest["region"], within) else contest["region"]
         if within and not (covers(contest["region"], within) or covers(within, contest["region"])):

@@ -21,7 +21,7 @@ from ledger.format.note import Checkpoint, parse_note
 from ledger.log.witness import state_file_name
 from tests.cli_support import toml_document
 from tests.test_cli import CONTEST, ELECTION, ORIGIN, PASSPHRASE, SHEET, TPS, TPS2, T
-from tests.world import tally
+from tests.world import form, tally
 
 __all__ = [
     "CONTEST",
@@ -108,8 +108,8 @@ def build_seeds(root: Path, monkeypatch: pytest.MonkeyPatch) -> Seeds:
             "grant", *at, "-k", str(keys / f"{granter}.key"), "--subject", publics[subject],
             "--role", role, "--scope", scope, "--label", f"{role} {scope}",
         )  # fmt: skip
-    (root / "count.json").write_text(json.dumps(tally()))
-    (root / "count.toml").write_text(toml_document(tally((90, 70), invalid=3)))
+    (root / "count.json").write_text(json.dumps(form(tally())))
+    (root / "count.toml").write_text(toml_document(form(tally((90, 70), invalid=3))))
     ok(
         "count", *at, "-k", str(keys / "kpps.key"), "--contest", CONTEST, "--tps", TPS,
         "--receipt", str(root / "receipt.note"), str(root / "count.json"),

@@ -152,7 +152,7 @@ def build_history(
     h.add("A-saksi1", s.attest(k["saksi1"], BUPATI, TPS, a.hash))
     h.add(
         "A-object",
-        s.attest(k["saksi2"], BUPATI, TPS, a.hash, "object", "C1 photo shows 58 for pair 2"),
+        s.attest(k["saksi2"], BUPATI, TPS, a.hash, "object", "C.Hasil photo shows 58 for pair 2"),
     )
     h.add("A-ptps", s.attest(k["ptps"], BUPATI, TPS, a.hash))
     h.checkpoint_size = world.ledger.log_store.log_size()
@@ -160,7 +160,15 @@ def build_history(
     assert open_checkpoint(note, s.log_signer.verifier).size == h.checkpoint_size
     fix = h.add(
         "A-fix",
-        s.correct(k["ppk"], BUPATI, TPS, a.hash, "recount at PPK", tally((120, 58), invalid=7)),
+        s.correct(
+            k["ppk"],
+            BUPATI,
+            TPS,
+            a.hash,
+            "recount at PPK",
+            tally((120, 58), invalid=7),
+            answers=[h.env["A-object"].hash],  # version 2: a correction names what it answers
+        ),
     )
     h.add("A-fix-saksi1", s.attest(k["saksi1"], BUPATI, TPS, fix.hash))
     h.add("A-fix-saksi2", s.attest(k["saksi2"], BUPATI, TPS, fix.hash))
@@ -173,7 +181,7 @@ def build_history(
     b2 = h.add("B2", s.count(k["kpps2"], BUPATI, TPS2, tally((100, 95), invalid=4)))
     h.add(
         "B-fix",
-        s.correct(k["ppk"], BUPATI, TPS2, b2.hash, "C1 plano recount", tally((100, 94), 4)),
+        s.correct(k["ppk"], BUPATI, TPS2, b2.hash, "C.Hasil plano recount", tally((100, 94), 4)),
     )
 
     # TPS3: the panwas objects; a recap decision answers it.
@@ -216,7 +224,7 @@ def build_history(
                 {
                     "objection": h.env["C-object"].hash,
                     "ruling": "dismissed",
-                    "reason": "signatures present on the C1 plano",
+                    "reason": "signatures present on the C.Hasil plano",
                 }
             ],
         ),

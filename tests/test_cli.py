@@ -28,7 +28,7 @@ from ledger.format.trust import policy_from_json
 from ledger.log.proofs import ConsistencyProof, InclusionProof, Receipt
 from ledger.log.witness import verify_cosigned
 from tests.cli_support import toml_document
-from tests.world import tally
+from tests.world import form, tally
 
 PASSPHRASE = "correct horse battery staple"
 ELECTION = "pilkada2024"
@@ -197,25 +197,25 @@ def journey(cli: Cli, database: str | None = None) -> None:
     # Counts: from a JSON file (with a receipt) and from a TOML file.
     out = cli.ok(
         "count", *at, "-k", cli.key("kpps"), *sheet, "--receipt", cli.path("r1.note"),
-        cli.write("c1.json", json.dumps(tally())),
+        cli.write("c1.json", json.dumps(form(tally()))),
     )  # fmt: skip
     assert out.startswith(f"accepted: {SHEET} seq 1\n")
     count_hash = re.search(r"event hash ([0-9a-f]{64})\n", out)[1]  # type: ignore[index]
     count_leaf = int(re.search(r"leaf index (\d+)\n", out)[1])  # type: ignore[index]
-    toml = cli.write("c2.toml", toml_document(tally((90, 70), invalid=3)))
+    toml = cli.write("c2.toml", toml_document(form(tally((90, 70), invalid=3))))
     out = cli.ok("count", *at, "-k", cli.key("kpps2"), "--contest", CONTEST, "--tps", TPS2, toml)
     assert out.startswith(f"accepted: {SHEET2} seq 1\n")
-    assert cli.show(SHEET2)[0]["body"]["tally"] == tally((90, 70), invalid=3)
+    assert cli.show(SHEET2)[0]["body"]["tally"] == form(tally((90, 70), invalid=3))
 
     # Attestations (agree, object) and a correction.
     out = cli.ok("attest", *at, "-k", cli.key("saksi1"), *sheet)
     assert out.startswith(f"accepted: {SHEET} seq 2\n")
     out = cli.ok(
         "attest", *at, "-k", cli.key("ptps"), *sheet, "--event", count_hash,
-        "--object", "C1 photo shows 58 for pair 2",
+        "--object", "C.Hasil photo shows 58 for pair 2",
     )  # fmt: skip
     assert out.startswith(f"accepted: {SHEET} seq 3\n")
-    fixed = cli.write("fixed.json", json.dumps(tally((120, 58), invalid=7)))
+    fixed = cli.write("fixed.json", json.dumps(form(tally((120, 58), invalid=7))))
     out = cli.ok("correct", *at, "-k", cli.key("ppk"), *sheet, "--reason", "recount at PPK", fixed)
     assert out.startswith(f"accepted: {SHEET} seq 4\n")
 
@@ -224,9 +224,9 @@ def journey(cli: Cli, database: str | None = None) -> None:
     assert [(e["seq"], e["kind"]) for e in events] == [
         (1, "count"), (2, "attest"), (3, "attest"), (4, "correct"),
     ]  # fmt: skip
-    assert events[0]["hash"] == count_hash and events[0]["body"]["tally"] == tally()
+    assert events[0]["hash"] == count_hash and events[0]["body"]["tally"] == form(tally())
     assert events[2]["body"] == {
-        "event": count_hash, "verdict": "object", "reason": "C1 photo shows 58 for pair 2",
+        "event": count_hash, "verdict": "object", "reason": "C.Hasil photo shows 58 for pair 2",
     }  # fmt: skip
     assert events[3]["body"]["corrects"] == count_hash and events[1]["prev"] == count_hash
     assert all(e["time"] == T for e in events)
@@ -367,7 +367,7 @@ def ready_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         define_and_grant(cli, publics)
         cli.ok(
             "count", "-L", cli.ledger, "-k", cli.key("kpps"), "--contest", CONTEST, "--tps", TPS,
-            cli.write("good.json", json.dumps(tally())),
+            cli.write("good.json", json.dumps(form(tally()))),
         )  # fmt: skip
     return root
 
@@ -416,7 +416,7 @@ def count_args(cli: Cli, *extra: str, tps: str = TPS, key: str = "kpps") -> list
             lambda c: c.path("missing.json"), r"cannot read .*missing\.json", id="missing-file"
         ),
         pytest.param(
-            lambda c: c.write("schema.json", json.dumps(tally(invalid=-1))),
+            lambda c: c.write("schema.json", json.dumps(form(tally(invalid=-1)))),
             "count.tally.invalid must be a non-negative integer",
             id="schema",
         ),

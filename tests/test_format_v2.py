@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ KECAMATAN = "31.73.01"  # Cengkareng, Jakarta Barat: the most TPS of any kecamat
 REAL_TPS = 759
 # A reason of the largest length, in code points of the largest UTF-8 size (4 bytes).
 LARGEST_REASON = "\U0001f5f3" * MAX_DECISION_TEXT
+OBJECTED = MAX_DECISIONS + 4  # sheets with an objection, for the decisions to name
 
 
 @dataclass
@@ -61,6 +62,8 @@ class Kecamatan:
     valid: int
     invalid: int
     voted: int
+    # Objections on the first sheets, for decisions to name (version 2 refuses others).
+    objections: list[bytes] = field(default_factory=list)
 
     def recap(self, decisions: list[dict[str, Any]] | None) -> Envelope:
         return self.scenario.recap(
@@ -76,9 +79,15 @@ class Kecamatan:
         )
 
 
-def largest_decisions(count: int = MAX_DECISIONS) -> list[dict[str, Any]]:
+def largest_decisions(
+    count: int = MAX_DECISIONS, objections: list[bytes] | None = None
+) -> list[dict[str, Any]]:
+    """``count`` decisions of the longest reasons, naming ``objections`` (else made-up
+    hashes, for recaps that are refused before their references are looked at)."""
+    named = objections or [bytes([i]) * 32 for i in range(count)]
+    assert len(named) >= count
     return [
-        {"objection": bytes([i]) * 32, "ruling": "dismissed", "reason": LARGEST_REASON}
+        {"objection": named[i], "ruling": "dismissed", "reason": LARGEST_REASON}
         for i in range(count)
     ]
 
@@ -98,6 +107,10 @@ def build_kecamatan(url: str, *, version: int = 2) -> Kecamatan:
     batch.append(grant)
     ppk, grant = s.grant(kab, "ppk-cengkareng", "ppk", KECAMATAN)
     batch.append(grant)
+    role = "panwas" if version == 1 else "panwaslu-kec"
+    panwas, grant = s.grant(s.bawaslu, "panwaslu-cengkareng", role, KECAMATAN)
+    batch.append(grant)
+    objections = []
     inputs = []
     votes = {"1": 0, "2": 0, "3": 0}
     valid = invalid = voted = 0
@@ -107,14 +120,19 @@ def build_kecamatan(url: str, *, version: int = 2) -> Kecamatan:
         sheet = tally(pair_votes, invalid=i % 4)
         count = s.count(kpps, CONTEST, tps, sheet)
         batch += [grant, count]
-        inputs.append((sheet_stream(CONTEST, tps), count.hash))
+        head = count.hash
+        if i < OBJECTED:
+            objection = s.attest(panwas, CONTEST, tps, count.hash, "object", "seal broken")
+            batch.append(objection)
+            objections.append(head := objection.hash)
+        inputs.append((sheet_stream(CONTEST, tps), head))
         for number, n in sheet["votes"].items():
             votes[number] += n
         valid += sheet["valid"]
         invalid += sheet["invalid"]
         voted += sheet["voted_dpt_m"] + sheet["voted_dpt_f"]
     ledger.append_batch([e.raw for e in batch])
-    return Kecamatan(s, ledger, ppk, inputs, votes, valid, invalid, voted)
+    return Kecamatan(s, ledger, ppk, inputs, votes, valid, invalid, voted, objections)
 
 
 def export_report(k: Kecamatan, tmp_path: Path) -> Any:
@@ -140,7 +158,7 @@ class Contract:
         self, kecamatan: Kecamatan, tmp_path: Path
     ) -> None:
         k = kecamatan
-        recap = k.recap(largest_decisions())
+        recap = k.recap(largest_decisions(objections=k.objections))
         assert recap.statement.version == 2
         # Close to the bound, yet inside it: the decisions take about 33 KB.
         assert 55_000 < len(recap.raw) <= MAX_ENTRY_SIZE
@@ -231,7 +249,7 @@ class Contract:
         self, kecamatan: Kecamatan
     ) -> None:
         k = kecamatan
-        decisions = largest_decisions(MAX_DECISIONS + 4)
+        decisions = largest_decisions(MAX_DECISIONS + 4, k.objections)
         first = k.recap(decisions[:MAX_DECISIONS])
         second = k.recap(decisions[MAX_DECISIONS:])
         k.ledger.append_batch([first.raw, second.raw])

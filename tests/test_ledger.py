@@ -28,6 +28,7 @@ from tests.world import (
     TPS_ELSEWHERE,
     World,
     build_world,
+    form,
     tally,
 )
 
@@ -74,7 +75,7 @@ class LedgerContract:
         world.append(
             s.attest(k["saksi1"], BUPATI, TPS, count.hash),
             s.attest(
-                k["saksi2"], BUPATI, TPS, count.hash, "object", "C1 photo shows 58 for pair 2"
+                k["saksi2"], BUPATI, TPS, count.hash, "object", "C.Hasil photo shows 58 for pair 2"
             ),
             s.attest(k["ptps"], BUPATI, TPS, count.hash),
         )
@@ -233,7 +234,7 @@ class LedgerContract:
         s, k = world.scenario, world.keys
         count = s.count(k["kpps"], BUPATI, TPS, tally())
         world.append(count)
-        rival = resign(count, k["kpps"], body={"tally": tally((1, 2))})
+        rival = resign(count, k["kpps"], body={"tally": form(tally((1, 2)))})
         rejects(world, rival, errors.StaleHeadError, "is at seq 1, statement is for seq 1")
 
     def test_a_prev_that_is_not_the_head_is_rejected(self, world: World) -> None:
@@ -264,9 +265,9 @@ class LedgerContract:
 
     def test_a_missing_field_is_rejected(self, world: World) -> None:
         bad = tally()
-        del bad["dpk_f"]
+        del bad["voted_dpk_f"]
         envelope = world.scenario.count(world.keys["kpps"], BUPATI, TPS, bad)
-        rejects(world, envelope.raw, errors.SchemaError, "lacks field.*dpk_f")
+        rejects(world, envelope.raw, errors.SchemaError, "lacks field.*voted_dpk_f")
 
     def test_an_attestation_must_name_an_event_of_its_sheet(self, world: World) -> None:
         attest = world.scenario.attest(world.keys["ptps"], BUPATI, TPS, bytes(32))

@@ -42,7 +42,7 @@ from ledger.pilkada.scenario import Scenario
 from ledger.store.application import Ledger
 from projections import views
 from projections.fold import Projector
-from projections.outcomes import record_late_revote, results
+from projections.outcomes import results
 from projections.recorder import Projections
 from projections.store import MemoryStore
 from tests.world import KECAMATAN, TPS, TPS2, tally, unwitnessed_policy
@@ -358,20 +358,8 @@ def test_schedule_findings(database_url: str) -> None:
     w["ledger"].close()
 
 
-def test_late_revote_hook() -> None:
-    """The re-vote finding, through the hook issue 15's re-vote decision calls."""
-    s = Scenario()
-    store = MemoryStore()
-    store.put("election", "election", {"name": "x", "hash": "h", "schedule": PILKADA_2024})
-    kpps = s.key("kpps")
+def test_the_revote_limit_is_the_end_of_the_tenth_local_day() -> None:
     assert local_time_text(revote_deadline(SCHEDULE, TPS), TPS) == "2024-12-07 23:59:59 WIB"
-    s.time = revote_deadline(SCHEDULE, TPS)
-    record_late_revote(store, s.count(kpps, BUPATI, TPS, tally((1, 1, 1))), 0)
-    assert store.scan("timing") == []
-    s.time += 1
-    record_late_revote(store, s.count(kpps, BUPATI, TPS2, tally((1, 1, 1))), 1)
-    (late,) = views.findings(store)
-    assert late["kind"] == "late-revote" and "after its deadline" in late["message"]
 
 
 # --- the simulation of Kepulauan Bangka Belitung -----------------------------------------

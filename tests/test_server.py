@@ -40,7 +40,7 @@ from ledger.server.wire import (
 )
 from tests.conftest import postgres_schema
 from tests.servers import LEDGER, PASSPHRASE, Server, TcpProxy, make_home, server_env
-from tests.world import BUPATI, TPS, TPS2, TPS_ELSEWHERE, tally, world_statements
+from tests.world import BUPATI, TPS, TPS2, TPS_ELSEWHERE, form, tally, world_statements
 
 
 @dataclass
@@ -477,7 +477,7 @@ def test_field_client_keeps_retries_and_receipts_through_its_outbox(tmp_path: Pa
     device = tmp_path / "device"
     device.mkdir()
     save_private_key(KeyDir(device).private_path("kpps"), keys["kpps"], PASSPHRASE.encode())
-    (tmp_path / "c-hasil.json").write_text(json.dumps(tally((120, 60))))
+    (tmp_path / "c-hasil.json").write_text(json.dumps(form(tally((120, 60)))))
     server = Server(home)
     env = server_env()
 

@@ -18,6 +18,7 @@ import pytest
 
 from ledger import pilkada
 from ledger.format import ed25519
+from ledger.format.dhasil import ADMIN_FIELDS
 from ledger.format.recap import recap_inputs
 from ledger.format.regions import covers, kecamatan_of, parse_stream_id
 from ledger.format.schema import REGISTERED_FIELDS, VOTED_FIELDS, arithmetic_flags
@@ -25,7 +26,7 @@ from ledger.format.statement import Envelope, key_id
 from ledger.pilkada.simulate import FAULT_KINDS, Faults, Injected, Simulation
 from ledger.store.application import Accepted, Ledger
 
-KECAMATAN = "33.16.09"  # kecamatan Blora: 147 TPS, with the Rutan's TPS Khusus
+KECAMATAN = "33.16.09"  # kecamatan Blora: 147 TPS, with the Rutan's TPS Lokasi Khusus
 SMALL = "33.16.15"  # 43 TPS
 BUPATI = "bupati-33.16"
 GUBERNUR = "gubernur-33"
@@ -103,6 +104,7 @@ def find(sim: Simulation, envelopes: list[Envelope]) -> set[tuple[str, str]]:
     heads: dict[str, bytes] = {}
     tally_at: dict[bytes, dict[str, Any]] = {}  # event -> effective tally as of that event
     recap_totals: dict[bytes, dict[str, Any]] = {}
+    admin_at: dict[bytes, dict[str, Any]] = {}
     kpps_at: set[str] = set()
     for e in envelopes:
         st = e.statement
@@ -112,8 +114,12 @@ def find(sim: Simulation, envelopes: list[Envelope]) -> set[tuple[str, str]]:
             kpps_at.add(body["scope"])
         if "tally" in body:
             tally_at[e.hash] = body["tally"]
-        elif parts[0] == "sheet":
+        elif parts[0] == "sheet" and st.stream in heads and heads[st.stream] in tally_at:
             tally_at[e.hash] = tally_at[heads[st.stream]]
+        if parts[0] == "recap" and st.kind != "recap":  # a plenary's attestation
+            recap_totals[e.hash] = recap_totals[heads[st.stream]]
+            if heads[st.stream] in admin_at:
+                admin_at[e.hash] = admin_at[heads[st.stream]]
         if st.kind == "recap":
             recap_totals[e.hash] = body["totals"]
             contest, place = parts[1], parts[2]
@@ -131,13 +137,37 @@ def find(sim: Simulation, envelopes: list[Envelope]) -> set[tuple[str, str]]:
             wanted = {n: votes.get(n, 0) for n in body["totals"]["votes"]}
             if body["totals"]["votes"] != wanted:
                 f.add("recap_mismatches", st.stream)
+            if "admin" in body:  # the D.Hasil block against the level below's figures
+                admin_at[e.hash] = body["admin"]
+                below = [
+                    {"tps": 1, **tally_at[head]} if name.startswith("sheet:") else admin_at[head]
+                    for name, head in named.items()
+                ]
+                summed = {n: sum(b[n] for b in below) for n in ADMIN_FIELDS}
+                if summed != body["admin"]:
+                    f.add("admin_mismatches", st.stream)
         streams[st.stream].append(e)
         heads[st.stream] = e.hash
 
     for name, events in streams.items():
+        if name.startswith("recap:"):  # objections at the plenary, answered by decisions
+            decided = {
+                d["objection"]
+                for e in events
+                if e.statement.kind == "recap"
+                for d in e.statement.body.get("decisions", [])
+            }
+            for e in events:
+                body = e.statement.body
+                objects = e.statement.kind == "attest" and body["verdict"] != "agree"
+                if objects and e.hash not in decided:
+                    f.add("unanswered_plenary_objections", name)
         if not name.startswith("sheet:"):
             continue
-        counts = [e for e in events if e.statement.kind == "count"]
+        # A count that names an order (a re-vote) supersedes: it equivocates with nothing.
+        counts = [
+            e for e in events if e.statement.kind == "count" and "order" not in e.statement.body
+        ]
         if len({e.statement.signer for e in counts}) < len(counts) and len(
             {e.hash for e in counts}
         ) == len(counts):
@@ -169,6 +199,21 @@ def find(sim: Simulation, envelopes: list[Envelope]) -> set[tuple[str, str]]:
                     for x in events
                 )
                 f.add("objections_answered" if attested else "objections_unanswered", name)
+            if st.kind == "recommend":
+                answers = [
+                    x.statement
+                    for x in events
+                    if x.statement.kind == "followup"
+                    and x.statement.body["recommendation"] == e.hash
+                ]
+                done = any(
+                    x.statement.kind == "order" and x.statement.body.get("recommendation") == e.hash
+                    for x in events
+                )
+                if not answers:
+                    f.add("unfollowed_recommendations", name)
+                elif answers[-1].body["verdict"] == "accepted" and not done:
+                    f.add("contradicted_followups", name)
 
     totals = sim.expected_totals()
     for info in sim.contests:
@@ -214,12 +259,15 @@ def test_blora_has_the_whole_cast(blora: Generated) -> None:
     n_tps = sum(len(pilkada.tps_layout(k)) for k in pilkada.kecamatan_of_region(pilkada.BLORA))
     assert n_tps == 1453
     assert kinds["count"] == 2 * n_tps  # every TPS counts both contests, once
-    assert kinds["recap"] == 16 * 2 + 2  # kecamatan recaps, and the regency's two
+    plenary = [e for e in blora.envelopes if e.statement.stream.startswith("recap:")]
+    objections = sum(1 for e in plenary if e.statement.kind == "attest")
+    # Kecamatan recaps, the regency's two, and one more answering each plenary objection.
+    assert kinds["recap"] == 16 * 2 + 2 + objections
     assert kinds == blora.sim.kinds
     grants = [e.statement.body for e in blora.envelopes if e.statement.kind == "grant"]
     roles = Counter(g["role"] for g in grants)
     assert roles["kpps"] == roles["ptps"] == n_tps
-    assert roles["ppk"] == roles["panwas"] == 16
+    assert roles["ppk"] == roles["panwaslu-kec"] == 16
     assert roles["kpu-kab"] == roles["kpu-prov"] == 1
     khusus = [g["scope"] for g in grants if g.get("khusus")]
     assert khusus == [pilkada.RUTAN_BLORA_TPS]
@@ -349,6 +397,10 @@ def test_each_planted_fault_is_recorded_once_with_its_events(faulty: Generated) 
             "recap_mismatches": ["recap"],
             "recap_omissions": ["recap", "attest"],  # the omitted sheet's head
             "stale_heads": ["recap", "count", "attest"],  # named, and the actual head
+            "unfollowed_recommendations": ["recommend"],
+            "contradicted_followups": ["followup", "recommend"],
+            "unanswered_plenary_objections": ["attest", "recap"],
+            "admin_mismatches": ["recap"],
         }[item.kind]
         assert kinds == expected, item.kind
         sheets = {by_hash[h].statement.stream for h in item.events[1:]}
@@ -382,7 +434,7 @@ def test_fault_specifics(faulty: Generated) -> None:
     tally = by_hash[item["over_registered"].events[0]].body["tally"]
     (flag,) = arithmetic_flags(tally)
     assert flag.startswith("voted_")
-    assert sum(tally[n] for n in VOTED_FIELDS) > sum(tally[n] for n in REGISTERED_FIELDS)
+    assert sum(tally[n] for n in VOTED_FIELDS) > sum(tally.get(n, 0) for n in REGISTERED_FIELDS)
     first, second = (by_hash[h] for h in item["equivocations"].events)
     assert first.signer == second.signer and first.body != second.body
     assert first.seq < second.seq

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,10 @@ FINDING_OF = {
     "recap_omissions": "recap-omission",
     "stale_heads": "stale-head",
     "objections_answered": None,
+    "unfollowed_recommendations": "unfollowed-recommendation",
+    "contradicted_followups": "contradicted-followup",
+    "unanswered_plenary_objections": "unanswered-objection",
+    "admin_mismatches": "recap-admin-mismatch",
 }
 
 
@@ -35,14 +40,23 @@ def test_injected_faults_are_exactly_the_findings(tmp_path: Path, region: str, e
         for i in simulation.injected
         if FINDING_OF[i.kind] is not None
     )
-    found = sorted((f["kind"], f["stream"]) for f in result.findings)
+    # A sheet's false DPT (over_registered) is summed into the D.Hasil above it, whose
+    # ballots received may then exceed DPT + 2.5%: a knock-on, not a fault of its own.
+    false_dpt = [i.stream.split(":")[2] for i in simulation.injected if i.kind == "over_registered"]
+
+    def knock_on(f: dict[str, Any]) -> bool:
+        region = f["stream"].split(":")[2]
+        supply = f["kind"] == "recap-admin" and f["message"].startswith("ballots received")
+        return supply and any(tps.startswith(region + ".") for tps in false_dpt)
+
+    found = sorted((f["kind"], f["stream"]) for f in result.findings if not knock_on(f))
     assert found == expected
     assert len(simulation.injected) == each * len(FINDING_OF)
     # Each finding names the events the fault planted.
     by_stream = {
         (FINDING_OF[i.kind], i.stream): {e.hex() for e in i.events} for i in simulation.injected
     }
-    for finding in result.findings:
+    for finding in (f for f in result.findings if not knock_on(f)):
         assert set(finding["events"]) <= by_stream[(finding["kind"], finding["stream"])], finding
 
 

@@ -195,7 +195,7 @@ def large_log() -> list[bytes]:
     assert LOG_SIZE >= 4, "LEDGER_TEST_LOG_SIZE must be at least 4"
     s = Scenario()
     kab, kab_grant = s.grant(s.kpu, "kpu-kab-blora", "kpu-kab", "33.16")
-    panwas, panwas_grant = s.grant(s.bawaslu, "panwas-blora", "panwas", "33.16.09")
+    panwas, panwas_grant = s.grant(s.bawaslu, "panwas-blora", "panwaslu-kec", "33.16.09")
     raws = [
         s.define_election("Pilkada Serentak 2024").raw,
         s.define_contest("bupati", "33.16", "Bupati Blora", ["Arief - Sri", "Abu - Andika"]).raw,

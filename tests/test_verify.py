@@ -141,11 +141,15 @@ def _populate(w: World, witness_dir: Path) -> tuple[list[int], dict[str, Envelop
     sizes = []
     a = add("A", s.count(k["kpps"], BUPATI, TPS, tally((120, 60), invalid=5)))
     add("A-saksi1", s.attest(k["saksi1"], BUPATI, TPS, a.hash))
-    add("A-object", s.attest(k["saksi2"], BUPATI, TPS, a.hash, "object", "C1 photo: 58 for 2"))
+    objection = s.attest(k["saksi2"], BUPATI, TPS, a.hash, "object", "C.Hasil photo: 58 for 2")
+    add("A-object", objection)
     add("A-ptps", s.attest(k["ptps"], BUPATI, TPS, a.hash))
     sizes.append(checkpoint(cosign=True))
     fix = add(
-        "A-fix", s.correct(k["ppk"], BUPATI, TPS, a.hash, "recount at PPK", tally((120, 58), 7))
+        "A-fix",
+        s.correct(
+            k["ppk"], BUPATI, TPS, a.hash, "recount at PPK", tally((120, 58), 7), [objection.hash]
+        ),
     )
     add("A-fix-saksi1", s.attest(k["saksi1"], BUPATI, TPS, fix.hash))
     add("A-fix-saksi2", s.attest(k["saksi2"], BUPATI, TPS, fix.hash))
@@ -272,6 +276,17 @@ def change_vote(raw: bytes) -> bytes:
     """The envelope with pair 1's 120 votes made 121 (still canonical; signature now wrong)."""
     assert raw.count(b"\xa11\x78") == 1
     return raw.replace(b"\xa11\x78", b"\xa11\x79")
+
+
+@pytest.fixture(autouse=True, params=["workers", "thread"])
+def verifier_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every verdict in this file reached both ways: with the per-event work in
+    worker processes (_WorkersAhead), and in this process with signatures checked
+    on a thread (_SignaturesAhead; ``parallel=False`` runs everything in line)."""
+    from ledger.checks import verify as verifier
+
+    monkeypatch.setattr(verifier, "WORKERS", 2 if request.param == "workers" else 0)
+    return str(request.param)
 
 
 def verify(data: bytes, policy: TrustPolicy, *, tail: bool = True) -> VerifyReport:
@@ -726,7 +741,7 @@ def test_the_bawaslu_report_of_a_kecamatan(scene: Scene) -> None:
     (objection,) = report["standing_objections"]  # the one at TPS was answered
     assert objection["stream"] == bupati[1]
     assert objection["objection"] == scene.marks["B-object"].hash.hex()
-    assert (objection["role"], objection["reason"]) == ("panwas", "seal broken")
+    assert (objection["role"], objection["reason"]) == ("panwaslu-kec", "seal broken")
     by_label = {s["label"]: s for s in report["signers"]}
     assert by_label["kpps"]["statements"] == {"count": 2}
     assert by_label["kpps3"]["revoked"] and by_label["kpps3"]["statements"] == {"count": 1}
@@ -1043,6 +1058,40 @@ def test_checking_signatures_ahead_gives_the_same_report(
         ]
         assert reports[0] == reports[1]
     assert not verify_export(io.BytesIO(encode(tampered)), scene.policy).ok
+
+
+@pytest.mark.parametrize("chunk", [1, 3])
+def test_the_workers_give_the_same_report_whatever_their_chunks(
+    scene: Scene, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of one and three events: grants and their first use in different
+    chunks and workers, so some signatures are left to the replay in line."""
+    from ledger.checks import verify as verifier
+
+    monkeypatch.setattr(verifier._WorkersAhead, "CHUNK", chunk)
+    monkeypatch.setattr(verifier, "WORKERS", 2)
+    recs = records(scene.export)
+    index = event_index(recs, 3)
+    raw = bytearray(recs[index]["envelope"])
+    raw[20] ^= 1  # inside the signature: the grant at leaf 3 no longer verifies
+    broken = bytearray(recs[index + 1]["envelope"])
+    broken[0] ^= 0xFF  # not an envelope at all: a FormatError from the worker
+    tampered = [
+        *recs[:index],
+        {**recs[index], "envelope": bytes(raw)},
+        {**recs[index + 1], "envelope": bytes(broken)},
+        *recs[index + 2 :],
+    ]
+    for data in (scene.export, encode(tampered)):
+        reports = [
+            verify_export(
+                io.BytesIO(data), scene.policy, parallel=parallel, accept_unwitnessed_tail=True
+            ).to_json()
+            for parallel in (False, True)
+        ]
+        assert reports[0] == reports[1]
+    failures = verify_export(io.BytesIO(encode(tampered)), scene.policy).failures
+    assert "InvalidSignature" in failures and "FormatError" in failures
 
 
 def test_as_of_a_checkpoint_before_any_sheet_is_not_missing(scene: Scene) -> None:

@@ -10,8 +10,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger.checks.verify import TrustPolicy
 from ledger.format.note import Verifier
 from ledger.format.policy import parse_policy, policy_text
-from ledger.format.schema import REGISTERED_FIELDS, TALLY_INT_FIELDS
-from ledger.format.statement import Envelope
+from ledger.format.schema import REGISTERED_FIELDS, TALLY_INT_FIELDS, tally_form
+from ledger.format.statement import FORMAT_VERSION, Envelope
 from ledger.format.trust import TrustRoots
 from ledger.pilkada.scenario import Scenario
 from ledger.store.application import Ledger
@@ -35,6 +35,12 @@ def witnessed_policy(roots: TrustRoots, *witnesses: Verifier) -> TrustPolicy:
 def unwitnessed_policy(roots: TrustRoots) -> TrustPolicy:
     """The roots, with a trust policy that says, in so many words, ``quorum none``."""
     return TrustPolicy(roots, parse_policy(f"log {roots.log_vkey}\nquorum none\n"))
+
+
+def form(values: dict[str, Any], version: int = FORMAT_VERSION) -> dict[str, Any]:
+    """A tally as the C.Hasil of format ``version`` has it (version 2: no registered
+    DPTb or DPK), for tests that write a tally file themselves."""
+    return tally_form(values, version)
 
 
 def tally(
@@ -106,7 +112,9 @@ def world_statements(s: Scenario) -> tuple[list[Envelope], dict[str, Ed25519Priv
         out.append(g)
     k["ptps"], g = s.grant(s.bawaslu, "ptps", "ptps", TPS)
     out.append(g)
-    k["panwas"], g = s.grant(s.bawaslu, "panwas-blora", "panwas", KECAMATAN)
+    # Version 2 names the Panwaslu Kecamatan; version 1 has the flat panwas role.
+    panwas_role = "panwas" if s.chain.version == 1 else "panwaslu-kec"
+    k["panwas"], g = s.grant(s.bawaslu, "panwas-blora", panwas_role, KECAMATAN)
     out.append(g)
     for pair in (1, 2):
         k[f"paslon{pair}"], g = s.grant(

@@ -50,6 +50,7 @@ from ledger.errors import (
     UnwitnessedError,
 )
 from ledger.format import merkle
+from ledger.format.aftercount import AFTERCOUNT_KINDS, summary
 from ledger.format.authority import Signer
 from ledger.format.dossier import (
     DOC_FIELDS,
@@ -270,6 +271,8 @@ class _SheetView:
         self.effective: dict[str, Any] | None = None
         self.corrected = False
         self.attestations: list[dict[str, Any]] = []
+        # Orders, recommendations and follow-ups in the sheet (format.md 5.11-5.13).
+        self.process: list[dict[str, Any]] = []
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -280,6 +283,7 @@ class _SheetView:
             "effective": self.effective,
             "corrected": self.corrected,
             "attestations": self.attestations,
+            "process": self.process,
         }
 
 
@@ -292,7 +296,32 @@ def _observe(
 ) -> None:
     """Record an accepted event for step (5)."""
     st = envelope.statement
-    if st.kind in ("count", "correct", "attest"):
+    if st.kind in AFTERCOUNT_KINDS and st.stream.startswith("sheet:"):
+        sheet = sheets.setdefault(st.stream, _SheetView(st.stream))
+        sheet.events += 1
+        sheet.process.append(
+            {
+                "leaf": leaf,
+                "hash": envelope.hash.hex(),
+                "signer": replay.signers[st.signer].describe(),
+                **summary(st),
+            }
+        )
+    if st.kind == "attest" and st.stream in recaps:  # at a recap plenary (version 2)
+        signer = replay.signers[st.signer]
+        recaps[st.stream].setdefault("attestations", []).append(
+            {
+                "leaf": leaf,
+                "hash": envelope.hash.hex(),
+                "signer": st.signer.hex(),
+                "role": signer.role,
+                "pair": signer.pair,
+                "verdict": st.body["verdict"],
+                "event": st.body["event"].hex(),
+                "reason": st.body.get("reason", ""),
+            }
+        )
+    elif st.kind in ("count", "correct", "attest"):
         sheet = sheets.setdefault(st.stream, _SheetView(st.stream))
         sheet.events += 1
         if st.kind == "attest":
@@ -323,6 +352,8 @@ def _observe(
             "invalid": tally["invalid"],
             "voted": voted_total(tally),
             "flags": [message for _, message in tally_flags(tally)],
+            # The order a count carries out (a re-vote, delayed vote or recount), if any.
+            "order": st.body["order"].hex() if "order" in st.body else None,
         }
     elif st.kind == "determination":
         recaps[st.stream] = {
@@ -346,6 +377,9 @@ def _observe(
             "hash": envelope.hash.hex(),
             "signer": replay.signers[st.signer].describe(),
             "totals": st.body["totals"],
+            "admin": st.body.get("admin"),  # the D.Hasil's block (version 2)
+            # Attestations at the plenary (version 2), kept across the stream's recaps.
+            "attestations": recaps.get(st.stream, {}).get("attestations", []),
         }
 
 
@@ -506,7 +540,7 @@ def _petition_margin(
 def _add_filing_deadline(
     determination: dict[str, Any], items: list[Any], report: DossierReport
 ) -> None:
-    """The last moment to petition the Court (format.md 5.11), with the holidays of
+    """The last moment to petition the Court (format.md 5.14), with the holidays of
     the schedule the dossier's verified election statement carries."""
     holidays: frozenset[date] = frozenset()
     for item in items:

@@ -198,9 +198,10 @@ def bawaslu_report(
         if finding["kind"] != "unanswered-objection":
             continue
         objection_hash, objected = finding["events"]
-        sheet = store.get("sheet", finding["stream"]) or {"attestations": []}
+        # A sheet's objection, or one at a recap plenary (format.md 5.6, version 2).
+        where = store.get("sheet", finding["stream"]) or store.get("recap", finding["stream"])
         attestation: dict[str, Any] = next(
-            (a for a in sheet["attestations"] if a["hash"] == objection_hash), {}
+            (a for a in (where or {}).get("attestations", []) if a["hash"] == objection_hash), {}
         )
         signer = _signer_entity(projector, attestation.get("signer", ""))
         standing.append(

@@ -45,11 +45,17 @@ totals.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import queue
+import threading
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import IO, Any
+from multiprocessing.connection import Connection
+from typing import IO, Any, NamedTuple
 
 from ledger.errors import (
     CheckpointError,
@@ -68,6 +74,7 @@ from ledger.errors import (
     UnwitnessedError,
 )
 from ledger.format import ed25519, merkle
+from ledger.format.aftercount import AFTERCOUNT_KINDS, check_references, tag_of
 from ledger.format.authority import BAWASLU_ROOT, KPU_ROOT, Signer, authorize, root_signer
 from ledger.format.exportfile import read_records, trust_record
 from ledger.format.note import Checkpoint, Verifier, open_note
@@ -76,7 +83,7 @@ from ledger.format.policy import TlogPolicy
 from ledger.format.recap import recap_inputs
 from ledger.format.regions import kecamatan_of, parse_stream_id, stream_contest
 from ledger.format.schema import Contest, check_body, contest_from_body, voted_total
-from ledger.format.statement import Envelope, key_id
+from ledger.format.statement import Envelope, Statement, key_id
 from ledger.format.trust import TrustRoots
 
 __all__ = ["Failure", "Replay", "TrustPolicy", "VerifyReport", "verify_export"]
@@ -233,6 +240,8 @@ class Replay:
         self.recap_hashes: dict[str, set[bytes]] = {}
         self.contests: dict[str, Contest] = {}
         self.tree = merkle.CompactRange()
+        # (stream, event hash) -> tag of the after-count events later ones may name.
+        self.tags: dict[tuple[str, bytes], str] = {}
 
     def contest(self, contest_id: str) -> Contest:
         try:
@@ -240,13 +249,22 @@ class Replay:
         except KeyError:
             raise UnknownEventError(f"contest {contest_id} is not defined") from None
 
-    def apply(self, leaf: int, raw: bytes, verdict: bool | None = None) -> None:
-        """Replay one event; ``verdict`` is its signature check if already run ahead."""
-        self.tree.append(merkle.leaf_hash(raw))  # (6) the log committed to it, valid or not
-        try:
-            envelope = Envelope.parse(raw)  # (2)
-        except LedgerError as e:
-            self.report.fail(e, leaf=leaf)
+    def apply(
+        self,
+        leaf: int,
+        raw: bytes,
+        verdict: bool | None = None,
+        prepared: _Prepared | None = None,
+    ) -> None:
+        """Replay one event; ``verdict`` is its signature check if already run ahead,
+        ``prepared`` its leaf hash and decoding if already done by a worker."""
+        if prepared is None:
+            prepared = _prepare(raw)
+        self.tree.append(prepared.leaf_hash)  # (6) the log committed to it, valid or not
+        envelope = prepared.envelope  # (2)
+        if envelope is None:
+            error, message = prepared.error
+            self.report.fail(error, message, leaf=leaf)
             return
         st = envelope.statement
         where: dict[str, Any] = {
@@ -316,7 +334,7 @@ class Replay:
             )
         if st.prev != head:
             raise PrevMismatchError(f"prev {st.prev.hex()[:16]} is not the head {head.hex()[:16]}")
-        if st.kind in ("attest", "correct"):
+        if st.kind in ("attest", "correct") and st.stream.startswith("sheet:"):
             target = st.body["event"] if st.kind == "attest" else st.body["corrects"]
             sheet = self.sheets.get(st.stream)
             if sheet is None or target not in sheet.tallies:
@@ -335,6 +353,17 @@ class Replay:
                 raise UnknownEventError(
                     f"determination names {st.body['recap'].hex()[:16]}, not a recap of {top}"
                 )
+        check_references(st, self._tag)
+
+    def _tag(self, stream: str, event: bytes) -> str | None:
+        """What ``event`` of ``stream`` is, for the after-count references (5.11-5.13)."""
+        tag = self.tags.get((stream, event))
+        if tag is not None:
+            return tag
+        sheet = self.sheets.get(stream)
+        if sheet is not None and event in sheet.tallies:
+            return "count"
+        return "recap" if event in self.recap_hashes.get(stream, ()) else None
 
     def _record(self, envelope: Envelope) -> None:
         st = envelope.statement
@@ -371,7 +400,7 @@ class Replay:
                 revoked=True,
                 label=old.label,
             )
-        elif kind in ("count", "attest", "correct"):
+        elif kind in ("count", "attest", "correct") and st.stream.startswith("sheet:"):
             sheet = self.sheets.setdefault(st.stream, _Sheet())
             sheet.hashes.append(envelope.hash)
             if kind != "attest":
@@ -385,6 +414,15 @@ class Replay:
                 sheet.tallies[envelope.hash] = totals
                 sheet.effective = totals
         elif kind == "recap":
+            self.recap_hashes.setdefault(st.stream, set()).add(envelope.hash)
+        # Version 2: what a count, decision or correction may name (format.md 5.5-5.13).
+        objects = kind == "attest" and st.body["verdict"] != "agree"
+        if kind in AFTERCOUNT_KINDS or objects or st.stream.startswith("recap:"):
+            self.tags[(st.stream, envelope.hash)] = tag_of(st)
+        # Any event of a stream may be the head a recap names (format.md 5.8).
+        if kind in AFTERCOUNT_KINDS and st.stream.startswith("sheet:"):
+            self.sheets.setdefault(st.stream, _Sheet()).hashes.append(envelope.hash)
+        elif kind != "recap" and st.stream.startswith("recap:"):
             self.recap_hashes.setdefault(st.stream, set()).add(envelope.hash)
 
     def totals(self) -> dict[str, dict[str, Any]]:
@@ -550,6 +588,267 @@ def _restore(replay: Replay, snapshot: Any) -> Replay:
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise FormatError(f"the replay state is malformed: {e!r}") from None
     return replay
+
+
+class _Prepared(NamedTuple):
+    """An event's per-event work that needs no replay state (steps 2 and 6): its
+    leaf hash, and its envelope decoded and canonical, or the error that says why
+    not (its class name and message, as the report records them)."""
+
+    leaf_hash: bytes
+    envelope: Envelope | None
+    error: tuple[str, str] = ("", "")
+
+
+def _prepare(raw: bytes, parse: Callable[[bytes], Envelope] = Envelope.parse) -> _Prepared:
+    leaf_hash = merkle.leaf_hash(raw)
+    try:
+        return _Prepared(leaf_hash, parse(raw))
+    except LedgerError as e:
+        return _Prepared(leaf_hash, None, (type(e).__name__, str(e)))
+
+
+def _granted_key(envelope: Envelope | None) -> bytes | None:
+    """The public key a grant names, if it looks like one (any copy of a key is the
+    key: its id is its hash, so a key is never trusted for being found here)."""
+    if envelope is None or envelope.statement.kind != "grant":
+        return None
+    key = envelope.statement.body.get("key")
+    return key if isinstance(key, bytes) and len(key) == ed25519.PUBLIC_KEY_SIZE else None
+
+
+# An envelope as a worker sends it back: plain values, which unpickle several
+# times faster than the frozen dataclasses (whose pickles restore field by field).
+_Packed = tuple[bytes, bytes, bytes, tuple[Any, ...]]  # statement bytes, signature, hash, fields
+
+
+def _pack(envelope: Envelope) -> _Packed:
+    st = envelope.statement
+    fields = (st.election, st.stream, st.seq, st.prev, st.kind, st.body, st.signer, st.time)
+    return envelope.statement_bytes, envelope.signature, envelope.hash, (*fields, st.version)
+
+
+def _unpack(raw: bytes, packed: _Packed) -> Envelope:
+    statement_bytes, signature, event_hash, fields = packed
+    return Envelope(raw, statement_bytes, signature, Statement(*fields), event_hash)
+
+
+_Result = tuple[bytes, _Packed | None, tuple[str, str], bool | None]
+# A chunk back from its worker: its events, the indexes of those whose signature
+# is checked late, and their verdicts to come.
+_Received = tuple[
+    list[tuple[dict[str, Any], bool | None, "_Prepared | None"]],
+    list[int],
+    "Future[list[bool | None]]",
+]
+
+
+def _prepare_chunk(raws: list[bytes | None], keys: dict[bytes, bytes]) -> list[_Result | None]:
+    """A worker's work on one chunk: each event prepared (_prepare) and its signature
+    checked under the key whose SHA-256 is its signer id, where ``keys`` (the roots,
+    and keys learned from grants) holds it; None for a record that is not an
+    event's bytes."""
+    out: list[_Result | None] = []
+    for raw in raws:
+        if raw is None:
+            out.append(None)
+            continue
+        # Not Envelope.parse's memo: a worker sees each envelope once, and the memo
+        # (32,768 envelopes) would only hold memory in every worker.
+        prepared = _prepare(raw, Envelope._parse)
+        envelope = prepared.envelope
+        verdict = None
+        if envelope is not None:
+            public = keys.get(envelope.statement.signer)
+            if public is not None:
+                verdict = ed25519.verify_many(
+                    [(public, envelope.signature, envelope.signed_message)]
+                )[0]
+            key = _granted_key(envelope)
+            if key is not None:
+                keys[key_id(key)] = key
+        packed = None if envelope is None else _pack(envelope)
+        out.append((prepared.leaf_hash, packed, prepared.error, verdict))
+    return out
+
+
+def _worker(inbox: Connection, outbox: Connection) -> None:
+    """A worker process: chunks in, prepared chunks out, until told to stop (None).
+
+    A thread takes in what arrives while a chunk is worked on, so the sender never
+    waits on a worker that waits to send its result back.
+    """
+    arrived: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def receive() -> None:
+        while True:
+            message = inbox.recv()
+            arrived.put(message)
+            if message is None:
+                return
+
+    threading.Thread(target=receive, daemon=True).start()
+    keys: dict[bytes, bytes] = {}
+    while True:
+        message = arrived.get()
+        if message is None:
+            return
+        raws, learned = message
+        keys.update(learned)
+        outbox.send(_prepare_chunk(raws, keys))
+
+
+# Worker processes of the verifier (None: one per core, up to MAX_WORKERS; 0: none,
+# a thread checks signatures ahead instead). Tests set it to run every case
+# through both paths.
+WORKERS: int | None = None
+# More workers than this only wait on the ordered replay, which runs in one
+# process: each worker's share of an event (decoding, signature, leaf hash) costs
+# about what the replay's does.
+MAX_WORKERS = 4
+
+
+def _workers() -> int:
+    if WORKERS is not None:
+        return WORKERS
+    cores = os.cpu_count() or 1
+    return min(cores, MAX_WORKERS) if cores > 1 else 0
+
+
+class _WorkersAhead:
+    """The per-event work that needs no shared state, on every core.
+
+    Records are read here and sent in chunks, in turn, to worker processes that
+    decode each event (with the canonical check), hash its leaf and check its
+    signature (_prepare_chunk); the results come back in order, and the replay
+    (chains, grants, scopes, totals) runs on them in this process. A worker
+    checks a signature only under a key named by a grant it has seen: those of
+    its own chunks, and those this process sends with each chunk (learned from
+    the results so far); any other signature is left to the replay, in line. As
+    with _SignaturesAhead, a verdict only says "valid under the key whose SHA-256
+    is the signer's key id", which no later state can change.
+    """
+
+    CHUNK = 512
+    AHEAD = 2  # chunks in flight per worker
+
+    def __init__(self, workers: int, roots: dict[bytes, bytes]) -> None:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        self.conns: list[tuple[Connection, Connection]] = []  # (to it, from it)
+        self.processes: list[Any] = []
+        for _ in range(workers):
+            inbox, to_worker = context.Pipe(duplex=False)
+            from_worker, outbox = context.Pipe(duplex=False)
+            process = context.Process(target=_worker, args=(inbox, outbox), daemon=True)
+            process.start()
+            inbox.close()
+            outbox.close()
+            self.conns.append((to_worker, from_worker))
+            self.processes.append(process)
+        self.keys = dict(roots)  # every key known here, by key id
+        self.learned: list[tuple[bytes, bytes]] = list(roots.items())  # to send, in order
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="verify-late-signatures")
+        self.sent = [0] * workers
+        self.turn = 0
+
+    def _send(self, chunk: list[dict[str, Any]]) -> Connection:
+        worker = self.turn % len(self.conns)
+        self.turn += 1
+        raws = [
+            r.get("envelope")
+            if r.get("type") == "event" and isinstance(r.get("envelope"), bytes)
+            else None
+            for r in chunk
+        ]
+        to_worker, from_worker = self.conns[worker]
+        to_worker.send((raws, dict(self.learned[self.sent[worker] :])))
+        self.sent[worker] = len(self.learned)
+        return from_worker
+
+    def _received(self, chunk: list[dict[str, Any]], conn: Connection) -> _Received:
+        """A chunk's results, with the signatures its worker could not check (their
+        key was granted in a chunk it had not seen) handed to a thread under the
+        keys known here, while the replay runs on the chunk before."""
+        done: list[tuple[dict[str, Any], bool | None, _Prepared | None]] = []
+        late: list[int] = []
+        tasks: list[tuple[bytes, bytes, bytes] | None] = []
+        for record, result in zip(chunk, conn.recv(), strict=True):
+            if result is None:
+                done.append((record, None, None))
+                continue
+            leaf_hash, packed, error, verdict = result
+            envelope = None if packed is None else _unpack(record["envelope"], packed)
+            if envelope is not None:
+                public = self.keys.get(envelope.statement.signer)
+                if verdict is None and public is not None:
+                    late.append(len(done))
+                    tasks.append((public, envelope.signature, envelope.signed_message))
+                key = _granted_key(envelope)
+                if key is not None and key_id(key) not in self.keys:
+                    self.keys[key_id(key)] = key
+                    self.learned.append((key_id(key), key))
+            done.append((record, verdict, _Prepared(leaf_hash, envelope, error)))
+        return done, late, self.executor.submit(ed25519.verify_many, tasks)
+
+    @staticmethod
+    def _ready(
+        received: _Received,
+    ) -> Iterator[tuple[dict[str, Any], bool | None, _Prepared | None]]:
+        done, late, future = received
+        for index, verdict in zip(late, future.result(), strict=True):
+            record, _, prepared = done[index]
+            done[index] = (record, verdict, prepared)
+        yield from done
+
+    def records(
+        self, records: Iterator[dict[str, Any]]
+    ) -> Iterator[tuple[dict[str, Any], bool | None, _Prepared | None]]:
+        in_flight: deque[tuple[list[dict[str, Any]], Connection]] = deque()
+        received: deque[_Received] = deque()
+        chunk: list[dict[str, Any]] = []
+        unreadable: FormatError | None = None
+
+        def next_done() -> Iterator[tuple[dict[str, Any], bool | None, _Prepared | None]]:
+            received.append(self._received(*in_flight.popleft()))
+            if len(received) > 1:
+                yield from self._ready(received.popleft())
+
+        try:
+            try:
+                for record in records:
+                    chunk.append(record)
+                    if len(chunk) >= self.CHUNK:
+                        in_flight.append((chunk, self._send(chunk)))
+                        chunk = []
+                        if len(in_flight) > self.AHEAD * len(self.conns):
+                            yield from next_done()
+            except FormatError as e:
+                # As in _SignaturesAhead: what was read before is replayed first.
+                unreadable = e
+            if chunk:
+                in_flight.append((chunk, self._send(chunk)))
+            while in_flight:
+                yield from next_done()
+            while received:
+                yield from self._ready(received.popleft())
+            if unreadable is not None:
+                raise unreadable
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        for (to_worker, from_worker), process in zip(self.conns, self.processes, strict=True):
+            with suppress(OSError):  # already gone
+                to_worker.send(None)
+            process.join(timeout=5)
+            if process.is_alive():  # a consumer stopped early, or a worker hangs
+                process.terminate()
+                process.join()
+            to_worker.close()
+            from_worker.close()
+        self.conns, self.processes = [], []
+        self.executor.shutdown(wait=True, cancel_futures=True)
 
 
 class _SignaturesAhead:
@@ -724,9 +1023,11 @@ def verify_export(
     (CheckpointError otherwise, FormatError if negative); verification still
     covers everything. Events after the last witnessed checkpoint are an
     UnwitnessedError unless ``accept_unwitnessed_tail``; either way their effect
-    on the totals is reported apart (``tail_effect``). ``parallel`` checks
-    signatures a chunk ahead on a second core (the same verdicts; see
-    _SignaturesAhead).
+    on the totals is reported apart (``tail_effect``). ``parallel`` runs each
+    event's decoding, canonical check, signature and leaf hash in worker
+    processes (``WORKERS``, one per core; _WorkersAhead), or with no workers
+    checks signatures a chunk ahead on a second thread (_SignaturesAhead); the
+    verdicts and messages are the same either way, and without it.
     """
     if as_of is not None and as_of < 0:
         raise FormatError(f"--as-of {as_of}: a checkpoint size is not negative")
@@ -743,11 +1044,18 @@ def verify_export(
     checkpoint_records = 0
     ended = False
     seen_header = False
-    ahead = _SignaturesAhead(replay) if parallel else None
     records = read_records(stream)
-    checked = ahead.records(records) if ahead is not None else ((r, None) for r in records)
+    checked: Iterator[tuple[dict[str, Any], bool | None, _Prepared | None]]
+    workers = _workers() if parallel else 0
+    if workers:
+        roots = {s.key_id: s.public_key for s in replay.signers.values()}
+        checked = _WorkersAhead(workers, roots).records(records)
+    elif parallel:
+        checked = ((r, v, None) for r, v in _SignaturesAhead(replay).records(records))
+    else:
+        checked = ((r, None, None) for r in records)
     try:
-        for record, verdict in checked:
+        for record, verdict, prepared in checked:
             kind = record["type"]
             if ended:
                 report.fail(FormatError("records after the end record"))
@@ -771,7 +1079,9 @@ def verify_export(
                         FormatError(f"event record {leaf!r} where leaf {expected_leaf} was due"),
                         leaf=expected_leaf,
                     )
-                replay.apply(expected_leaf, raw if isinstance(raw, bytes) else b"", verdict)
+                replay.apply(
+                    expected_leaf, raw if isinstance(raw, bytes) else b"", verdict, prepared
+                )
                 expected_leaf += 1
                 if progress is not None:
                     progress(1)

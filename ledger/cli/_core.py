@@ -140,7 +140,7 @@ def register(commands: Commands) -> None:
     p.add_argument("--label", required=True, help="who holds the key, e.g. 'KPPS TPS 001 Tempelan'")
     p.add_argument("--contest")
     p.add_argument("--pair", type=int)
-    p.add_argument("--khusus", action="store_true", help="the TPS is a TPS Khusus")
+    p.add_argument("--khusus", action="store_true", help="the TPS is a TPS Lokasi Khusus")
     p.set_defaults(handler=cmd_grant)
 
     p = commands.add_parser("revoke", help="revoke a key (its granter or root)")
@@ -158,7 +158,10 @@ def register(commands: Commands) -> None:
     p.add_argument("file", metavar="FILE", help="C.Hasil fields as JSON or TOML (docs/format.md)")
     p.set_defaults(handler=cmd_count)
 
-    p = commands.add_parser("attest", help="(saksi, PTPS, panwas) agree with or object to a sheet")
+    p = commands.add_parser(
+        "attest",
+        help="(saksi, PTPS, Panwaslu, Bawaslu) agree with, object to or refuse to sign a sheet",
+    )
     _sheet_args(p)
     p.add_argument(
         "--event",

@@ -11,8 +11,9 @@ from ledger.cli._common import Commands, print_json, print_table
 from ledger.cli._verify import print_report
 from ledger.errors import FormatError
 from ledger.format.outcome import KOLOM_KOSONG
+from ledger.pilkada.aftercount import CONTINUED_2024, DELAYED_2024, REVOTES_2024
 from ledger.pilkada.demo import DemoResult, build, passphrase_for_demo
-from ledger.pilkada.simulate import FAULT_KINDS, Faults, Simulation
+from ledger.pilkada.simulate import FAULT_KINDS, AfterCount, Faults, Simulation
 
 DEMO_FAULTS = Faults(objections_answered=1, objections_unanswered=1, arithmetic=1)
 
@@ -43,6 +44,10 @@ def register(commands: Commands) -> None:
         metavar="KIND=N,...",
         help=f"faults to inject; kinds: {', '.join(FAULT_KINDS)}; or all=N",
     )
+    rates = "nationally, scaled to the region by its TPS"
+    p.add_argument("--revotes", type=int, default=REVOTES_2024, help=f"re-votes {rates}")
+    p.add_argument("--delayed", type=int, default=DELAYED_2024, help=f"delayed votes {rates}")
+    p.add_argument("--continued", type=int, default=CONTINUED_2024, help=f"continued votes {rates}")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_simulate)
 
@@ -63,10 +68,18 @@ def parse_faults(text: str) -> Faults:
 
 
 def _simulation(
-    region: str, seed: int, faults: Faults, *, determinations: bool = True
+    region: str,
+    seed: int,
+    faults: Faults,
+    after: tuple[int, int, int] | None = None,
+    *,
+    determinations: bool = True,
 ) -> Simulation:
     try:
-        return Simulation(region, seed=seed, faults=faults, determinations=determinations)
+        rates = None if after is None else AfterCount.national(*after)
+        return Simulation(
+            region, seed=seed, faults=faults, after=rates, determinations=determinations
+        )
     except ValueError as e:
         raise FormatError(str(e)) from e
 
@@ -88,7 +101,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     d = directory
     sheet = f"sheet:bupati-33.16:{pilkada.RUTAN_BLORA_TPS}"
     print(f"  ledger totals -L {d} --level kecamatan --contest bupati-33.16")
-    print(f"  ledger trail -L {d} --stream {sheet}      # the TPS Khusus at Rutan Blora")
+    print(f"  ledger trail -L {d} --stream {sheet}      # the TPS Lokasi Khusus at Rutan Blora")
     print(f"  ledger findings -L {d}")
     print(
         f"  ledger dossier -L {d} {sheet} -o dossier.json && ledger verify-dossier dossier.json --trust {d}/trust.json"
@@ -151,7 +164,8 @@ def _print_result(result: DemoResult, simulation: Simulation) -> None:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     faults = parse_faults(args.faults)
-    simulation = _simulation("" if args.national else args.region, args.seed, faults)
+    after = (args.revotes, args.delayed, args.continued)
+    simulation = _simulation("" if args.national else args.region, args.seed, faults, after)
     result = build(simulation, Path(args.directory), passphrase=passphrase_for_demo())
     injected = [
         {"kind": i.kind, "stream": i.stream, "events": [e.hex() for e in i.events], "note": i.note}

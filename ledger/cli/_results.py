@@ -2,7 +2,7 @@
 
 Before a contest is determined it shows the state of its recaps and what its
 latest top recap says, never an outcome: only the KPU's determination has one
-(docs/format.md 5.11). The kolom kosong is shown as a column, never as a pair.
+(docs/format.md 5.14). The kolom kosong is shown as a column, never as a pair.
 """
 
 from __future__ import annotations

@@ -65,6 +65,13 @@ def register(commands: Commands) -> None:
     _common(p)
     p.add_argument("--region", default="")
     p.add_argument("--kind", action="append", choices=views.FINDING_KINDS, help="only these kinds")
+    p.add_argument(
+        "--now",
+        type=int,
+        metavar="UNIX",
+        help="the reviewer's clock: a TPS an order postponed is missing once this is past its "
+        "deadline (default: no deadline has passed)",
+    )
     p.set_defaults(handler=cmd_findings)
 
     p = commands.add_parser("project", help="bring the live projection up to date (or rebuild it)")
@@ -292,7 +299,7 @@ def _summary(row: dict[str, Any]) -> str:
 def cmd_findings(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
         store = _store(args, ledger)
-        rows = views.findings(store, within=args.region)
+        rows = views.findings(store, within=args.region, now=args.now)
     if args.kind:
         rows = [r for r in rows if r["kind"] in args.kind]
     if args.json:

@@ -20,6 +20,15 @@ from ledger.errors import (
     SchemaError,
     UnauthorizedError,
 )
+from ledger.format.aftercount import (
+    AFTERCOUNT_KINDS,
+    BAWASLU_KAB,
+    BAWASLU_PROV,
+    BAWASLU_ROLES,
+    PANWASLU_KEC,
+    authorize_aftercount,
+    authorize_attest,
+)
 from ledger.format.recap import recap_inputs
 from ledger.format.regions import (
     KABKOTA,
@@ -44,7 +53,11 @@ GRANTS: Mapping[str, frozenset[str]] = {
     KPU_ROOT: frozenset({"kpu-prov", "kpu-kab", "paslon"}),
     "kpu-prov": frozenset({"ppk", "kpps"}),
     "kpu-kab": frozenset({"ppk", "kpps"}),
-    BAWASLU_ROOT: frozenset({"panwas", "ptps"}),
+    BAWASLU_ROOT: frozenset({"panwas", "ptps", BAWASLU_PROV, BAWASLU_KAB, PANWASLU_KEC}),
+    # Version 2's Bawaslu hierarchy: each level may grant the levels below it.
+    BAWASLU_PROV: frozenset({BAWASLU_KAB, PANWASLU_KEC, "ptps"}),
+    BAWASLU_KAB: frozenset({PANWASLU_KEC, "ptps"}),
+    PANWASLU_KEC: frozenset({"ptps"}),
     "paslon": frozenset({"saksi"}),
 }
 
@@ -161,6 +174,13 @@ def authorize(
     if stream_type == "result":
         _authorize_determination(kind, signer, defined)
         return
+    if kind in AFTERCOUNT_KINDS:
+        authorize_aftercount(statement, signer, stream_type, place)
+        return
+    if kind == "attest" and authorize_attest(statement, signer, stream_type, place):
+        if signer.role == "saksi" and signer.contest != contest_id:
+            raise OutOfScopeError(f"{signer.describe()} is not a saksi in {contest_id}")
+        return
     if stream_type == "recap":
         if kind != "recap":
             raise SchemaError(f"a recap stream holds only recaps, not {kind!r}")
@@ -245,7 +265,7 @@ def _authorize_sheet(kind: str, signer: Signer, contest: Contest, tps: str) -> N
                 raise OutOfScopeError(f"{signer.describe()} is not a saksi in {contest.id}")
             if not covers(signer.scope, tps):
                 raise OutOfScopeError(f"{signer.describe()} may not attest at TPS {tps}")
-        elif role in ("ptps", "panwas"):
+        elif role == "panwas" or role in BAWASLU_ROLES:
             if not covers(signer.scope, tps):
                 raise OutOfScopeError(f"{signer.describe()} may not attest at TPS {tps}")
         else:

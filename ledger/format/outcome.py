@@ -4,7 +4,7 @@ A contest's result is *determined* by the KPU of its region (KPU kabupaten/kota
 for bupati and walikota, KPU provinsi for gubernur) in a plenary that closes the
 recap: a decree (*keputusan*) with its number, announced at a stated time. The
 ledger holds it as a ``determination`` in the stream ``result:<contest>``
-(docs/format.md 5.11), referencing the top recap it rests on. Its outcome is not
+(docs/format.md 5.14), referencing the top recap it rests on. Its outcome is not
 a free choice: the law fixes it from the determined valid votes, and a
 determination whose outcome contradicts its own figures is refused.
 
@@ -72,7 +72,7 @@ class Outcome:
 
 def determined_recap_stream(statement: Statement) -> str:
     """The stream of the recap a determination rests on: the top recap of its
-    contest, ``recap:<contest>:<contest region>`` (format.md 5.11)."""
+    contest, ``recap:<contest>:<contest region>`` (format.md 5.14)."""
     _, contest, region = parse_stream_id(statement.stream)
     return recap_stream(contest, region)
 

@@ -14,6 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.errors import SchemaError
+from ledger.format.aftercount import (
+    AFTERCOUNT_KINDS,
+    BAWASLU_ROLES,
+    REFUSE,
+    check_aftercount_body,
+    check_answers,
+)
+from ledger.format.dhasil import check_admin
 from ledger.format.outcome import ELECTED, OUTCOMES, check_outcome, decide
 from ledger.format.recap import MAX_DECISION_TEXT, MAX_DECISIONS, check_inputs_v2
 from ledger.format.regions import (
@@ -61,11 +69,17 @@ TALLY_INT_FIELDS = (
 )
 TALLY_FIELDS = (*TALLY_INT_FIELDS, "votes", "photo_sha256")
 _OPTIONAL_TALLY_FIELDS = frozenset({"photo_sha256"})
+# Version 2 follows the C.Hasil form, on which only the DPT has registered voters: the
+# registered DPTb and DPK fields, and their over-registered checks, are version 1's.
+V1_ONLY_FIELDS = ("dptb_m", "dptb_f", "dpk_m", "dpk_f")
 
 ROLES = ("kpu-prov", "kpu-kab", "ppk", "kpps", "panwas", "ptps", "paslon", "saksi")
 KINDS = ("election", "contest", "grant", "revoke", "count", "attest", "correct", "recap")
-# Kinds version 2 adds (format.md 9): a version 1 statement of one is refused.
-KINDS_V2 = ("determination",)
+# Version 2 adds the process after the count (format.md 5.11-5.13, ledger.format.aftercount)
+# and the KPU's determination (5.14): their kinds, and the Bawaslu roles as the law names
+# them in place of version 1's `panwas`. A version 1 statement of a version 2 kind is refused.
+ROLES_V2 = (*(r for r in ROLES if r not in ("panwas", "ptps")), *BAWASLU_ROLES)
+KINDS_V2 = (*KINDS, *AFTERCOUNT_KINDS, "determination")
 VERDICTS = ("agree", "object")
 RULINGS = ("upheld", "dismissed")
 MAX_TEXT = 2000
@@ -121,12 +135,25 @@ def _hash(value: Any, name: str) -> bytes:
     return value
 
 
-def check_tally(tally: Any, contest: Contest, what: str = "tally") -> None:
-    """Check the structure of a C.Hasil tally against its contest."""
+def tally_fields(version: int) -> tuple[str, ...]:
+    """The integer fields of a C.Hasil tally in format ``version`` (format.md 5.9)."""
+    if version == 1:
+        return TALLY_INT_FIELDS
+    return tuple(name for name in TALLY_INT_FIELDS if name not in V1_ONLY_FIELDS)
+
+
+def tally_form(tally: Mapping[str, Any], version: int) -> dict[str, Any]:
+    """``tally`` with the fields of ``version`` only (a signer's copy of the form)."""
+    return {k: v for k, v in tally.items() if version == 1 or k not in V1_ONLY_FIELDS}
+
+
+def check_tally(tally: Any, contest: Contest, what: str = "tally", *, version: int = 1) -> None:
+    """Check the structure of a C.Hasil tally of format ``version`` against its contest."""
     if not isinstance(tally, dict):
         raise SchemaError(f"{what} must be a map")
-    _require(tally, set(TALLY_INT_FIELDS) | {"votes"}, set(_OPTIONAL_TALLY_FIELDS), what)
-    for name in TALLY_INT_FIELDS:
+    fields = tally_fields(version)
+    _require(tally, {*fields, "votes"}, set(_OPTIONAL_TALLY_FIELDS), what)
+    for name in fields:
         _count(tally[name], f"{what}.{name}")
     votes = tally["votes"]
     if not isinstance(votes, dict):
@@ -183,7 +210,7 @@ def tally_flags(tally: Mapping[str, Any]) -> list[tuple[str, str]]:
             )
         )
     for name in REGISTERED_FIELDS:
-        if tally[f"voted_{name}"] > tally[name]:
+        if name in tally and tally[f"voted_{name}"] > tally[name]:  # version 2: DPT only
             flags.append(
                 (
                     OVER_REGISTERED,
@@ -252,13 +279,16 @@ def contest_from_body(body: Mapping[str, Any]) -> Contest:
     )
 
 
-def _check_grant(body: Mapping[str, Any]) -> None:
+def _check_grant(body: Mapping[str, Any], version: int) -> None:
     _require(body, {"key", "role", "scope", "label"}, {"contest", "pair", "khusus"}, "grant body")
     if not isinstance(body["key"], bytes) or len(body["key"]) != 32:
         raise SchemaError("grant.key must be a raw 32-byte Ed25519 public key")
     role = body["role"]
-    if role not in ROLES:
-        raise SchemaError(f"grant.role {role!r} is not one of {', '.join(ROLES)}")
+    roles = ROLES if version == 1 else ROLES_V2
+    if role not in roles:
+        raise SchemaError(
+            f"grant.role {role!r} is not one of {', '.join(roles)} in version {version}"
+        )
     _text(body["label"], "grant.label")
     scope = _text(body["scope"], "grant.scope")
     level = level_of(scope)
@@ -271,6 +301,7 @@ def _check_grant(body: Mapping[str, Any]) -> None:
         "ptps": (TPS,),
         "paslon": (PROVINCE, KABKOTA),
         "saksi": (PROVINCE, KABKOTA, KECAMATAN, TPS),
+        **{name: (level,) for name, level in BAWASLU_ROLES.items()},
     }[role]
     if level not in wanted:
         raise SchemaError(
@@ -288,12 +319,14 @@ def _check_grant(body: Mapping[str, Any]) -> None:
         raise SchemaError("grant.khusus is only for kpps grants, and only as true")
 
 
-def _check_attest(body: Mapping[str, Any]) -> None:
+def _check_attest(body: Mapping[str, Any], version: int) -> None:
     _require(body, {"event", "verdict"}, {"reason"}, "attest body")
     _hash(body["event"], "attest.event")
-    if body["verdict"] not in VERDICTS:
-        raise SchemaError(f"attest.verdict must be one of {', '.join(VERDICTS)}")
-    if body["verdict"] == "object":
+    # Version 2: a saksi may refuse to sign, with reasons (format.md 5.6).
+    verdicts = VERDICTS if version == 1 else (*VERDICTS, REFUSE)
+    if body["verdict"] not in verdicts:
+        raise SchemaError(f"attest.verdict must be one of {', '.join(verdicts)}")
+    if body["verdict"] != "agree":
         _text(body.get("reason"), "attest.reason (required for an objection)")
     elif "reason" in body:
         _text(body["reason"], "attest.reason", empty=True)
@@ -315,7 +348,11 @@ def _check_inputs_v1(inputs: Any) -> None:
 
 
 def _check_recap(body: Mapping[str, Any], contest: Contest, version: int) -> None:
-    _require(body, {"inputs", "totals"}, {"decisions"}, "recap body")
+    # Version 2: the D.Hasil's administrative block, optional (format.md 5.8.3).
+    optional = {"decisions"} if version == 1 else {"decisions", "admin"}
+    _require(body, {"inputs", "totals"}, optional, "recap body")
+    if "admin" in body:
+        check_admin(body["admin"])
     if version == 1:
         _check_inputs_v1(body["inputs"])
     else:
@@ -356,7 +393,7 @@ def _check_totals(totals: Any, contest: Contest, what: str) -> None:
 
 
 def _check_determination(body: Mapping[str, Any], contest: Contest) -> None:
-    """A determination (format.md 5.11): its fields, and the law's outcome of its totals."""
+    """A determination (format.md 5.14): its fields, and the law's outcome of its totals."""
     _require(
         body, {"recap", "decree", "announced", "totals", "outcome"}, {"elected"}, "determination"
     )
@@ -383,11 +420,13 @@ def check_body(
     """Check ``body`` against the schema of ``kind`` in format ``version``.
 
     ``contest()`` gives the stream's contest. The versions differ in the recap body
-    (format.md 5.8), the election's schedule (5.1) and the determination (5.11);
+    (format.md 5.8), the election's schedule (5.1) and the determination (5.14);
     kinds a later version adds are refused in earlier ones.
     """
-    if kind in KINDS_V2 and version < 2:
-        raise SchemaError(f"statement kind {kind!r} exists from format version 2")
+    if kind not in KINDS and kind in KINDS_V2 and version < 2:
+        raise SchemaError(
+            f"statement kind {kind!r} exists from format version 2 (this statement is version 1)"
+        )
     if kind == "election":
         # Version 2 elections may carry their schedule (format.md 5.1).
         _require(body, {"name"}, {"schedule"} if version >= 2 else set(), "election body")
@@ -397,26 +436,36 @@ def check_body(
     elif kind == "contest":
         contest_from_body(body)
     elif kind == "grant":
-        _check_grant(body)
+        _check_grant(body, version)
     elif kind == "revoke":
         _require(body, {"key", "reason"}, set(), "revoke body")
         _hash(body["key"], "revoke.key (a key id)")
         _text(body["reason"], "revoke.reason")
     elif kind == "count":
-        _require(body, {"tally"}, set(), "count body")
-        check_tally(body["tally"], contest(), "count.tally")
+        # Version 2: a count carrying out a re-vote, delayed vote or recount names its order.
+        _require(body, {"tally"}, set() if version == 1 else {"order"}, "count body")
+        check_tally(body["tally"], contest(), "count.tally", version=version)
+        if "order" in body:
+            _hash(body["order"], "count.order")
     elif kind == "attest":
-        _check_attest(body)
+        _check_attest(body, version)
     elif kind == "correct":
-        _require(body, {"corrects", "reason", "tally"}, set(), "correct body")
+        # Version 2: the objections a correction answers are named (format.md 5.7).
+        optional = set() if version == 1 else {"answers"}
+        _require(body, {"corrects", "reason", "tally"}, optional, "correct body")
+        if "answers" in body:
+            check_answers(body["answers"], "correct.answers")
         _hash(body["corrects"], "correct.corrects")
         _text(body["reason"], "correct.reason")
-        check_tally(body["tally"], contest(), "correct.tally")
+        check_tally(body["tally"], contest(), "correct.tally", version=version)
     elif kind == "recap":
         _check_recap(body, contest(), version)
     elif kind == "determination":
         _check_determination(body, contest())
+    elif kind in AFTERCOUNT_KINDS:
+        check_aftercount_body(kind, body)
     else:
+        known = KINDS if version == 1 else KINDS_V2
         raise SchemaError(
-            f"unknown statement kind {kind!r} (known: {', '.join((*KINDS, *KINDS_V2))})"
+            f"unknown statement kind {kind!r} in version {version} (known: {', '.join(known)})"
         )

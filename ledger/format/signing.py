@@ -170,7 +170,7 @@ def determination_body(
     office: str,
     elected: int | None = None,
 ) -> dict[str, Any]:
-    """A determination body (format.md 5.11) with the outcome the law gives ``totals``.
+    """A determination body (format.md 5.14) with the outcome the law gives ``totals``.
 
     ``elected`` is needed only to name one of pairs tied on the most votes (the tie
     rule, ledger.format.outcome); otherwise the outcome is computed, never chosen.

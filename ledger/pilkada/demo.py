@@ -119,7 +119,7 @@ def build(
             )
             for c in views.contests(store)
         }
-        found = views.findings(store)
+        found = views.findings(store, now=cosigned_at)  # the reviewer's clock: deadlines
 
         export = directory / "ledger.export"
         with open(export, "wb") as out, Progress("exporting", events) as progress:

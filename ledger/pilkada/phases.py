@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
+from ledger.format.aftercount import AFTERCOUNT_KINDS
 from ledger.format.recap import recap_inputs
 from ledger.format.regions import key_stream
 from ledger.format.statement import Envelope
@@ -39,13 +40,30 @@ def phases(envelopes: Sequence[Envelope]) -> list[tuple[str, list[list[Envelope]
             depth[e.hash] = 0 if granter is None else grant_depth(granter) + 1
         return depth[e.hash]
 
+    # After the count (format.md 5.5-5.13) a sheet stream may interleave counts, orders,
+    # recommendations and attestations, and a recap stream recaps and attestations of
+    # them: such a sheet stream goes whole into the third phase, a recap stream into
+    # the last, each in seq order.
+    whole = {
+        e.statement.stream: PHASES[2][0]
+        for e in envelopes
+        if e.statement.kind in AFTERCOUNT_KINDS and e.statement.stream.startswith("sheet:")
+    }
+    whole.update(
+        (e.statement.stream, PHASES[3][0])
+        for e in envelopes
+        if e.statement.kind != "recap" and e.statement.stream.startswith("recap:")
+    )
     recap_depth: dict[str, int] = {}
     out: list[tuple[str, list[list[Envelope]]]] = []
     for name, kinds in PHASES:
         by_wave: dict[int, list[Envelope]] = defaultdict(list)
         for e in envelopes:
             s = e.statement
-            if s.kind not in kinds:
+            if s.stream in whole:
+                if whole[s.stream] != name:
+                    continue
+            elif s.kind not in kinds:
                 continue
             if s.stream == "election":
                 wave = -1  # the election and its contests: one stream, before any grant
@@ -55,6 +73,8 @@ def phases(envelopes: Sequence[Envelope]) -> list[tuple[str, list[list[Envelope]
                 inputs = [stream for stream, _ in recap_inputs(s)]
                 wave = 1 + max((recap_depth.get(i, -1) for i in inputs), default=-1)
                 recap_depth[s.stream] = max(recap_depth.get(s.stream, 0), wave)
+            elif s.stream.startswith("recap:"):
+                wave = recap_depth.get(s.stream, 0)  # with the recap it attests
             else:
                 wave = 0
             by_wave[wave].append(e)

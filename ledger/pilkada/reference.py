@@ -61,7 +61,7 @@ BLORA = "33.16"
 # Rutan Kelas IIB Blora (the regency's remand prison) lies on Jl. Pemuda in the
 # town centre of kecamatan Blora (33.16.09); public map listings place it in
 # kelurahan Tempelan, the best-fitting village of regions.csv (not verified against
-# a KPU TPS list). Its TPS Khusus is, by convention here, the LAST TPS of the
+# a KPU TPS list). Its TPS Lokasi Khusus is, by convention here, the LAST TPS of the
 # layout for Tempelan: tps_layout("33.16.09") gives Tempelan TPS 001..007 and
 # 33.16.09.1016/007 is the Rutan's (tests check this against the layout).
 RUTAN_BLORA_VILLAGE = "33.16.09.1016"

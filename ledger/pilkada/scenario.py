@@ -19,8 +19,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.format import ed25519
+from ledger.format.aftercount import followup_body, order_body, recommend_body
 from ledger.format.note import SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519, NoteSigner
 from ledger.format.regions import key_stream, recap_stream, sheet_stream
+from ledger.format.schema import tally_form
 from ledger.format.signing import (
     Chainer,
     attest_body,
@@ -89,6 +91,8 @@ class Scenario:
     def sign(
         self, key: Ed25519PrivateKey, stream: str, kind: str, body: Mapping[str, Any]
     ) -> Envelope:
+        if kind in ("count", "correct"):  # the C.Hasil as the version's form has it
+            body = {**body, "tally": tally_form(body["tally"], self.chain.version)}
         return self.chain.sign(key, stream, kind, body, time=self.time)
 
     # --- the election and its authorities --------------------------------------------
@@ -144,8 +148,12 @@ class Scenario:
         corrects: bytes,
         reason: str,
         tally: Mapping[str, Any],
+        answers: list[bytes] | None = None,
     ) -> Envelope:
+        """A correction; ``answers`` names the objections it answers (version 2)."""
         body = correct_body(corrects, reason, tally)
+        if answers is not None:
+            body["answers"] = answers
         return self.sign(key, sheet_stream(contest, tps), "correct", body)
 
     def recap(
@@ -164,6 +172,60 @@ class Scenario:
             inputs, votes, valid, invalid, voted, decisions, version=self.chain.version
         )
         return self.sign(key, recap_stream(contest, region), "recap", body)
+
+    # --- after the count (format.md 5.11-5.13) -------------------------------------------
+
+    def order(
+        self, key: Ed25519PrivateKey, stream: str, action: str, reason: str, **extra: Any
+    ) -> Envelope:
+        """An order of ``action`` in a sheet or recap stream; voting day is the scenario's
+        day, the deadline (unless given) the tenth day after it."""
+        voting_day = extra.pop("voting_day", self.time)
+        deadline = extra.pop("deadline", voting_day + 10 * 86_400)
+        basis = extra.pop("basis", "UU 1/2015 Pasal 112, PKPU 17/2024")
+        body = order_body(action, basis, reason, voting_day, deadline, **extra)
+        return self.sign(key, stream, "order", body)
+
+    def recount_count(
+        self,
+        kpps: Ed25519PrivateKey,
+        contest: str,
+        tps: str,
+        tally: Mapping[str, Any],
+        order: bytes,
+    ) -> Envelope:
+        """The count that carries out ``order`` (a re-vote, delayed vote or recount)."""
+        body = {**count_body(tally), "order": order}
+        return self.sign(kpps, sheet_stream(contest, tps), "count", body)
+
+    def attest_recap(
+        self,
+        key: Ed25519PrivateKey,
+        contest: str,
+        region: str,
+        event: bytes,
+        verdict: str = "agree",
+        reason: str | None = None,
+    ) -> Envelope:
+        """A saksi's or Bawaslu's attestation at a recap plenary (version 2)."""
+        body = attest_body(event, verdict, reason)
+        return self.sign(key, recap_stream(contest, region), "attest", body)
+
+    def recommend(
+        self,
+        key: Ed25519PrivateKey,
+        stream: str,
+        remedy: str,
+        reason: str,
+        event: bytes | None = None,
+    ) -> Envelope:
+        return self.sign(key, stream, "recommend", recommend_body(remedy, reason, event))
+
+    def followup(
+        self, key: Ed25519PrivateKey, stream: str, recommendation: bytes, verdict: str, reason: str
+    ) -> Envelope:
+        body = followup_body(recommendation, verdict, reason)
+        return self.sign(key, stream, "followup", body)
 
     def head(self, stream: str) -> bytes:
         """The hash of the last statement this scenario signed into ``stream``."""

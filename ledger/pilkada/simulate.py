@@ -102,6 +102,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import pilkada
 from ledger.format import canonical, ed25519
+from ledger.format.aftercount import REFUSE, followup_body, order_body, recommend_body
+from ledger.format.dhasil import add_admin, admin_of_tally
 from ledger.format.recap import MAX_DECISIONS
 from ledger.format.regions import (
     KABKOTA,
@@ -115,7 +117,7 @@ from ledger.format.regions import (
     sheet_stream,
 )
 from ledger.format.schedule import PILKADA_2024
-from ledger.format.schema import REGISTERED_FIELDS, VOTED_FIELDS
+from ledger.format.schema import REGISTERED_FIELDS, V1_ONLY_FIELDS, VOTED_FIELDS, tally_form
 from ledger.format.signing import (
     attest_body,
     correct_body,
@@ -133,11 +135,13 @@ from ledger.format.statement import (
     statement_context,
 )
 from ledger.format.trust import TrustRoots
+from ledger.pilkada.aftercount import AfterCount, after_plan, first_count, rng
 from ledger.pilkada.reference import ContestInfo, KecamatanResult
 from ledger.pilkada.scenario import Scenario
 
 __all__ = [
     "FAULT_KINDS",
+    "AfterCount",
     "ContestTotals",
     "Faults",
     "Injected",
@@ -147,6 +151,16 @@ __all__ = [
 MINUTE = 60
 HOUR = 3600
 DAY = 86400
+# A delayed (susulan) or continued (lanjutan) vote: the order's reason and legal
+# basis, and how long after polling day the vote is then held.
+POSTPONED = {
+    "delayed": (
+        "logistics did not reach the TPS on polling day",
+        "UU 1/2015 Pasal 120; PKPU 17/2024",
+        2 * DAY,
+    ),
+    "continued": ("voting interrupted by flooding", "UU 1/2015 Pasal 121; PKPU 17/2024", DAY),
+}
 
 Tally = dict[str, Any]
 
@@ -165,6 +179,10 @@ class Faults:
     recap_mismatches: int = 0
     recap_omissions: int = 0
     stale_heads: int = 0
+    unfollowed_recommendations: int = 0
+    contradicted_followups: int = 0
+    unanswered_plenary_objections: int = 0
+    admin_mismatches: int = 0
 
     @classmethod
     def each(cls, n: int = 1) -> Faults:
@@ -178,6 +196,12 @@ class Faults:
     def total(self) -> int:
         return sum(n for _, n in self.items())
 
+    def plan_key(self) -> str:
+        """What seeds the plan: the faults as named before the after-count kinds (unless
+        asked for), so that a plan without them places every fault where it did."""
+        named = (f"{k}={n}" for k, n in self.items() if n or k not in _AFTERCOUNT_FAULTS)
+        return f"Faults({', '.join(named)})"
+
 
 FAULT_KINDS: tuple[str, ...] = tuple(f.name for f in fields(Faults))
 _SHEET_KINDS = (
@@ -188,6 +212,15 @@ _SHEET_KINDS = (
     "unattested_corrections",
     "equivocations",
     "stale_heads",
+    "unfollowed_recommendations",
+    "contradicted_followups",
+)
+# Faults that need the kinds of the process after the count (format version 2).
+_AFTERCOUNT_FAULTS = (
+    "unfollowed_recommendations",
+    "contradicted_followups",
+    "unanswered_plenary_objections",
+    "admin_mismatches",
 )
 _MOVED = frozenset({"objections_answered", "unattested_corrections", "equivocations"})
 
@@ -279,6 +312,17 @@ class _Recap:
     valid: int
     invalid: int
     voted: int
+    admin: dict[str, int] | None = None  # the D.Hasil's administrative block (version 2)
+
+
+def _sum_admin(blocks: list[dict[str, int] | None]) -> dict[str, int] | None:
+    """The sum of admin blocks, or None if any is missing (format.md 5.8.3)."""
+    total: dict[str, int] = {}
+    for block in blocks:
+        if block is None:
+            return None
+        add_admin(total, block)
+    return total
 
 
 def _derive(*parts: object) -> int:
@@ -330,6 +374,7 @@ class Simulation:
         attest_by_ptps: bool = True,
         recaps: bool = True,
         determinations: bool = True,
+        after: AfterCount | None = None,
     ) -> None:
         if region and level_of(region) not in (PROVINCE, KABKOTA, KECAMATAN):
             raise ValueError(f"region must be '', a province, regency/city or kecamatan: {region}")
@@ -341,10 +386,24 @@ class Simulation:
         if any(n < 0 for _, n in self.faults.items()):
             raise ValueError("fault counts must not be negative")
         if not recaps and (
-            self.faults.recap_mismatches or self.faults.recap_omissions or self.faults.stale_heads
+            self.faults.recap_mismatches
+            or self.faults.recap_omissions
+            or self.faults.stale_heads
+            or self.faults.unanswered_plenary_objections
+            or self.faults.admin_mismatches
         ):
             raise ValueError("recap faults (and stale heads) need recaps=True")
         self.scenario = scenario if scenario is not None else Scenario()
+        # Re-votes, delayed and continued votes need format version 2 (format.md 5.11).
+        self.v2 = self.scenario.chain.version >= 2
+        self.after = after if after is not None else AfterCount()
+        if not self.v2 and any(getattr(self.faults, k) for k in _AFTERCOUNT_FAULTS):
+            raise ValueError("recommendation faults need statement format version 2")
+        self.orders: list[Injected] = []  # each order and what carried it out
+        # The registered voters the version's C.Hasil has (version 2: the DPT only).
+        self._registered = tuple(
+            f for f in REGISTERED_FIELDS if not self.v2 or f not in V1_ONLY_FIELDS
+        )
         self.saksi_rate = saksi_rate
         self.attest_by_ptps = attest_by_ptps
         self.recaps = recaps
@@ -418,7 +477,9 @@ class Simulation:
         self._recap_plan: dict[tuple[str, str], list[str]] = {}
         if self.faults.total == 0:
             return
-        rng = random.Random(_derive("simulate-plan", self.seed, self.region, self.faults))
+        rng = random.Random(
+            _derive("simulate-plan", self.seed, self.region, self.faults.plan_key())
+        )
         units = [u for us in self._units.values() for u in us if u.reported]
         sizes = [len(u.tps) for u in units]
         ends = list(accumulate(sizes))
@@ -450,7 +511,12 @@ class Simulation:
         order = list(range(len(units)))
         rng.shuffle(order)
         at = 0
-        for kind in ("recap_mismatches", "recap_omissions"):
+        for kind in (
+            "recap_mismatches",
+            "recap_omissions",
+            "unanswered_plenary_objections",
+            "admin_mismatches",
+        ):
             for _ in range(getattr(self.faults, kind)):
                 for step in range(len(order) + 1):
                     if step == len(order):
@@ -490,6 +556,8 @@ class Simulation:
         """
         heads = self.scenario.chain.heads
         seq, prev = heads.get(stream, (0, ZERO_HASH))
+        if kind in ("count", "correct"):  # the C.Hasil as the version's form has it
+            body = {**body, "tally": tally_form(body["tally"], self.scenario.chain.version)}
         statement = Statement(
             election=self.scenario.election,
             stream=stream,
@@ -602,7 +670,7 @@ class Simulation:
         self, signer: _Key, contest_id: str, region: str, top: _Recap, recap: Envelope
     ) -> Envelope:
         """The KPU's determination of a contest at the plenary that closes its top recap:
-        the recap's figures, and the outcome the law gives them (format.md 5.11)."""
+        the recap's figures, and the outcome the law gives them (format.md 5.14)."""
         contest = next(c for c in self.contests if c.id == contest_id)
         kolom_kosong = next((p.number for p in contest.pairs if p.kolom_kosong), None)
         # The plenary announces two hours after the recap is signed.
@@ -636,13 +704,16 @@ class Simulation:
         version = self.scenario.chain.version
         named = [(r.stream, r.head) for r in inputs]
         body = recap_body(named, votes, valid, invalid, voted, version=version)
+        admin = _sum_admin([r.admin for r in inputs])
+        if admin is not None:
+            body["admin"] = admin
         stream = recap_stream(contest, region)
         time = self._noon + day - 2 * HOUR + rng.randrange(8 * HOUR)
         envelope = self._sign(signer, stream, "recap", body, time)
         del self.scenario.chain.heads[stream]
         for recap in inputs:
             self.scenario.chain.heads.pop(recap.stream, None)
-        return envelope, _Recap(stream, envelope.hash, votes, valid, invalid, voted)
+        return envelope, _Recap(stream, envelope.hash, votes, valid, invalid, voted, admin)
 
     def _kecamatan(self, kec: str, recaps: dict[str, _Recap]) -> Iterator[Envelope]:
         """One kecamatan's grants, sheets, faults and recaps."""
@@ -658,7 +729,8 @@ class Simulation:
         ppk = self._derive_key(f"ppk:{kec}")
         yield self._grant(kab, ppk, "ppk", kec, f"ppk:{kec}", t)
         panwas = self._derive_key(f"panwas:{kec}")
-        yield self._grant(self._bawaslu, panwas, "panwas", kec, f"panwas:{kec}", t + MINUTE)
+        role = "panwaslu-kec" if self.v2 else "panwas"  # version 1's flat role
+        yield self._grant(self._bawaslu, panwas, role, kec, f"panwas:{kec}", t + MINUTE)
         saksi: dict[tuple[str, int], _Key] = {}
         t += 2 * HOUR
         for unit in units:
@@ -711,9 +783,15 @@ class Simulation:
                     sheets[tps] = self._prepare(kind, tps, cid, split[tps], unit, fault_rng)
             touched[cid] = sheets
 
+        # Re-votes, delayed and continued votes (never on a sheet a fault touches).
+        after = after_plan(self.after, self.seed, all_tps, tallies, touched) if self.v2 else {}
+
         # Counts on polling day from 13:00 WIB, gubernur first; attestations after each.
         for tps in all_tps:
             t = noon + HOUR + 30 * MINUTE + rng.randrange(4 * HOUR)
+            action = after.get(tps)
+            if action in POSTPONED:
+                t += POSTPONED[action][2]  # the vote is held later, as ordered
             for unit in units:
                 cid = unit.contest.id
                 tally = tallies.get(cid, {}).get(tps)
@@ -722,8 +800,19 @@ class Simulation:
                 stream = sheet_stream(cid, tps)
                 sheet = touched[cid].get(tps)
                 shown = tally if sheet is None or sheet.shown is None else sheet.shown
-                count = self._sign(kpps[tps], stream, "count", count_body(shown), t)
+                body = count_body(shown)
+                ordered: list[bytes] = []
+                if action in ("delayed", "continued"):
+                    order = self._postponed(kab, stream, action)
+                    yield order
+                    body["order"] = order.hash
+                    ordered.append(order.hash)
+                elif action == "revote":
+                    body = count_body(first_count(shown))  # the count the re-vote replaces
+                count = self._sign(kpps[tps], stream, "count", body, t)
                 yield count
+                if ordered:
+                    self.orders.append(Injected(str(action), stream, [*ordered, count.hash], ""))
                 if sheet is not None:
                     sheet.count, sheet.count_time = count.hash, t
                     if sheet.kind in ("arithmetic", "over_registered"):
@@ -738,6 +827,10 @@ class Simulation:
                             continue  # the objecting saksi does not also agree
                         t += MINUTE
                         yield self._sign(saksi[(cid, pair.number)], stream, "attest", body, t)
+                if action == "revote":
+                    t += HOUR
+                    yield from self._revote(kab, panwas, kpps[tps], ptps[tps], stream, tally, t)
+                    t += 4 * HOUR
                 t += 20 * MINUTE + rng.randrange(40 * MINUTE)
 
         # Faults, then the kecamatan recaps (PPK plenary on one of 28 Nov - 1 Dec).
@@ -762,9 +855,122 @@ class Simulation:
             envelopes, recap = self._kecamatan_recap(
                 unit, ppk, tallies[cid], touched[cid], decisions.get(cid, []), t, fault_rng
             )
+            if self.v2:
+                more = list(self._plenary(unit, ppk, saksi, envelopes, t))
+                envelopes += more
+                if more:
+                    recap = _Recap(
+                        recap.stream, envelopes[-1].hash, recap.votes, recap.valid,
+                        recap.invalid, recap.voted, recap.admin,
+                    )  # fmt: skip
             recaps[cid] = recap
             yield from envelopes
             t += 30 * MINUTE + rng.randrange(HOUR)
+
+    # --- after the count (format.md 5.11-5.13) ---------------------------------------------
+
+    def _order_times(self) -> tuple[int, int]:
+        """Voting day (00:00 WIB on polling day) and a re-vote's latest day after it."""
+        voting_day = self._noon - 12 * HOUR
+        return voting_day, voting_day + 10 * DAY
+
+    def _postponed(self, kab: _Key, stream: str, action: str) -> Envelope:
+        """The KPU kab/kota's order of a delayed or continued vote, on polling day."""
+        voting_day, deadline = self._order_times()
+        reason, basis, _ = POSTPONED[action]
+        at = self._noon - 4 * HOUR if action == "delayed" else self._noon + HOUR
+        body = order_body(action, basis, reason, voting_day, deadline)
+        return self._sign(kab, stream, "order", body, at)
+
+    def _revote(
+        self,
+        kab: _Key,
+        panwas: _Key,
+        kpps: _Key,
+        ptps: _Key,
+        stream: str,
+        tally: Tally,
+        t: int,
+    ) -> Iterator[Envelope]:
+        """Panwaslu Kecamatan recommends a re-vote, KPU kab/kota accepts and orders it,
+        the KPPS counts it (the real tally) and the PTPS agrees."""
+        reason = "voters not on the DPT voted with another voter's invitation (Pasal 112)"
+        rec = self._sign(panwas, stream, "recommend", recommend_body("revote", reason), t)
+        yield rec
+        followup = followup_body(rec.hash, "accepted", "the conditions of Pasal 112(2) are met")
+        accept = self._sign(kab, stream, "followup", followup, t + HOUR)
+        yield accept
+        voting_day, deadline = self._order_times()
+        body = order_body(
+            "revote",
+            "UU 1/2015 Pasal 112; PKPU 17/2024",
+            reason,
+            voting_day,
+            deadline,
+            recommendation=rec.hash,
+        )
+        order = self._sign(kab, stream, "order", body, t + 2 * HOUR)
+        yield order
+        count = self._sign(
+            kpps, stream, "count", {**count_body(tally), "order": order.hash}, t + 3 * HOUR
+        )
+        yield count
+        if self.attest_by_ptps:
+            yield self._sign(ptps, stream, "attest", attest_body(count.hash), t + 3 * HOUR + MINUTE)
+        self.orders.append(
+            Injected("revote", stream, [rec.hash, accept.hash, order.hash, count.hash], reason)
+        )
+
+    def _plenary(
+        self,
+        unit: _Unit,
+        ppk: _Key,
+        saksi: dict[tuple[str, int], _Key],
+        envelopes: list[Envelope],
+        t: int,
+    ) -> Iterator[Envelope]:
+        """At the PPK plenary: a saksi objects to the recap and the PPK answers it in a
+        further recap (at the rate of ``after.plenary_objection``), or, as a planted
+        fault, a saksi refuses to sign and nothing answers (format.md 5.6, 5.8)."""
+        kec = unit.kecamatan
+        recap = envelopes[-1]
+        stream = recap.statement.stream
+        heads = self.scenario.chain.heads
+        heads[stream] = (recap.statement.seq, recap.hash)  # the recap's may be forgotten
+        yield from self._plenary_events(unit, ppk, saksi, recap, t)
+        if not covers(self.region, kec[:5]):
+            del heads[stream]  # no regency recap follows here
+
+    def _plenary_events(
+        self,
+        unit: _Unit,
+        ppk: _Key,
+        saksi: dict[tuple[str, int], _Key],
+        recap: Envelope,
+        t: int,
+    ) -> Iterator[Envelope]:
+        cid, kec = unit.contest.id, unit.kecamatan
+        pairs = [p.number for p in unit.contest.pairs if not p.kolom_kosong]
+        stream = recap.statement.stream
+        if "unanswered_plenary_objections" in self._recap_plan.get((cid, kec), []):
+            reason = "the D.Hasil leaves out the objections the saksi raised at the TPS"
+            body = attest_body(recap.hash, REFUSE, reason)
+            refusal = self._sign(saksi[(cid, pairs[-1])], stream, "attest", body, t + 10 * MINUTE)
+            yield refusal
+            self._inject(
+                "unanswered_plenary_objections", stream, [refusal.hash, recap.hash], reason
+            )
+            return
+        draw = rng("simulate-plenary", self.seed, cid, kec).random()
+        if not pairs or draw >= self.after.plenary_objection:
+            return
+        reason = "the D.Hasil's totals were read out before every C.Hasil was checked"
+        body = attest_body(recap.hash, "object", reason)
+        objection = self._sign(saksi[(cid, pairs[0])], stream, "attest", body, t + 10 * MINUTE)
+        yield objection
+        decision = {"objection": objection.hash, "ruling": "dismissed", "reason": "checked"}
+        answer = dict(recap.statement.body, decisions=[decision])
+        yield self._sign(ppk, stream, "recap", answer, t + 20 * MINUTE)
 
     def _place(
         self, kind: str, index: int, unit: _Unit, split: dict[str, Tally], taken: dict[str, _Sheet]
@@ -781,7 +987,7 @@ class Simulation:
                 continue  # no real pair has votes here to move
             if kind == "arithmetic" and tally["valid"] + tally["invalid"] == 0:
                 continue
-            if kind == "over_registered" and not any(tally[f] for f in VOTED_FIELDS):
+            if kind == "over_registered" and not any(tally[f"voted_{f}"] for f in self._registered):
                 continue
             return tps
         raise ValueError(f"no sheet of {unit.contest.id} in {unit.kecamatan} can take {kind}")
@@ -823,9 +1029,9 @@ class Simulation:
             sheet.shown = shown
         elif kind == "over_registered":
             shown = dict(real)
-            for name in REGISTERED_FIELDS:
+            for name in self._registered:
                 shown[name] = real[f"voted_{name}"]
-            over = max(REGISTERED_FIELDS, key=lambda name: real[f"voted_{name}"])
+            over = max(self._registered, key=lambda name: real[f"voted_{name}"])
             shown[over] -= 1
             sheet.shown = shown
         return sheet
@@ -836,7 +1042,7 @@ class Simulation:
         if sheet.kind == "arithmetic":
             votes = sum(sheet.shown["votes"].values())
             return f"{sheet.tps}: sum of votes {votes} != valid {sheet.shown['valid']}"
-        registered = sum(sheet.shown[name] for name in REGISTERED_FIELDS)
+        registered = sum(sheet.shown.get(name, 0) for name in REGISTERED_FIELDS)
         voted = sum(sheet.shown[name] for name in VOTED_FIELDS)
         return f"{sheet.tps}: {voted} voters voted, {registered} registered"
 
@@ -874,12 +1080,12 @@ class Simulation:
             if kind == "objections_unanswered":
                 self._inject(kind, stream, [sheet.count, objection.hash], reason)
                 return
-            fix = self._sign(
-                ppk, stream, "correct",
-                correct_body(sheet.count, f"objection upheld at the PPK plenary: {reason}",
-                             sheet.real),
-                plenary,
-            )  # fmt: skip
+            body = correct_body(
+                sheet.count, f"objection upheld at the PPK plenary: {reason}", sheet.real
+            )
+            if self.v2:  # a correction names the objections it answers (format.md 5.7)
+                body["answers"] = [objection.hash]
+            fix = self._sign(ppk, stream, "correct", body, plenary)
             yield fix
             events = [sheet.count, objection.hash, fix.hash]
             agree = attest_body(fix.hash)
@@ -909,6 +1115,20 @@ class Simulation:
                 f"pair {source} to ballot {target}, the second (effective) is the real tally"
             )
             self._inject(kind, stream, [sheet.count, second.hash], note)
+        elif kind == "unfollowed_recommendations":
+            reason = f"PTPS saw ballots counted out of view of the saksi at {tps}"
+            body = recommend_body("recount", reason, sheet.count)
+            rec = self._sign(ptps[tps], stream, "recommend", body, t)
+            yield rec
+            self._inject(kind, stream, [rec.hash], "a recommendation nobody follows up")
+        elif kind == "contradicted_followups":
+            reason = f"the KPPS of {tps} let voters without the C.Pemberitahuan vote"
+            rec = self._sign(ptps[tps], stream, "recommend", recommend_body("revote", reason), t)
+            yield rec
+            body = followup_body(rec.hash, "accepted", "the PPK will propose the re-vote")
+            accept = self._sign(ppk, stream, "followup", body, t + HOUR)
+            yield accept
+            self._inject(kind, stream, [accept.hash, rec.hash], "accepted, never ordered")
         elif kind == "stale_heads":
             fixed = dict(sheet.real)
             if fixed["disabled_voted"] < fixed["disabled_registered"]:
@@ -961,9 +1181,9 @@ class Simulation:
                 continue
             sheet = touched.get(tps)
             tally = tallies[tps]
-            if sheet is not None and sheet.kind == "arithmetic":
+            if sheet is not None and sheet.kind in ("arithmetic", "over_registered"):
                 assert sheet.shown is not None
-                tally = sheet.shown
+                tally = sheet.shown  # what the sheet says (its registered voters too)
             if sheet is not None and sheet.kind == "stale_heads":
                 stale = (stream, sheet.count, head)
                 head = sheet.count
@@ -984,6 +1204,18 @@ class Simulation:
                 votes[source] += 1
                 note = f"totals give ballot {source} one vote no sheet has"
         stream = recap_stream(cid, kec)
+        admin = _sum_admin([admin_of_tally(t) for t in effective]) if self.v2 else None
+        admin_note = ""
+        if admin is not None and "admin_mismatches" in kinds:
+            # One voter moved between the DPT's men and women: only the sum differs.
+            down = "voted_dpt_f" if admin["voted_dpt_f"] else "voted_dpt_m"
+            up = "voted_dpt_m" if down == "voted_dpt_f" else "voted_dpt_f"
+            if admin[down]:
+                admin[down] -= 1
+                admin[up] += 1
+            else:
+                admin["disabled_voted"] += 1
+            admin_note = f"the D.Hasil moves a voter from {down} to {up}"
         # A recap carries at most MAX_DECISIONS decisions; the rest go into consecutive
         # recaps of the stream repeating its inputs and totals (format.md 5.8).
         chunks = [
@@ -994,9 +1226,18 @@ class Simulation:
                 ppk,
                 stream,
                 "recap",
-                recap_body(
-                    inputs, votes, valid, invalid, voted, chunk, version=self.scenario.chain.version
-                ),
+                {
+                    **recap_body(
+                        inputs,
+                        votes,
+                        valid,
+                        invalid,
+                        voted,
+                        chunk,
+                        version=self.scenario.chain.version,
+                    ),
+                    **({} if admin is None else {"admin": admin}),
+                },
                 time + i * MINUTE,
             )
             for i, chunk in enumerate(chunks)
@@ -1016,4 +1257,6 @@ class Simulation:
             )  # fmt: skip
         if not covers(self.region, kec[:5]):
             del heads[stream]
-        return envelopes, _Recap(stream, envelopes[-1].hash, votes, valid, invalid, voted)
+        if admin_note:
+            self._inject("admin_mismatches", stream, [envelopes[0].hash], admin_note)
+        return envelopes, _Recap(stream, envelopes[-1].hash, votes, valid, invalid, voted, admin)

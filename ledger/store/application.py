@@ -25,10 +25,12 @@ batch, the error reported is that of the first envelope that fails any step.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +50,7 @@ from ledger.errors import (
     UnknownSignerError,
 )
 from ledger.format import ed25519
+from ledger.format.aftercount import check_references, tag_of
 from ledger.format.authority import (
     BAWASLU_ROOT,
     KPU_ROOT,
@@ -67,9 +70,16 @@ from ledger.store.migrations import TRUST_META, check_schema
 from ledger.store.migrations import create as create_schema
 from ledger.store.migrations import migrate as migrate_schema
 from ledger.store.persistence import LeafRow, LogRecorder, StorageConfig
-from ledger.store.sequencer import sequence_pending
+from ledger.store.sequencer import SequencerState, sequence_pending
 
 __all__ = ["Accepted", "Ledger", "TrustRoots"]
+
+# Stream aggregates the writer keeps between batches (see Ledger._refresh_warm): a
+# bound on memory (an aggregate holds its envelopes, a few KiB); a miss costs only
+# a place in the next batch's one prefetch query.
+WARM_STREAMS = 10_000
+# Public keys kept by key id for step 3 (about 200 bytes each).
+WARM_KEYS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,17 +103,55 @@ class _Batch:
         self.events: list[Any] = []
         self.contests: dict[str, Contest] | None = None
         self.staged_contests: dict[str, Contest] = {}
+        self.touched: set[str] = set()  # streams changed here: not warm if the batch fails
 
     def stream(self, stream_id: str) -> Stream | None:
         if stream_id not in self.streams:
             self.streams[stream_id] = self.ledger._load(stream_id)
         return self.streams[stream_id]
 
+    def prefetch(self, stream_ids: Sequence[str]) -> None:
+        """Make the streams of ``stream_ids`` ready for :meth:`Ledger._load`: warm
+        ones from the writer's cache, the rest in one query."""
+        prefetched = self.ledger._prefetched
+        wanted = [s for s in dict.fromkeys(stream_ids) if s not in prefetched]
+        missing = self.ledger._warm_streams(wanted, prefetched)
+        if missing:
+            prefetched.update(self.ledger._load_many(missing))
+
+    def prefetch_envelopes(self, envelopes: Sequence[Envelope]) -> None:
+        """Load, in one round, what checking ``envelopes`` reads: their streams, their
+        signers' and revoked keys' streams, their recaps' input streams; then the
+        granters of the signers found (a second round, only for cold ones)."""
+        roots = self.root_ids()
+        wanted: list[str] = []
+        keys: list[str] = []
+        for envelope in envelopes:
+            statement = envelope.statement
+            wanted.append(statement.stream)
+            if statement.signer not in roots:
+                keys.append(key_stream(statement.signer))
+            if statement.kind == "revoke" and isinstance(statement.body.get("key"), bytes):
+                keys.append(key_stream(statement.body["key"]))
+            elif statement.kind == "recap":
+                # Only a prefetch hint: a malformed body is named by step 6, in order.
+                with suppress(Exception):
+                    wanted.extend(stream for stream, _ in recap_inputs(statement))
+        self.prefetch(wanted + keys)
+        granters = []
+        for stream_id in keys:
+            stream = self.ledger._prefetched.get(stream_id)
+            if stream is not None:
+                granter = stream.envelopes[0].statement.signer
+                if granter not in roots:
+                    granters.append(key_stream(granter))
+        self.prefetch(granters)
+
     def contest(self, contest: str) -> Contest:
         if contest in self.staged_contests:
             return self.staged_contests[contest]
         if self.contests is None:
-            self.contests = self.ledger.contests()
+            self.contests = self.ledger._contests_under_lock()
         found = self.contests.get(contest)
         if found is None:
             raise UnknownEventError(f"contest {contest} is not defined in this election")
@@ -167,6 +215,7 @@ class _Batch:
                 f"of seq {seq} ({stream.head.hex()[:16]})"
             )
         self._check_references(statement, stream)  # (9)
+        self.touched.add(statement.stream)
         if stream is None:
             stream = Stream.start(envelope)
             self.streams[statement.stream] = stream
@@ -186,7 +235,14 @@ class _Batch:
 
     def _check_references(self, statement: Statement, stream: Stream | None) -> None:
         kind, body = statement.kind, statement.body
-        if kind in ("attest", "correct"):
+
+        def tag(stream_id: str, event: bytes) -> str | None:
+            named = stream if stream_id == statement.stream else self.stream(stream_id)
+            found = None if named is None else named.find(event)
+            return None if found is None else tag_of(found.statement)
+
+        check_references(statement, tag)  # the version 2 keys (format.md 5.5-5.13)
+        if kind in ("attest", "correct") and statement.stream.startswith("sheet:"):
             target = body["event"] if kind == "attest" else body["corrects"]
             found = None if stream is None else stream.find(target)
             if found is None or found.statement.kind not in ("count", "correct"):
@@ -249,6 +305,20 @@ class Ledger(Application[uuid.UUID]):
         self._trust: TrustRoots | None = None
         self._contests: dict[str, Contest] = {}
         self._contests_seen = 0
+        # The writer's warm aggregates, least recently used first, current as of
+        # notification id ``_warm_as_of``: used only under the append lock, after
+        # _refresh_warm has dropped what others wrote since. (eventsourcing's own
+        # aggregate cache fast-forwards each aggregate with a query of its own: the
+        # round trip per stream this avoids.)
+        self._warm: OrderedDict[uuid.UUID, Stream] = OrderedDict()
+        self._warm_as_of: int | None = None
+        # Public keys by key id, found before the lock (step 3): a key id is the
+        # hash of its key, so an entry can never go stale.
+        self._public_keys: dict[bytes, bytes] = {}
+        self._contests_as_of: int | None = None  # the _warm_as_of they were read at
+        self._prefetched: dict[str, Stream | None] = {}  # for the batch under the lock
+        self._prefetch_thread = 0
+        self._sequencer: SequencerState | None = None  # as the last sequencing left it
 
     @classmethod
     def create(cls, database_url: str, trust: TrustRoots) -> Ledger:
@@ -291,12 +361,82 @@ class Ledger(Application[uuid.UUID]):
     # --- reading -----------------------------------------------------------------------
 
     def _load(self, stream_id: str) -> Stream | None:
+        # Prefetched by the batch being checked, for its own thread only: another
+        # thread reading this Ledger must not see a batch's uncommitted changes.
+        if stream_id in self._prefetched and self._prefetch_thread == threading.get_ident():
+            return self._prefetched[stream_id]
         try:
             stream: Stream = self.repository.get(stream_uuid(self.trust.election, stream_id))
         except AggregateNotFoundError:
             return None
         assert isinstance(stream, Stream)
         return stream
+
+    def _load_many(self, stream_ids: Sequence[str]) -> dict[str, Stream | None]:
+        """Rebuild the aggregates of ``stream_ids`` from one query (None: new stream)."""
+        election = self.trust.election
+        ids = {stream_uuid(election, stream_id): stream_id for stream_id in stream_ids}
+        table = self.recorder.events_table_name  # type: ignore[attr-defined]
+        events: dict[uuid.UUID, list[Any]] = {}
+        for stored in self.log_store.select_events_of(table, list(ids)):
+            events.setdefault(stored.originator_id, []).append(  # type: ignore[arg-type]
+                self.mapper.to_domain_event(stored)
+            )
+        loaded: dict[str, Stream | None] = {}
+        for aggregate_id, stream_id in ids.items():
+            stream = None
+            for event in events.get(aggregate_id, ()):
+                stream = event.mutate(stream)
+            loaded[stream_id] = stream
+        return loaded
+
+    def _warm_streams(self, stream_ids: list[str], into: dict[str, Stream | None]) -> list[str]:
+        """Put the warm ones of ``stream_ids`` into ``into``; return the others."""
+        election = self.trust.election
+        cold = []
+        for stream_id in stream_ids:
+            aggregate_id = stream_uuid(election, stream_id)
+            stream = self._warm.get(aggregate_id)
+            if stream is None:
+                cold.append(stream_id)
+            else:
+                self._warm.move_to_end(aggregate_id)
+                into[stream_id] = stream
+        return cold
+
+    def _keep_warm(self, streams: dict[str, Stream | None], failed: set[str]) -> None:
+        """After a batch: keep its loaded aggregates warm, except those it changed
+        and did not store (``failed``), which no longer match the database."""
+        election = self.trust.election
+        for stream_id, stream in streams.items():
+            aggregate_id = stream_uuid(election, stream_id)
+            if stream is None or stream_id in failed:
+                self._warm.pop(aggregate_id, None)
+            else:
+                self._warm[aggregate_id] = stream
+                self._warm.move_to_end(aggregate_id)
+        while len(self._warm) > WARM_STREAMS:
+            self._warm.popitem(last=False)
+
+    def _refresh_warm(self) -> int:
+        """Under the append lock: drop the warm aggregates that another writer (or a
+        failed batch) changed since they were current; return the notification id
+        they are now current as of. One query when nothing else was written."""
+        current = self.recorder.max_notification_id() or 0
+        if current != self._warm_as_of:
+            self._sequencer = None  # another writer stored (and maybe sequenced) since
+        if self._warm_as_of is None or current < self._warm_as_of:
+            self._warm.clear()
+        elif current > self._warm_as_of:
+            written = self.recorder.select_notifications(
+                start=self._warm_as_of, limit=WARM_STREAMS, inclusive_of_start=False
+            )
+            if len(written) >= WARM_STREAMS:
+                self._warm.clear()
+            for notification in written:
+                self._warm.pop(notification.originator_id, None)  # type: ignore[arg-type]
+        self._warm_as_of = current
+        return current
 
     def stream(self, stream_id: str) -> list[Envelope]:
         """Every envelope of ``stream_id`` in seq order (empty if the stream is new)."""
@@ -360,32 +500,53 @@ class Ledger(Application[uuid.UUID]):
         # (3) on a second thread (libsodium releases the GIL), while this one checks.
         signatures = _SIGNATURES.submit(ed25519.verify_many, tasks)
         with self.log_store.append_lock():
+            self._refresh_warm()
+            self._prefetch_thread = threading.get_ident()
             batch = _Batch(self)
             duplicate: list[bool] = []
             position = 0
+            stored = False
             try:
-                for position, envelope in enumerate(envelopes):
-                    with _at(position, len(raws)):
-                        stream = batch.stream(envelope.statement.stream)
-                        found = stream is not None and stream.find(envelope.hash) is not None  # (4)
-                        duplicate.append(found)
-                        if not found:
-                            batch.add(envelope, signature_verified=tasks[position] is not None)
-            except LedgerError:
-                # A bad signature at or before the failing envelope is reported
-                # first, as if step 3 had run in line.
-                _raise_bad_signature(signatures.result(), position)
-                raise
-            _raise_bad_signature(signatures.result(), len(envelopes) - 1)
-            if batch.events:
+                batch.prefetch_envelopes(envelopes)
                 try:
-                    self.save(*batch.events)  # (10)
-                except (IntegrityError, RecordConflictError) as e:
-                    raise StaleHeadError(
-                        "another statement was stored for one of these streams first; "
-                        "fetch the head and sign again"
-                    ) from e
-            _, sequenced = sequence_pending(self.log_store, self.recorder, self.mapper)
+                    for position, envelope in enumerate(envelopes):
+                        with _at(position, len(raws)):
+                            stream = batch.stream(envelope.statement.stream)
+                            found = (
+                                stream is not None and stream.find(envelope.hash) is not None
+                            )  # (4)
+                            duplicate.append(found)
+                            if not found:
+                                batch.add(envelope, signature_verified=tasks[position] is not None)
+                except LedgerError:
+                    # A bad signature at or before the failing envelope is reported
+                    # first, as if step 3 had run in line.
+                    _raise_bad_signature(signatures.result(), position)
+                    raise
+                _raise_bad_signature(signatures.result(), len(envelopes) - 1)
+                if batch.events:
+                    try:
+                        self.save(*batch.events)  # (10)
+                    except (IntegrityError, RecordConflictError) as e:
+                        raise StaleHeadError(
+                            "another statement was stored for one of these streams first; "
+                            "fetch the head and sign again"
+                        ) from e
+                stored = True
+                state, self._sequencer = self._sequencer, None  # None while in doubt
+                _, sequenced, self._sequencer = sequence_pending(
+                    self.log_store, self.recorder, self.mapper, state
+                )
+                if sequenced:
+                    # Everything stored is sequenced under this lock: the last leaf's
+                    # notification is the newest, and every change up to it is ours.
+                    newest = sequenced[-1].notification_id
+                    if self._contests_as_of == self._warm_as_of and not batch.staged_contests:
+                        self._contests_as_of = newest  # this batch defined no contest
+                    self._warm_as_of = newest
+            finally:
+                self._prefetched = {}
+                self._keep_warm(batch.streams, set() if stored else batch.touched)
         leaves = {leaf.event_hash: leaf.leaf_index for leaf in sequenced}
         return [self._accepted(e, d, leaves) for e, d in zip(envelopes, duplicate, strict=True)]
 
@@ -400,26 +561,31 @@ class Ledger(Application[uuid.UUID]):
         None where the key is not found here (step 5 then verifies in line).
         """
         trust = self.trust
-        known = {
-            key_id(trust.kpu_root): trust.kpu_root,
-            key_id(trust.bawaslu_root): trust.bawaslu_root,
-        }
+        if len(self._public_keys) > WARM_KEYS:
+            self._public_keys.clear()  # bounded memory; found again in one query
+        known = self._public_keys
+        known[key_id(trust.kpu_root)] = trust.kpu_root
+        known[key_id(trust.bawaslu_root)] = trust.bawaslu_root
+        for envelope in envelopes:
+            statement = envelope.statement
+            granted = statement.body.get("key") if statement.kind == "grant" else None
+            if isinstance(granted, bytes):
+                known[key_id(granted)] = granted
+        unknown = {e.statement.signer for e in envelopes} - known.keys()
+        if unknown:  # one query for the key streams of every signer not seen yet
+            loaded = self._load_many([key_stream(signer) for signer in unknown])
+            for stream in loaded.values():
+                public = None if stream is None else stream.envelopes[0].statement.body.get("key")
+                if isinstance(public, bytes):
+                    known[key_id(public)] = public
         tasks: list[tuple[bytes, bytes, bytes] | None] = []
         for envelope in envelopes:
             statement = envelope.statement
             public = known.get(statement.signer)
-            if public is None:
-                stream = self._load(key_stream(statement.signer))
-                if stream is not None:
-                    public = stream.envelopes[0].statement.body.get("key")
-                    if isinstance(public, bytes):
-                        known[statement.signer] = public
             if isinstance(public, bytes) and key_id(public) == statement.signer:
                 tasks.append((public, envelope.signature, envelope.signed_message))
             else:
                 tasks.append(None)
-            if statement.kind == "grant" and isinstance(statement.body.get("key"), bytes):
-                known[key_id(statement.body["key"])] = statement.body["key"]
         return tasks
 
     def _accepted(self, envelope: Envelope, duplicate: bool, leaves: dict[bytes, int]) -> Accepted:
@@ -444,7 +610,16 @@ class Ledger(Application[uuid.UUID]):
         notification order (= commit order, see ledger.store.persistence), so leaf
         indexes are contiguous even where notification ids have gaps.
         """
+        self._sequencer = None  # read afresh: this call may follow another writer
         return sequence_pending(self.log_store, self.recorder, self.mapper)[0]
+
+    def _contests_under_lock(self) -> dict[str, Contest]:
+        """The contests, read again only when something was stored since (under the
+        append lock, after _refresh_warm). The caller must not change the dict."""
+        if self._contests_as_of is None or self._contests_as_of != self._warm_as_of:
+            self.contests()
+            self._contests_as_of = self._warm_as_of
+        return self._contests
 
     def contests(self) -> dict[str, Contest]:
         """The contests defined so far (kept up to date incrementally, not reparsed)."""

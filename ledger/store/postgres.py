@@ -36,6 +36,12 @@ class PostgresDialect(SQLDialect):
         for statement in self._tables():
             self.sql_create_statements.append(SQL(statement))  # type: ignore[attr-defined]
 
+    def _quote(self, name: str) -> str:
+        return f'"{name}"'
+
+    def _originator_param(self, originator_id: Any) -> Any:
+        return originator_id  # a uuid column
+
     def _has_table(self, c: Any, name: str) -> bool:
         c.execute("SELECT to_regclass(%s) AS t", (f"{self.prefix}{name}",))
         return c.fetchone()["t"] is not None
