@@ -607,6 +607,8 @@ def _sheet_section(lang: str, store: Store, contest: Entity, sheet: Entity) -> s
         for n in names
     ]
     for field in TALLY_INT_FIELDS:
+        if field not in tally:  # version 2's C.Hasil has no DPTb/DPK lines (format.md 5.9)
+            continue
         rows.append(
             f'<tr><th scope="row">{e(tally_label(lang, field))}</th>'
             f'<td data-field="{e(field)}">{fmt_int(lang, tally[field])}</td></tr>'

@@ -43,16 +43,23 @@ const EVENT_FIELDS = {
   'pilkada-ledger-dossier/v2': ['leaf', 'stream', 'seq', 'event_hash', 'tlog_proof'],
   'pilkada-ledger-dossier/v1': ['leaf', 'stream', 'seq', 'event_hash', 'envelope', 'proof'],
 };
+// Version 2's Bawaslu roles as the law names them, by scope level (ledger/format/aftercount.py).
+const BAWASLU_ROLES = { 'bawaslu-prov': 'provinsi', 'bawaslu-kab': 'kabkota', 'panwaslu-kec': 'kecamatan', ptps: 'tps' };
 const LEVEL_OF_ROLE = {
   'kpu-prov': ['provinsi'], 'kpu-kab': ['kabkota'], ppk: ['kecamatan'], kpps: ['tps'],
   panwas: ['provinsi', 'kabkota', 'kecamatan'], ptps: ['tps'], paslon: ['provinsi', 'kabkota'],
   saksi: ['provinsi', 'kabkota', 'kecamatan', 'tps'],
+  'bawaslu-prov': ['provinsi'], 'bawaslu-kab': ['kabkota'], 'panwaslu-kec': ['kecamatan'],
 };
+// Who may grant what (6.2; ledger/format/authority.py GRANTS).
 const GRANTS = {
   'kpu-root': ['kpu-prov', 'kpu-kab', 'paslon'],
   'kpu-prov': ['ppk', 'kpps'],
   'kpu-kab': ['ppk', 'kpps'],
-  'bawaslu-root': ['panwas', 'ptps'],
+  'bawaslu-root': ['panwas', 'ptps', 'bawaslu-prov', 'bawaslu-kab', 'panwaslu-kec'],
+  'bawaslu-prov': ['bawaslu-kab', 'panwaslu-kec', 'ptps'],
+  'bawaslu-kab': ['panwaslu-kec', 'ptps'],
+  'panwaslu-kec': ['ptps'],
   paslon: ['saksi'],
 };
 
@@ -318,8 +325,11 @@ function authorityRules(st, signer, contests, subject, where) {
   const kecamatan = tps.split('.').slice(0, 3).join('.');
   const ok = {
     count: signer.role === 'kpps' && signer.scope === tps,
+    // A refusal to sign (version 2) is a saksi's alone.
     attest: (signer.role === 'saksi' && signer.contest === contest && covers(signer.scope, tps))
-      || ((signer.role === 'ptps' || signer.role === 'panwas') && covers(signer.scope, tps)),
+      || (st.body.verdict !== 'refuse'
+        && (signer.role === 'panwas' || Object.hasOwn(BAWASLU_ROLES, signer.role))
+        && covers(signer.scope, tps)),
     correct: (signer.role === 'ppk' && signer.scope === kecamatan)
       || (signer.role === 'kpu-kab' && covers(signer.scope, tps)),
   }[st.kind];
