@@ -221,3 +221,127 @@ def test_a_corrected_sheet_shows_what_changed_and_the_superseded_count(
     assert f"corrected: {correction['reason']}" in section
     assert "What changed: " in section and "→" in section
     http.cookies.clear()
+
+
+# --- the KPU's determination (issue 16) -------------------------------------------------
+
+PANGKALPINANG = "19.71"  # 7 kecamatan; the kolom kosong won the 2024 walikota contest
+WALIKOTA = "walikota-19.71"
+GUBERNUR = "gubernur-19"  # not determined: the simulation holds one city of the province
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def determined(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, httpx.Client]]:
+    """Kota Pangkalpinang, simulated up to the KPU's determinations (ledger simulate's)."""
+    context = nullcontext("sqlite:ledger.db") if request.param == "sqlite" else postgres_schema()
+    with context as database:
+        directory = tmp_path_factory.mktemp(f"pangkalpinang-{request.param}") / "ledger"
+        build(
+            Simulation(PANGKALPINANG, seed=2024),
+            directory,
+            passphrase=PASSPHRASE.encode(),
+            database=database,
+        )
+        with Server(directory) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+            yield directory, http
+
+
+def _section(text: str, marker: str) -> str:
+    """The element that ``marker`` opens, up to the end of its section."""
+    return text.split(marker, 1)[1].split("</section>", 1)[0]
+
+
+def _results(directory: Path) -> dict[str, Any]:
+    from projections.outcomes import results
+
+    ledger = LedgerHome(directory).open()
+    try:
+        projections = Projections(ledger)
+        projections.catch_up()
+        return {r["contest"]: r for r in results(projections.store())}
+    finally:
+        ledger.close()
+
+
+def test_the_contest_pages_show_the_kpus_determination(
+    determined: tuple[Path, httpx.Client],
+) -> None:
+    """The kolom kosong won: a new election, the column named as a column; then a
+    later determination (seq 2, other figures) replaces it and names the elected pair."""
+    from ledger.format.outcome import ELECTED, NEW_ELECTION
+    from ledger.format.regions import result_stream
+    from ledger.format.signing import Chainer, determination_body
+    from ledger.pilkada.scenario import Scenario
+    from ledger.server.wire import ENVELOPE_TYPE
+
+    directory, http = determined
+    found = _results(directory)
+    first = found[WALIKOTA]["determination"]
+    assert first is not None and first["outcome"] == NEW_ELECTION
+    assert found[GUBERNUR]["determination"] is None
+
+    page = _main(http.get(f"/contest/{WALIKOTA}").text)
+    section = _section(page, 'id="determination"')
+    assert 'data-determination="new-election"' in page
+    assert "kolom kosong menang" in section and first["decree"] in section
+    assert fmt_time("id", first["announced"], PANGKALPINANG) in section
+    assert fmt_time("id", first["filing_deadline"], PANGKALPINANG) in section
+    column = next(c for c in found[WALIKOTA]["columns"] if c["kolom_kosong"])
+    assert f"{column['number']}. " + "kolom kosong" not in page.lower()
+    assert re.search(
+        rf"<th scope=\"row\">Kolom kosong</th>\s*<td data-pair=\"{column['number']}\">", section
+    )
+    english = _main(http.get(f"/contest/{WALIKOTA}", params={"lang": "en"}).text)
+    assert "A new election" in english and f"pair {column['number']}" not in english.lower()
+    http.cookies.clear()
+    gubernur = _section(_main(http.get(f"/contest/{GUBERNUR}").text), 'class="determination"')
+    assert gubernur.split(">", 1)[0] == ' data-determination="none"' and "Belum ada." in gubernur
+    home = _main(http.get("/").text)
+    card = _section(home, f'data-contest="{WALIKOTA}"')
+    assert 'data-determination="new-election"' in card
+
+    # A later determination replaces it: here on figures where the pair won (they
+    # differ from the recap it names, which the page says).
+    pair = next(c for c in found[WALIKOTA]["columns"] if not c["kolom_kosong"])
+    totals = first["totals"]
+    swapped = {
+        **totals,
+        "votes": {
+            str(column["number"]): totals["votes"][str(pair["number"])],
+            str(pair["number"]): totals["votes"][str(column["number"])],
+        },
+    }
+    stream = result_stream(WALIKOTA)
+    held = http.get(f"/v1/streams/{stream}").json()
+    chain = Chainer(Scenario().election)
+    chain.follow(stream, held["seq"], bytes.fromhex(held["head"]))
+    body = determination_body(
+        bytes.fromhex(first["recap"]),
+        "Nomor 2/PL.02.6-Kpt/19.71/2024",
+        first["announced"] + 3600,
+        swapped,
+        kolom_kosong=column["number"],
+        office="walikota",
+    )
+    assert body["outcome"] == ELECTED
+    envelope = chain.sign(
+        Scenario().key(f"kpu-kab:{PANGKALPINANG}"),
+        stream,
+        "determination",
+        body,
+        time=first["announced"] + 3600,
+    )
+    answer = http.post(
+        "/v1/envelopes", content=envelope.raw, headers={"Content-Type": ENVELOPE_TYPE}
+    )
+    assert answer.status_code == 201, answer.text
+    page = _main(http.get(f"/contest/{WALIKOTA}").text)
+    section = _section(page, 'id="determination"')
+    assert 'data-determination="elected"' in page
+    assert f"Terpilih: {pair['number']}. {pair['name']}" in section
+    assert "Nomor 2/PL.02.6-Kpt/19.71/2024" in section
+    assert 'data-differs-from-recap="true"' in section
+    card = _section(_main(http.get("/").text), f'data-contest="{WALIKOTA}"')
+    assert 'data-determination="elected"' in card

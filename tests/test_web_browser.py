@@ -171,6 +171,8 @@ def test_from_the_election_down_to_the_rutan_blora_tps(page: Any, site: Site) ->
         ("grant", "grant-chain"),
         ("proof", "inclusion"),
         ("cosignatures", "witnesses"),
+        ("proof-checkpoint", "envelopes"),
+        ("index", "envelopes"),
     ],
 )
 def test_a_tampered_dossier_fails_naming_the_step(
@@ -181,6 +183,16 @@ def test_a_tampered_dossier_fails_naming_the_step(
     verdict, failed_step, text = _verdict(page)
     assert (verdict, failed_step) == ("failed", step), text
     assert step in text
+
+
+def test_a_version_1_dossier_still_verifies(page: Any, site: Site) -> None:
+    """The same dossier, as a version 1 dossier (envelope and proof apart, format.md 10.2)."""
+    site.proxy.rewrite = tamper_dossier("v1")
+    page.goto(f"{site.url}/tps/{RUTAN}")
+    verdict, step, text = _verdict(page)
+    assert (verdict, step) == ("ok", ""), text
+    section = page.locator(f"section.sheet[data-contest='{BUPATI}']")
+    assert section.locator("[data-json-disagrees='false']").count() == 1
 
 
 def test_pinned_roots_that_change_are_flagged(page: Any, site: Site) -> None:

@@ -20,6 +20,7 @@ import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -27,6 +28,7 @@ import httpx
 import pytest
 
 from ledger.format import canonical
+from ledger.format.tlog_wire import TlogProofFile
 
 CHROMIUM = os.environ.get("LEDGER_CHROMIUM", "/usr/bin/chromium")
 Rewrite = Callable[[str, bytes], bytes]
@@ -77,9 +79,15 @@ class TamperingProxy:
             def do_GET(self) -> None:
                 upstream = proxy.client.get(self.path)
                 body = upstream.content
-                if proxy.rewrite is not None and upstream.status_code == 200:
-                    body = proxy.rewrite(self.path, body)
-                self.send_response(upstream.status_code)
+                status = upstream.status_code
+                if proxy.rewrite is not None and status == 200:
+                    try:
+                        body = proxy.rewrite(self.path, body)
+                    except Exception as e:  # a test's rewrite that does not fit the answer
+                        # Said in the answer, so the page's verdict names it (not a
+                        # dropped connection, which the browser reports as "Failed to fetch").
+                        status, body = 502, f"the proxy's rewrite failed: {e!r}".encode()
+                self.send_response(status)
                 for name in ("content-type", "cache-control", "set-cookie"):
                     if name in upstream.headers:
                         self.send_header(name, upstream.headers[name])
@@ -107,21 +115,56 @@ class TamperingProxy:
 # --- tampering a dossier, as a dishonest server would -------------------------------------
 
 
+def _proof_of(item: dict[str, Any]) -> TlogProofFile:
+    return TlogProofFile.parse(item["tlog_proof"].encode())
+
+
+def _set_proof(item: dict[str, Any], proof: TlogProofFile) -> None:
+    item["tlog_proof"] = proof.to_bytes().decode()
+
+
 def _reencode(item: dict[str, Any], change: Callable[[dict[str, Any]], None]) -> None:
-    """Change an event's statement and keep its signature; the copies follow the bytes."""
-    envelope = canonical.decode(base64.b64decode(item["envelope"]))
+    """Change an event's statement and keep its signature; the copies follow the bytes
+    (the envelope in its tlog-proof's ``extra`` line, its event hash)."""
+    proof = _proof_of(item)
+    assert proof.extra is not None
+    envelope = canonical.decode(proof.extra)
     statement = canonical.decode(envelope["statement"])
     change(statement)
     envelope["statement"] = canonical.encode(statement)
     raw = canonical.encode(envelope)
-    item["envelope"] = base64.b64encode(raw).decode()
+    _set_proof(item, replace(proof, extra=raw))
     item["event_hash"] = hashlib.sha256(raw).hexdigest()
 
 
+def _without_cosignatures(note: str) -> str:
+    text, _, signatures = note.rpartition("\n\n")
+    return f"{text}\n\n{signatures.splitlines()[0]}\n"
+
+
+def dossier_v1(doc: dict[str, Any]) -> dict[str, Any]:
+    """The same dossier in version 1 (docs/format.md 10.2): envelope and proof apart."""
+    events = []
+    for item in doc["events"]:
+        proof = _proof_of(item)
+        assert proof.extra is not None
+        events.append(
+            {
+                **{k: item[k] for k in ("leaf", "stream", "seq", "event_hash")},
+                "envelope": base64.b64encode(proof.extra).decode(),
+                "proof": [h.hex() for h in proof.proof],
+            }
+        )
+    return {**doc, "format": "pilkada-ledger-dossier/v1", "events": events}
+
+
 def tamper_dossier(what: str) -> Rewrite:
-    """A rewrite of ``/v1/dossier`` answers: ``count`` (a figure of the sheet's count),
-    ``grant`` (the KPPS's grant), ``proof`` (a hash of an inclusion proof) or
-    ``cosignatures`` (every signature line but the log's)."""
+    """A rewrite of ``/v1/dossier`` answers (version 2): ``count`` (a figure of the
+    sheet's count), ``grant`` (the KPPS's grant), ``proof`` (a hash of an inclusion
+    proof), ``cosignatures`` (every signature line but the log's, in the dossier's
+    checkpoint and in every tlog-proof's), ``proof-checkpoint`` (one tlog-proof's
+    checkpoint is not the dossier's), ``index`` (one tlog-proof names another leaf),
+    or ``v1`` (no tampering: the same dossier in version 1)."""
 
     def rewrite(path: str, body: bytes) -> bytes:
         if not path.startswith("/v1/dossier"):
@@ -143,13 +186,24 @@ def tamper_dossier(what: str) -> Rewrite:
 
             _reencode(item, relabel)
         elif what == "proof":
-            item = next(e for e in events if e["proof"])
-            item["proof"][0] = ("00" if item["proof"][0][:2] != "00" else "11") + item["proof"][0][
-                2:
-            ]
+            item = next(e for e in events if _proof_of(e).proof)
+            proof = _proof_of(item)
+            first = bytes([proof.proof[0][0] ^ 0xFF]) + proof.proof[0][1:]
+            _set_proof(item, replace(proof, proof=(first, *proof.proof[1:])))
         elif what == "cosignatures":
-            text, _, signatures = doc["checkpoint"].rpartition("\n\n")
-            doc["checkpoint"] = f"{text}\n\n{signatures.splitlines()[0]}\n"
+            doc["checkpoint"] = _without_cosignatures(doc["checkpoint"])
+            for item in events:
+                proof = _proof_of(item)
+                _set_proof(item, replace(proof, checkpoint=doc["checkpoint"].encode()))
+        elif what == "proof-checkpoint":
+            proof = _proof_of(events[0])
+            note = _without_cosignatures(proof.checkpoint.decode())
+            _set_proof(events[0], replace(proof, checkpoint=note.encode()))
+        elif what == "index":
+            proof = _proof_of(events[-1])
+            _set_proof(events[-1], replace(proof, index=proof.index + 1))
+        elif what == "v1":
+            doc = dossier_v1(doc)
         else:  # pragma: no cover - a test's typo
             raise AssertionError(what)
         return json.dumps(doc).encode()

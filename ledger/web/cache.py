@@ -3,7 +3,8 @@
 A page of a province-wide contest sums tens of thousands of sheets; the same sums
 serve every page of that contest until the log grows. :class:`ViewCache` keeps,
 for the projection's current position only, each contest's rows at each level,
-its recap checks, its open objections per region, and the findings; a new position
+its recap checks, its open objections per region, the findings, and the KPU's
+determinations (projections.outcomes.results); a new position
 drops them all. Every figure is still the projection's own (projections.views),
 filtered here by region exactly as the views filter (``covers``). Thread-safe:
 pages render on the server's worker threads.
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ledger.format.regions import VILLAGE, covers, tps_region
-from projections import views
+from projections import outcomes, views
 from projections.fold import add_totals
 from projections.store import Store
 
@@ -105,6 +106,15 @@ class CachedViews:
             return views.findings(self.store, within=within)
         found: list[dict[str, Any]] = self._get(("findings",), lambda: views.findings(self.store))
         return found
+
+    def determination(self, contest_id: str) -> dict[str, Any] | None:
+        """The effective determination of ``contest_id`` as outcomes.results gives it
+        (None before one): the results of every contest, computed once per position."""
+        found: dict[str, Any] = self._get(
+            ("determinations",),
+            lambda: {r["contest"]: r["determination"] for r in outcomes.results(self.store)},
+        )
+        return found.get(contest_id)
 
 
 def _roll_up(villages: list[dict[str, Any]], level: str) -> list[dict[str, Any]]:

@@ -88,6 +88,25 @@ _TEXT: dict[str, tuple[str, str]] = {
     "no_objections": ("Tidak ada keberatan yang belum dijawab.", "No unanswered objections."),
     "recommendations": ("Rekomendasi Bawaslu", "Bawaslu recommendations"),
     "determination": ("Penetapan hasil", "Determination of the result"),
+    "kolom_kosong": ("Kolom kosong", "Empty column (kolom kosong)"),
+    "kolom_kosong_short": ("Kolom kosong", "Empty column"),
+    "outcome_elected": ("Terpilih: {pair}", "Elected: {pair}"),
+    "outcome_new_election": (
+        "Pemilihan diulang: pasangan calon tunggal tidak memperoleh lebih dari 50% suara sah,"
+        " kolom kosong menang (UU 10/2016 Pasal 54D)",
+        "A new election: the single pair did not win more than 50% of the valid votes,"
+        " the empty column (kolom kosong) won (Law 10/2016 Art. 54D)",
+    ),
+    "decree": ("Surat keputusan: {decree}; diumumkan {time}", "Decree: {decree}; announced {time}"),
+    "determined_totals": ("Perolehan suara yang ditetapkan", "The determined vote totals"),
+    "petition_deadline": (
+        "Batas permohonan ke Mahkamah Konstitusi: {time}",
+        "Deadline for a petition to the Constitutional Court: {time}",
+    ),
+    "determination_differs": (
+        "Angka penetapan berbeda dengan rekapitulasi yang dirujuknya: {fields}",
+        "The determined figures differ from the recapitulation it names: {fields}",
+    ),
     "not_yet": ("Belum ada.", "None yet."),
     "tps": ("TPS", "TPS"),
     "tps_khusus": ("TPS Lokasi Khusus", "Special-location TPS (TPS Khusus)"),

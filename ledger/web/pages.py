@@ -6,9 +6,9 @@ checkpoints and the trust roots, and the reader's language; the HTTP layer
 goes through :func:`html.escape`. The TPS page carries what its script
 (static/tps.js) needs to check the sheets in the reader's browser.
 
-Issues #15 (objections, recommendations, re-votes) and #16 (determination of
-the outcome) add sections: their places are the functions :func:`_objections`,
-:func:`_recommendations` and :func:`_determination`.
+Issue #15 (objections, recommendations, re-votes) adds sections: their places
+are the functions :func:`_objections` and :func:`_recommendations`. Issue #16's
+determination of the outcome is :func:`_determination`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from urllib.parse import quote, urlencode
 
 from ledger.errors import LedgerError, UnknownEventError
 from ledger.format.note import Checkpoint, Verifier, cosignature_timestamp, parse_note
+from ledger.format.outcome import NEW_ELECTION
 from ledger.format.policy import TlogPolicy
 from ledger.format.regions import (
     KABKOTA,
@@ -37,7 +38,7 @@ from ledger.pilkada import reference
 from ledger.web.cache import CachedViews, ViewCache
 from ledger.web.chart import bar_chart
 from ledger.web.i18n import fmt_int, fmt_percent, fmt_time, t, tally_label
-from projections import views
+from projections import outcomes, views
 from projections.store import Entity, Store
 
 __all__ = [
@@ -163,11 +164,33 @@ def _pair_names(contest: Entity) -> dict[str, str]:
     return {str(p["number"]): p["name"] for p in contest["body"]["pairs"]}
 
 
+def _column_labels(lang: str, contest: Entity) -> dict[str, str]:
+    """How each ballot column is named: ``1. <pair's names>``, or the kolom kosong as a
+    column, never as a numbered pair (format.md 5.11)."""
+    kolom_kosong = outcomes.kolom_kosong_of(contest)
+    return {
+        n: t(lang, "kolom_kosong")
+        if kolom_kosong is not None and int(n) == kolom_kosong
+        else f"{n}. {name}"
+        for n, name in _pair_names(contest).items()
+    }
+
+
+def _column_heads(lang: str, contest: Entity) -> str:
+    """Column heads of a drill-down table: the ballot number, or the kolom kosong's name."""
+    kolom_kosong = outcomes.kolom_kosong_of(contest)
+    heads = []
+    for n in _pair_names(contest):
+        named = kolom_kosong is not None and int(n) == kolom_kosong
+        heads.append(f'<th scope="col">{e(t(lang, "kolom_kosong_short") if named else n)}</th>')
+    return "".join(heads)
+
+
 def _totals_table(lang: str, contest: Entity, row: dict[str, Any], caption: str) -> str:
-    names = _pair_names(contest)
+    names = _column_labels(lang, contest)
     valid = row["valid"]
     body = "".join(
-        f'<tr><th scope="row">{e(n)}. {e(names[n])}</th>'
+        f'<tr><th scope="row">{e(names[n])}</th>'
         f'<td data-pair="{e(n)}">{fmt_int(lang, row["votes"].get(n, 0))}</td>'
         f"<td>{fmt_percent(lang, row['votes'].get(n, 0), valid)}</td></tr>"
         for n in names
@@ -183,12 +206,12 @@ def _totals_table(lang: str, contest: Entity, row: dict[str, Any], caption: str)
 
 
 def _chart(lang: str, contest: Entity, row: dict[str, Any], where: str) -> str:
-    names = _pair_names(contest)
+    names = _column_labels(lang, contest)
     bars = []
     for n, name in names.items():
         short = name if len(name) <= NAME_IN_CHART else name[: NAME_IN_CHART - 1] + "…"
         value = row["votes"].get(n, 0)
-        bars.append((f"{n}. {short}", value, fmt_int(lang, value)))
+        bars.append((short, value, fmt_int(lang, value)))
     desc = "; ".join(f"{n}: {fmt_int(lang, row['votes'].get(n, 0))}" for n in names)
     return bar_chart(bars, t(lang, "chart_label", desc=f"{where}, {desc}"))
 
@@ -244,7 +267,7 @@ def election_page(
             f'<li class="card" data-contest="{e(contest["id"])}">'
             f'<h3><a href="{link}">{e(contest["name"])}</a></h3>'
             f"{_progress(lang, total['sheets_reported'], total['sheets_expected'])}"
-            f"{_determination(lang, store, contest)}</li>"
+            f"{_determination(lang, v, contest, brief=True)}</li>"
         )
     found = v.findings()
     body = (
@@ -321,7 +344,7 @@ def contest_page(
         _recap_section(lang, v, contest, place, total),
         _objections(lang, v, contest, place),
         _recommendations(lang, store, contest, place),
-        _determination(lang, store, contest) if place == contest["region"] else "",
+        _determination(lang, v, contest) if place == contest["region"] else "",
         _children(lang, v, contest, place, level),
     ]
     return layout(lang, title, "".join(sections), f"/contest/{contest_id}/{place}")
@@ -356,8 +379,9 @@ def _recap_section(
             f"<td{cls}>{fmt_int(lang, diff)}</td>"
         )
 
+    labels = _column_labels(lang, contest)
     body = "".join(
-        f'<tr><th scope="row">{e(n)}. {e(names[n])}</th>{cells("votes", n)}</tr>' for n in names
+        f'<tr><th scope="row">{e(labels[n])}</th>{cells("votes", n)}</tr>' for n in names
     )
     body += "".join(
         f'<tr><th scope="row">{e(t(lang, k))}</th>{cells(k)}</tr>' for k in ("valid", "invalid")
@@ -396,11 +420,47 @@ def _recommendations(lang: str, store: Store, contest: Entity, place: str) -> st
     )
 
 
-def _determination(lang: str, store: Store, contest: Entity) -> str:
-    """The determined outcome of a contest: issue #16 adds determinations to the ledger."""
+def _determination(lang: str, v: CachedViews, contest: Entity, *, brief: bool = False) -> str:
+    """The KPU's determination of a contest's result (format.md 5.11), from the
+    projection (projections.outcomes.results): the decree, the announcement and the
+    petition deadline in the contest's local time, the outcome the law gives the
+    determined totals (a new election where the kolom kosong won) and those totals;
+    ``brief`` (the election page's card): the outcome only."""
+    found = v.determination(contest["id"])
+    head = f"<h3>{e(t(lang, 'determination'))}</h3>"
+    if found is None:
+        return (
+            f'<section class="determination" data-determination="none">{head}'
+            f"<p>{e(t(lang, 'not_yet'))}</p></section>"
+        )
+    labels = _column_labels(lang, contest)
+    if found["outcome"] == NEW_ELECTION:
+        said = t(lang, "outcome_new_election")
+    else:
+        said = t(lang, "outcome_elected", pair=labels[str(found["elected"])])
+    outcome = f'<p><strong data-outcome="{e(found["outcome"])}">{e(said)}</strong></p>'
+    region = contest["region"]
+    if brief:
+        return (
+            f'<section class="determination" data-determination="{e(found["outcome"])}">'
+            f"{head}{outcome}</section>"
+        )
+    totals = found["totals"]
+    parts = [
+        outcome,
+        f"<p>{e(t(lang, 'decree', decree=found['decree'], time=fmt_time(lang, found['announced'], region)))}</p>",
+        _totals_table(lang, contest, totals, t(lang, "determined_totals")),
+        f"<p>{e(t(lang, 'petition_deadline', time=fmt_time(lang, found['filing_deadline'], region)))}</p>",
+    ]
+    if found["differs_from_recap"]:
+        fields = ", ".join(f"{k} {v:+d}" for k, v in found["differs_from_recap"].items())
+        parts.append(
+            f'<p class="warning" data-differs-from-recap="true">'
+            f"{e(t(lang, 'determination_differs', fields=fields))}</p>"
+        )
     return (
-        f'<section class="determination" data-determination="none"><h3>'
-        f"{e(t(lang, 'determination'))}</h3><p>{e(t(lang, 'not_yet'))}</p></section>"
+        f'<section id="determination" class="determination" '
+        f'data-determination="{e(found["outcome"])}">{head}{"".join(parts)}</section>'
     )
 
 
@@ -414,7 +474,7 @@ def _children(lang: str, v: CachedViews, contest: Entity, place: str, level: str
     recaps = {}
     if child != VILLAGE:
         recaps = {r["region"]: r for r in v.recap_checks(cid, place)}
-    head = "".join(f'<th scope="col">{e(n)}</th>' for n in names)
+    head = _column_heads(lang, contest)
     body = []
     for row in rows:
         code = row["region"]
@@ -452,7 +512,7 @@ def _tps_list(lang: str, store: Store, contest: Entity, village: str) -> str:
     names = _pair_names(contest)
     sheets = {s["tps"]: s for s in store.scan("sheet", contest=contest["id"], within=village)}
     registered = {x["tps"]: x for x in store.scan("tps", within=village)}
-    head = "".join(f'<th scope="col">{e(n)}</th>' for n in names)
+    head = _column_heads(lang, contest)
     body = []
     for tps in sorted(set(sheets) | set(registered)):
         sheet = sheets.get(tps)
@@ -540,12 +600,15 @@ def _sheet_section(lang: str, store: Store, contest: Entity, sheet: Entity) -> s
         parts.append(f"<p>{e(t(lang, 'not_counted'))}</p></section>")
         return "".join(parts)
     tally = entry["tally"]
+    labels = _column_labels(lang, contest)
     rows = [
-        f'<tr><th scope="row">{e(n)}. {e(names[n])}</th>'
+        f'<tr><th scope="row">{e(labels[n])}</th>'
         f'<td data-field="votes.{e(n)}">{fmt_int(lang, tally["votes"].get(n, 0))}</td></tr>'
         for n in names
     ]
     for field in TALLY_INT_FIELDS:
+        if field not in tally:  # version 2's C.Hasil has no DPTb/DPK lines (format.md 5.9)
+            continue
         rows.append(
             f'<tr><th scope="row">{e(tally_label(lang, field))}</th>'
             f'<td data-field="{e(field)}">{fmt_int(lang, tally[field])}</td></tr>'

@@ -113,3 +113,45 @@ export async function openNote(note, keys) {
   if (verified.length === 0) throw new NoteError('no signature by a trusted key');
   return { text: parsed.text, verified };
 }
+
+// A c2sp.org/tlog-proof@v1 file (docs/format.md 8.16), parsed, not verified:
+// { extra (bytes or null), index, proof (hashes, the leaf's sibling first), checkpoint
+// (the note text, verbatim) }. FormatError if malformed, as TlogProofFile.parse.
+export const TLOG_PROOF_HEADER = 'c2sp.org/tlog-proof@v1';
+export const MAX_INCLUSION_PROOF_LINES = 64;
+const EXTRA_PREFIX = 'extra ';
+const INDEX_PREFIX = 'index ';
+const HASH_SIZE = 32;
+
+export function parseTlogProof(text) {
+  if (typeof text !== 'string') throw new FormatError('a tlog-proof is text');
+  const end = text.indexOf('\n\n');
+  if (end < 0) throw new FormatError('tlog-proof: no empty line before the checkpoint');
+  const head = text.slice(0, end);
+  if (/[^\u0000-\u007f]/u.test(head)) throw new FormatError('tlog-proof: the lines before the checkpoint are not ASCII');
+  const checkpoint = text.slice(end + 2);
+  if (!checkpoint) throw new FormatError('tlog-proof: no checkpoint after the empty line');
+  const lines = head.split('\n');
+  if (lines[0] !== TLOG_PROOF_HEADER) throw new FormatError(`tlog-proof: the first line is not ${TLOG_PROOF_HEADER}`);
+  let rest = lines.slice(1);
+  let extra = null;
+  if (rest.length && rest[0].startsWith(EXTRA_PREFIX)) {
+    extra = fromBase64(rest[0].slice(EXTRA_PREFIX.length), 'tlog-proof extra data');
+    rest = rest.slice(1);
+  }
+  if (!rest.length || !rest[0].startsWith(INDEX_PREFIX)) throw new FormatError('tlog-proof: no `index <n>` line');
+  const indexText = rest[0].slice(INDEX_PREFIX.length);
+  // Leaf indexes of this log stay far below 2^53; a larger one is refused, not rounded.
+  if (!/^(0|[1-9][0-9]*)$/.test(indexText) || !Number.isSafeInteger(Number(indexText))) {
+    throw new FormatError(`tlog-proof index ${indexText.slice(0, 24)} is not a decimal leaf index`);
+  }
+  if (rest.length - 1 > MAX_INCLUSION_PROOF_LINES) {
+    throw new FormatError(`tlog-proof: ${rest.length - 1} inclusion proof lines, over ${MAX_INCLUSION_PROOF_LINES}`);
+  }
+  const proof = rest.slice(1).map((line, n) => {
+    const hash = fromBase64(line, `inclusion proof line ${n + 1}`);
+    if (hash.length !== HASH_SIZE) throw new FormatError(`inclusion proof line ${n + 1} is not a 32-byte hash`);
+    return hash;
+  });
+  return { extra, index: Number(indexText), proof, checkpoint };
+}

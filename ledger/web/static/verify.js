@@ -1,20 +1,24 @@
-// Checking a sheet's dossier (docs/format.md 10.2) in the browser: a pure function
-// of the dossier's bytes, the pinned trust roots and the trust policy.
+// Checking a sheet's dossier (docs/format.md 10.2, version 2 or 1) in the browser: a
+// pure function of the dossier's bytes, the pinned trust roots and the trust policy.
 //
 // Steps, in order; the first that fails is named (StepError.step):
 //   trust-roots  the dossier's roots are the pinned ones
 //   policy       the trust policy parses and names the pinned log key
 //   checkpoint   the checkpoint is signed by the log key, with the log's origin
 //   witnesses    every cosignature by a policy witness verifies; the quorum is met
-//   envelopes    every envelope is canonical, its copies (hash, stream, seq) agree,
-//                its election is the roots'
+//   envelopes    every event has the fields of its version; in version 2 its
+//                tlog_proof (8.16) parses, carries the envelope as `extra`, its
+//                `index` is the leaf and its checkpoint the dossier's; every envelope
+//                is canonical, its copies (hash, stream, seq) agree, its election is
+//                the roots'
 //   then every event in log order (replay, sections 6-7):
 //   grant-chain  a grant or revoke: its signature by its granter, the granter's
 //                right to grant the role and scope (6.2), up to a trust root
 //   signature    any other event: its signer resolves and its signature verifies
 //   authority    the signer may sign this kind here (6.3), is not revoked
 //   chain        seq and prev link each stream from seq 1; references resolve
-//   inclusion    every event's leaf reaches the checkpoint's root (8.1)
+//   inclusion    every event's leaf reaches the checkpoint's root (8.1), with the
+//                proof of its tlog_proof (v2) or its `proof` (v1)
 //
 // What it returns is decoded from the verified bytes only.
 
@@ -22,7 +26,7 @@ import { FormatError, equal, fromBase64, fromHex, sha256, toHex, utf8, concat } 
 import { verify } from './ed25519.js';
 import { leafHash, verifyInclusion } from './merkle.js';
 import { decode } from './msgpack.js';
-import { openNote, parseCheckpoint, parseNote, parseVkey } from './note.js';
+import { openNote, parseCheckpoint, parseNote, parseTlogProof, parseVkey } from './note.js';
 import { describe, meets, parsePolicy } from './policy.js';
 
 export class StepError extends Error {
@@ -33,16 +37,29 @@ export const ROOT_FIELDS = ['election', 'origin', 'kpu_root', 'bawaslu_root', 'l
 const STATEMENT_KEYS = ['body', 'election', 'kind', 'prev', 'seq', 'signer', 'stream', 'time', 'version'];
 const CONTEXT = { 1: 'pilkada-ledger/v1/statement', 2: 'pilkada-ledger/v2/statement' };
 const ZERO_HASH = new Uint8Array(32);
+const DOC_FIELDS = ['checkpoint', 'events', 'format', 'subject', 'trust'];
+// The fields of a dossier's events, by its format (10.2; ledger/format/dossier.py).
+const EVENT_FIELDS = {
+  'pilkada-ledger-dossier/v2': ['leaf', 'stream', 'seq', 'event_hash', 'tlog_proof'],
+  'pilkada-ledger-dossier/v1': ['leaf', 'stream', 'seq', 'event_hash', 'envelope', 'proof'],
+};
+// Version 2's Bawaslu roles as the law names them, by scope level (ledger/format/aftercount.py).
+const BAWASLU_ROLES = { 'bawaslu-prov': 'provinsi', 'bawaslu-kab': 'kabkota', 'panwaslu-kec': 'kecamatan', ptps: 'tps' };
 const LEVEL_OF_ROLE = {
   'kpu-prov': ['provinsi'], 'kpu-kab': ['kabkota'], ppk: ['kecamatan'], kpps: ['tps'],
   panwas: ['provinsi', 'kabkota', 'kecamatan'], ptps: ['tps'], paslon: ['provinsi', 'kabkota'],
   saksi: ['provinsi', 'kabkota', 'kecamatan', 'tps'],
+  'bawaslu-prov': ['provinsi'], 'bawaslu-kab': ['kabkota'], 'panwaslu-kec': ['kecamatan'],
 };
+// Who may grant what (6.2; ledger/format/authority.py GRANTS).
 const GRANTS = {
   'kpu-root': ['kpu-prov', 'kpu-kab', 'paslon'],
   'kpu-prov': ['ppk', 'kpps'],
   'kpu-kab': ['ppk', 'kpps'],
-  'bawaslu-root': ['panwas', 'ptps'],
+  'bawaslu-root': ['panwas', 'ptps', 'bawaslu-prov', 'bawaslu-kab', 'panwaslu-kec'],
+  'bawaslu-prov': ['bawaslu-kab', 'panwaslu-kec', 'ptps'],
+  'bawaslu-kab': ['panwaslu-kec', 'ptps'],
+  'panwaslu-kec': ['ptps'],
   paslon: ['saksi'],
 };
 
@@ -88,6 +105,25 @@ function parseEnvelope(raw, election) {
   return { raw, signature: envelope.signature, statementBytes: envelope.statement, st };
 }
 
+// An event's envelope bytes and inclusion proof: in version 2 from its tlog-proof,
+// which must prove this leaf against the dossier's one checkpoint (checked once, in
+// the checkpoint and witnesses steps) and carry the envelope; in version 1 from its
+// `envelope` and `proof` fields.
+function eventBytes(item, checkpointNote) {
+  if (!('tlog_proof' in item)) {
+    need(Array.isArray(item.proof), `leaf ${item.leaf}: proof is not a list`);
+    return {
+      raw: fromBase64(item.envelope, 'envelope'),
+      proof: item.proof.map((p) => fromHex(p, 'proof hash')),
+    };
+  }
+  const parsed = parseTlogProof(item.tlog_proof);
+  need(parsed.extra !== null, `leaf ${item.leaf}: the tlog-proof has no extra line: it must carry the envelope`);
+  need(parsed.index === item.leaf, `leaf ${item.leaf}: the tlog-proof is of leaf ${parsed.index}`);
+  need(parsed.checkpoint === checkpointNote, `leaf ${item.leaf}: the tlog-proof's checkpoint is not the dossier's checkpoint`);
+  return { raw: parsed.extra, proof: parsed.proof };
+}
+
 function message(e) {
   return concat(utf8(CONTEXT[e.st.version]), Uint8Array.of(0), e.statementBytes);
 }
@@ -95,7 +131,9 @@ function message(e) {
 // Verify one sheet's dossier; returns what the verified bytes say.
 export async function verifyDossier(dossier, pinned) {
   const trust = await step('trust-roots', async () => {
-    need(dossier.format === 'pilkada-ledger-dossier/v1', 'not a dossier');
+    need(dossier && Object.hasOwn(EVENT_FIELDS, dossier.format), 'not a dossier');
+    need(Object.keys(dossier).sort().join() === DOC_FIELDS.join(), `a dossier has exactly the fields ${DOC_FIELDS.join(', ')}`);
+    need(Array.isArray(dossier.events) && typeof dossier.checkpoint === 'string', 'not a dossier');
     for (const field of ROOT_FIELDS) {
       if (dossier.trust[field] !== pinned[field]) {
         throw new Error(`the dossier's ${field} is not the pinned one`);
@@ -136,18 +174,22 @@ export async function verifyDossier(dossier, pinned) {
     return seen;
   });
   const events = await step('envelopes', async () => {
+    const fields = EVENT_FIELDS[dossier.format];
     let last = -1;
     const out = [];
     for (const item of dossier.events) {
+      need(item && typeof item === 'object' && Object.keys(item).sort().join() === [...fields].sort().join(),
+        `an event must have exactly ${fields.join(', ')}`);
       need(Number.isInteger(item.leaf) && item.leaf > last, 'leaves out of order');
       last = item.leaf;
       need(item.leaf < checkpoint.size, `leaf ${item.leaf} is beyond the checkpoint`);
-      const e = parseEnvelope(fromBase64(item.envelope, 'envelope'), pinned.election);
+      const { raw, proof } = eventBytes(item, dossier.checkpoint);
+      const e = parseEnvelope(raw, pinned.election);
       e.hash = await sha256(e.raw);
       need(toHex(e.hash) === item.event_hash, `event hash of leaf ${item.leaf}`);
       need(e.st.stream === item.stream && e.st.seq === item.seq, `stream and seq of leaf ${item.leaf}`);
       e.leaf = item.leaf;
-      e.proof = item.proof.map((p) => fromHex(p, 'proof hash'));
+      e.proof = proof;
       out.push(e);
     }
     return out;
@@ -283,8 +325,11 @@ function authorityRules(st, signer, contests, subject, where) {
   const kecamatan = tps.split('.').slice(0, 3).join('.');
   const ok = {
     count: signer.role === 'kpps' && signer.scope === tps,
+    // A refusal to sign (version 2) is a saksi's alone.
     attest: (signer.role === 'saksi' && signer.contest === contest && covers(signer.scope, tps))
-      || ((signer.role === 'ptps' || signer.role === 'panwas') && covers(signer.scope, tps)),
+      || (st.body.verdict !== 'refuse'
+        && (signer.role === 'panwas' || Object.hasOwn(BAWASLU_ROLES, signer.role))
+        && covers(signer.scope, tps)),
     correct: (signer.role === 'ppk' && signer.scope === kecamatan)
       || (signer.role === 'kpu-kab' && covers(signer.scope, tps)),
   }[st.kind];
