@@ -473,9 +473,15 @@ def test_a_sheets_whole_story_on_a_small_ledger_of_either_version(
             deadline=s.time + 40 * 86_400, recommendation=recommend.hash,
         )  # fmt: skip
         recount = s.recount_count(k["kpps"], BUPATI, world.TPS, world.tally((122, 58)), order.hash)
-        envelopes += [refusal, objection, fixed, recommend, followup, order, recount]
+        late = s.attest(k["saksi2"], BUPATI, world.TPS, recount.hash, "object", "still short")
+        decision = {"objection": late.hash, "ruling": "dismissed", "reason": "the form agrees"}
+        recap = s.recap(
+            k["ppk"], BUPATI, world.KECAMATAN, [(stream, s.head(stream))], {"1": 122, "2": 58},
+            180, 5, 185, decisions=[decision],
+        )  # fmt: skip
+        envelopes += [refusal, objection, fixed, recommend, followup, order, recount, late, recap]
         story.update(refusal=refusal.hash, objection=objection.hash, fixed=fixed.hash)
-        story.update(order=order.hash, recount=recount.hash)
+        story.update(order=order.hash, recount=recount.hash, late=late.hash, recap=recap.hash)
     ledger = LedgerHome(directory).open()
     try:
         for envelope in envelopes:
@@ -484,6 +490,7 @@ def test_a_sheets_whole_story_on_a_small_ledger_of_either_version(
         ledger.close()
     with Server(directory) as server, httpx.Client(base_url=server.url, timeout=30) as http:
         section = _sheet_html(http, f"sheet:{BUPATI}:{world.TPS}")
+        plenary = _contest_html(http, BUPATI, world.KECAMATAN, "objections") if version == 2 else ""
     assert f'data-form="{version}"' in section
     shown = set(re.findall(r'<td data-field="([a-z_]+)">', section))
     assert shown == set(tally_fields(version))
@@ -507,3 +514,9 @@ def test_a_sheets_whole_story_on_a_small_ledger_of_either_version(
     assert "<span data-ruling>135/PHPU.BUP-XXIII/2025</span>" in ordered
     assert "Constitutional Court ruling" in ordered and hexes["recount"][:16] in ordered
     assert '<td data-field="votes.1">122</td>' in section  # the recount's figures
+    # an objection the PPK's recap decides, by name: on the TPS page and the plenary's
+    decided = item(hexes["late"])
+    assert f'data-answered="{hexes["recap"]}"' in decided and "dismissed" in decided
+    assert html.escape("answered by the plenary's decision") in decided
+    on_plenary = plenary.split(f'data-decision="{hexes["late"]}"')[1].split("</li>")[0]
+    assert f'href="/tps/{world.TPS}"' in on_plenary and "the form agrees" in on_plenary

@@ -57,7 +57,7 @@ __all__ = [
 
 CHILD_LEVEL = {PROVINCE: KABKOTA, KABKOTA: KECAMATAN, KECAMATAN: VILLAGE}
 MAX_SEARCH_RESULTS = 50
-MAX_LISTED = 50  # recommendations below a region listed on its page (the count says all)
+MAX_LISTED = 50  # recommendations and orders below a region listed on its page (the count says all)
 NAME_IN_CHART = 28  # characters of a pair's name in the chart (the table has it whole)
 
 
@@ -400,6 +400,7 @@ def _objections(lang: str, v: CachedViews, contest: Entity, place: str) -> str:
 
 
 def _plenary(lang: str, store: Store, contest: Entity, place: str) -> str:
+    """The objections and refusals at the plenary of ``place``'s recap, and its decisions."""
     recap = store.get("recap", recap_stream(contest["id"], place))
     names = _pair_names(contest)
     heading = f"<h3>{e(t(lang, 'plenary'))}</h3>"
@@ -411,12 +412,7 @@ def _plenary(lang: str, store: Store, contest: Entity, place: str) -> str:
         if a["verdict"] not in OBJECTING:
             continue
         named.add(a["hash"])
-        who = store.get("signer", a["signer"]) or {}
-        role = (
-            role_name(a["role"])
-            if a["role"] != "saksi"
-            else f"saksi {names.get(str(a['pair']), a['pair'])}"
-        )
+        who, role = _attester(store, names, a)
         answer = (recap.get("answered") or {}).get(a["hash"])
         decision = _decision_of(recap, answer, a["hash"]) if answer else None
         items.append(
@@ -852,6 +848,16 @@ def _recommendations_in(
     return (f"<h3>{e(t(lang, 'recommendations'))}</h3>" if heading else "") + listing
 
 
+def _attester(
+    store: Store, names: dict[str, str], attestation: dict[str, Any]
+) -> tuple[Entity, str]:
+    """Who attested: the signer's grant, and its role (a saksi: of which pair)."""
+    who = store.get("signer", attestation["signer"]) or {}
+    if attestation["role"] != "saksi":
+        return who, role_name(attestation["role"])
+    return who, f"saksi {names.get(str(attestation['pair']), attestation['pair'])}"
+
+
 def _verdict(lang: str, verdict: str) -> str:
     return t(lang, verdict)  # agree, object, refuse (format.md 5.6)
 
@@ -864,19 +870,26 @@ def _decision_of(recap: Entity | None, recap_event: str, objection: str) -> dict
     return None
 
 
-def _answer(lang: str, answer: str | None, decision: dict[str, Any] | None) -> str:
-    """What answered an objection, by name: a correction on this page, or a decision."""
+def _answer(
+    lang: str, answer: str | None, decision: dict[str, Any] | None, *, correction: bool = False
+) -> str:
+    """What answered an objection, by name: a correction (on this page), or a recap
+    whose ``decision`` names it."""
     if answer is None:
         return f'<em data-answered="none">{e(t(lang, "not_answered"))}</em>'
-    if decision is None:
+    if correction:
         return (
             f'<span data-answered="{e(answer)}">{e(t(lang, "answered_by_correction"))} '
             f"{_short(answer, 'event-')}</span>"
         )
+    ruling = (
+        f": <strong>{e(t(lang, 'ruling_' + decision['ruling']))}</strong> — {e(decision['reason'])}"
+        if decision is not None
+        else ""
+    )
     return (
         f'<span data-answered="{e(answer)}">{e(t(lang, "answered_by_decision"))} '
-        f"{_short(answer)}: <strong>{e(t(lang, 'ruling_' + decision['ruling']))}</strong> — "
-        f"{e(decision['reason'])}</span>"
+        f"{_short(answer)}{ruling}</span>"
     )
 
 
@@ -887,18 +900,14 @@ def _attestations(
     kecamatan_recap = store.get("recap", recap_stream(contest["id"], kecamatan_of(sheet["tps"])))
     items = []
     for a in sheet["attestations"]:
-        who = store.get("signer", a["signer"]) or {}
-        role = (
-            role_name(a["role"])
-            if a["role"] != "saksi"
-            else f"saksi {names.get(str(a['pair']), a['pair'])}"
-        )
+        who, role = _attester(store, names, a)
         reason = f" — {a['reason']}" if a["reason"] else ""
         answered = ""
         if a["verdict"] in OBJECTING:
             answer = views.objection_answer(sheet, a)
+            corrected = any(c["hash"] == answer for c in sheet["tallies"])
             decision = _decision_of(kecamatan_recap, answer, a["hash"]) if answer else None
-            answered = f" {_answer(lang, answer, decision)}"
+            answered = f" {_answer(lang, answer, decision, correction=corrected)}"
         items.append(
             f'<li id="event-{e(a["hash"][:16])}" data-verdict="{e(a["verdict"])}" '
             f'data-event="{e(a["hash"])}">{e(who.get("label", ""))} ({e(role)}): '
