@@ -31,6 +31,7 @@ __all__ = [
     "FINDING_KINDS",
     "contests",
     "findings",
+    "objection_answer",
     "recap_checks",
     "sheet_status",
     "totals",
@@ -183,6 +184,12 @@ def trail(
         what = stream or within or signer
         raise UnknownEventError(f"no events for {what} (as of leaf {store.position})")
     return rows
+
+
+def objection_answer(sheet: Entity, objection: dict[str, Any]) -> str | None:
+    """The event hash of what answered a sheet's objection (format.md 5.6): a correction
+    or a recap whose decision names it; None while it is unanswered."""
+    return _answered(sheet, objection)
 
 
 def _answered(sheet: Entity, objection: dict[str, Any]) -> str | None:

@@ -4,11 +4,15 @@ A real `ledger serve` process over kecamatan Blora (33.16.09) of the 2024 demo
 pipeline, on SQLite and PostgreSQL: the pages answer in Indonesian or English,
 readable without JavaScript, their figures are the projection's, input is escaped,
 errors are pages (no traceback), and ``/v1/dossier`` is a dossier that the
-offline verifier accepts. The in-browser checks are in test_web_browser.py.
+offline verifier accepts. The process after the count (issue 15) is on the pages: the
+C.Hasil of each tally's own form, orders (a re-vote, a delayed vote), recommendations
+and follow-ups, superseded counts, objections and refusals with what answers them, the
+plenary and the D.Hasil block. The in-browser checks are in test_web_browser.py.
 """
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -21,23 +25,41 @@ import pytest
 from ledger import pilkada
 from ledger.checks.dossier import verify_dossier
 from ledger.checks.verify import TrustPolicy
+from ledger.format.dhasil import ADMIN_FIELDS
 from ledger.format.policy import parse_policy
 from ledger.format.regions import KECAMATAN
+from ledger.format.schema import V1_ONLY_FIELDS, tally_fields
 from ledger.format.trust import policy_from_json, trust_from_json
 from ledger.pilkada.demo import build
-from ledger.pilkada.simulate import Faults, Simulation
+from ledger.pilkada.scenario import Scenario
+from ledger.pilkada.simulate import AfterCount, Faults, Simulation
 from ledger.store.home import LedgerHome
 from ledger.web.i18n import fmt_int, fmt_time
 from projections import views
 from projections.recorder import Projections
+from tests import world
 from tests.conftest import postgres_schema
-from tests.servers import PASSPHRASE, Server
+from tests.servers import PASSPHRASE, Server, make_home
+from tests.world import world_statements
 
 REGION = "33.16.09"
 RUTAN = pilkada.RUTAN_BLORA_TPS
 BUPATI = "bupati-33.16"
-# findings to filter, and a correction (an objection answered by the PPK) to show
-FAULTS = Faults(arithmetic=1, objections_answered=1, objections_unanswered=1, recap_mismatches=1)
+# findings to filter, a correction (an objection answered by the PPK) to show, and of
+# the process after the count: a recommendation nobody follows up, a saksi's refusal to
+# sign the D.Hasil that nothing answers, a D.Hasil block that differs from its sheets
+FAULTS = Faults(
+    arithmetic=1,
+    objections_answered=1,
+    objections_unanswered=1,
+    recap_mismatches=1,
+    unfollowed_recommendations=1,
+    unanswered_plenary_objections=1,
+    admin_mismatches=1,
+)
+# Re-votes and delayed votes at rates that put both into this one kecamatan (as the
+# demo holds both in Blora), and a saksi's objection at every PPK plenary, answered.
+AFTER = AfterCount(revote=0.01, delayed=0.01, continued=0.0, plenary_objection=1.0)
 
 
 def test_numbers_and_times_are_written_the_readers_way() -> None:
@@ -57,7 +79,7 @@ def served(
     with context as database:
         directory = tmp_path_factory.mktemp(request.param) / "ledger"
         build(
-            Simulation(REGION, seed=7, faults=FAULTS),
+            Simulation(REGION, seed=7, faults=FAULTS, after=AFTER),
             directory,
             passphrase=PASSPHRASE.encode(),
             database=database,
@@ -345,3 +367,280 @@ def test_the_contest_pages_show_the_kpus_determination(
     assert 'data-differs-from-recap="true"' in section
     card = _section(_main(http.get("/").text), f'data-contest="{WALIKOTA}"')
     assert 'data-determination="elected"' in card
+
+
+# --- the process after the count (issue 15) ------------------------------------------------
+
+
+def _sheet_html(http: httpx.Client, stream: str) -> str:
+    """The section of a sheet stream on its TPS page, in English."""
+    tps = stream.split(":", 2)[2]
+    page = http.get(f"/tps/{tps}", params={"lang": "en"})
+    assert page.status_code == 200, page.text
+    return page.text.split(f'data-stream="{stream}"')[1].split("</section>")[0]
+
+
+def _contest_html(http: httpx.Client, contest: str, place: str, section: str) -> str:
+    page = http.get(f"/contest/{contest}/{place}", params={"lang": "en"})
+    assert page.status_code == 200, page.text
+    return page.text.split(f'<section id="{section}"')[1].split("</section>")[0]
+
+
+def _orders(store: Any, action: str) -> list[dict[str, Any]]:
+    found = [o for o in store.scan("order") if o["action"] == action]
+    assert found, f"the world holds a {action}"
+    return found
+
+
+def test_the_tps_page_shows_the_c_hasil_of_its_own_form(
+    served: tuple[Path, httpx.Client], store: Any
+) -> None:
+    _, http = served
+    for contest in (BUPATI, "gubernur-33"):
+        stream = f"sheet:{contest}:{RUTAN}"
+        tally = views.effective(store.get("sheet", stream))["tally"]
+        section = _sheet_html(http, stream)
+        assert 'data-form="2"' in section
+        shown = dict(re.findall(r'<td data-field="([a-z_]+)">([0-9,]+)</td>', section))
+        assert {f: int(v.replace(",", "")) for f, v in shown.items()} == {
+            f: tally[f] for f in tally_fields(2)
+        }
+        assert not set(V1_ONLY_FIELDS) & set(shown)  # no registered DPTb/DPK on form 2
+    http.cookies.clear()
+
+
+def test_a_re_vote_supersedes_the_count_it_replaces(
+    served: tuple[Path, httpx.Client], store: Any
+) -> None:
+    _, http = served
+    for order in _orders(store, "revote"):
+        sheet = store.get("sheet", order["stream"])
+        first, revote = sheet["tallies"][0], sheet["tallies"][-1]
+        assert revote["order"] == order["hash"] and first["order"] is None
+        section = _sheet_html(http, order["stream"])
+        item = section.split(f'data-order="{order["hash"]}"')[1].split("</ul></li>")[0]
+        assert 'data-action="revote"' in section and "re-vote (PSU)" in item
+        assert html.escape(order["reason"]) in item and html.escape(order["basis"]) in item
+        assert fmt_time("en", order["deadline"], sheet["tps"]) in item
+        assert "Follows the recommendation" in item and order["recommendation"][:16] in item
+        assert "Carried out by the count" in item and revote["hash"][:16] in item
+        # the count the re-vote replaced: superseded by the re-vote's count, by name
+        old = section.split(f'data-event="{first["hash"]}"')[1].split("</li>")[0]
+        assert 'data-state="superseded"' in section.split(f'data-event="{first["hash"]}"')[0][-80:]
+        assert f'data-superseded-by="{revote["hash"]}"' in old
+        assert "superseded by the count of the re-vote (PSU)" in old
+        new = section.split(f'data-event="{revote["hash"]}"')[0][-120:]
+        assert 'data-state="effective"' in new
+        # the recommendation it followed, with the KPU's acceptance
+        recommendation = store.get("recommendation", order["recommendation"])
+        rec = section.split(f'data-recommendation="{recommendation["hash"]}"')[1]
+        assert 'data-remedy="revote"' in rec and "recommends a re-vote" in rec
+        assert 'data-followup="accepted"' in rec.split("</ul></li>")[0]
+        assert "Panwaslu Kecamatan" in rec and "KPU Kabupaten/Kota" in rec
+    findings = {f["kind"] for f in views.findings(store)}
+    assert "equivocation" not in findings  # a superseded count is no equivocation
+    http.cookies.clear()
+
+
+def test_a_delayed_vote_shows_its_order_and_the_count_that_carried_it_out(
+    served: tuple[Path, httpx.Client], store: Any
+) -> None:
+    _, http = served
+    for order in _orders(store, "delayed"):
+        sheet = store.get("sheet", order["stream"])
+        (count,) = sheet["tallies"]
+        section = _sheet_html(http, order["stream"])
+        item = section.split(f'data-order="{order["hash"]}"')[1].split("</ul></li>")[0]
+        assert "delayed vote (susulan)" in item and html.escape(order["reason"]) in item
+        assert count["hash"][:16] in item and 'data-pending="true"' not in item
+        assert "Follows the recommendation" not in item and "data-ruling" not in item
+        assert "the count of the delayed vote (susulan)" in section
+        cell = re.search(r'<td data-field="valid">([0-9,]+)</td>', section)
+        assert cell is not None and int(cell.group(1).replace(",", "")) == count["tally"]["valid"]
+    # and the region's contest page lists the orders below it
+    text = _contest_html(http, BUPATI, REGION, "recommendations")
+    for order in (o for o in store.scan("order", contest=BUPATI)):
+        assert f'data-order="{order["hash"]}" data-action="{order["action"]}"' in text
+    http.cookies.clear()
+
+
+def test_recommendations_show_their_follow_ups_or_their_absence(
+    served: tuple[Path, httpx.Client], store: Any
+) -> None:
+    _, http = served
+    unfollowed = [r for r in store.scan("recommendation") if not r["followups"]]
+    assert unfollowed, "the world has a recommendation nobody followed up"
+    for rec in unfollowed:
+        section = _sheet_html(http, rec["stream"])
+        item = section.split(f'data-recommendation="{rec["hash"]}"')[1].split("</li>")[0]
+        assert f'data-remedy="{rec["remedy"]}"' in item and html.escape(rec["reason"]) in item
+        assert 'data-followup="none"' in item and "No follow-up yet." in item
+        assert rec["event"] is None or f'href="#event-{rec["event"][:16]}"' in item
+        contest = rec["stream"].split(":")[1]
+        below = _contest_html(http, contest, REGION, "recommendations")
+        assert f'data-recommendation="{rec["hash"]}" data-followup="none"' in below
+    http.cookies.clear()
+
+
+def test_sheet_objections_name_what_answers_them(
+    served: tuple[Path, httpx.Client], store: Any
+) -> None:
+    _, http = served
+    seen = {"answered": 0, "open": 0}
+    for sheet in store.scan("sheet", within=REGION):
+        for a in (a for a in sheet["attestations"] if a["verdict"] == "object"):
+            section = _sheet_html(http, sheet["stream"])
+            item = section.split(f'data-event="{a["hash"]}"')[1].split("</li>")[0]
+            answer = views.objection_answer(sheet, a)
+            if answer is None:
+                assert 'data-answered="none"' in item and "not answered" in item
+                seen["open"] += 1
+            else:
+                correction = next(t for t in sheet["tallies"] if t["hash"] == answer)
+                assert a["hash"] in correction["answers"]  # version 2 names it
+                assert f'data-answered="{answer}"' in item
+                assert "answered by the correction" in item
+                seen["answered"] += 1
+    assert seen == {"answered": 1, "open": 1}
+    http.cookies.clear()
+
+
+def test_the_plenary_shows_objections_refusals_and_the_decisions_answering_them(
+    served: tuple[Path, httpx.Client], store: Any
+) -> None:
+    _, http = served
+    verdicts = set()
+    for recap in store.scan("recap", within=REGION):
+        contest = recap["contest"]
+        text = _contest_html(http, contest, recap["region"], "objections")
+        objections = [a for a in recap.get("attestations", []) if a["verdict"] != "agree"]
+        assert objections, "a saksi objects or refuses at every plenary here"
+        for a in objections:
+            verdicts.add(a["verdict"])
+            item = text.split(f'data-verdict="{a["verdict"]}" data-event="{a["hash"]}"')[1]
+            item = item.split("</li>")[0]
+            assert html.escape(a["reason"]) in item
+            answer = recap.get("answered", {}).get(a["hash"])
+            if a["verdict"] == "refuse":
+                assert "refuses to sign" in item
+            if answer is None:
+                assert 'data-answered="none"' in item
+                continue
+            entry = next(r for r in recap["recaps"] if r["hash"] == answer)
+            decision = next(d for d in entry["decisions"] if d["objection"] == a["hash"])
+            assert (
+                f'data-answered="{answer}"' in item
+                and html.escape("answered by the plenary's decision") in item
+            )
+            assert decision["ruling"] in item and html.escape(decision["reason"]) in item
+        # the plenary's decisions on the sheets' objections, each linking its TPS
+        for entry in recap["recaps"]:
+            for d in entry["decisions"]:
+                objection = store.get("objection", d["objection"])
+                if objection["stream"].startswith("sheet:"):
+                    item = text.split(f'data-decision="{d["objection"]}"')[1].split("</li>")[0]
+                    tps = objection["stream"].split(":", 2)[2]
+                    assert f'href="/tps/{tps}"' in item and d["ruling"] in item
+    assert verdicts == {"object", "refuse"}
+    http.cookies.clear()
+
+
+def test_the_d_hasil_block_stands_beside_the_sum_of_the_level_below(
+    served: tuple[Path, httpx.Client], store: Any
+) -> None:
+    _, http = served
+    differs = 0
+    for recap in store.scan("recap", within=REGION):
+        latest = recap["recaps"][-1]
+        admin, below = latest["admin"], latest["admin_computed"]
+        text = _contest_html(http, recap["contest"], recap["region"], "recap")
+        rows = re.findall(
+            r'<td data-admin="([a-z_]+)">([0-9,]+)</td><td>([0-9,]+)</td><td( class="differs")?>',
+            text,
+        )
+        assert [r[0] for r in rows] == list(ADMIN_FIELDS)
+        for name, stated, summed, marked in rows:
+            assert int(stated.replace(",", "")) == admin[name]
+            assert int(summed.replace(",", "")) == below[name]
+            assert bool(marked) == (admin[name] != below[name])
+            differs += bool(marked)
+    assert differs == 2  # the planted mismatch moves one voter between two fields
+    http.cookies.clear()
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_sheets_whole_story_on_a_small_ledger_of_either_version(
+    version: int, database_url: str, tmp_path: Path
+) -> None:
+    """A version 1 ledger's C.Hasil keeps its registered DPTb and DPK; on version 2 a
+    saksi refuses to sign, a correction answers the refusal by name (not the objection
+    it does not name), and a recount the Court ordered supersedes the correction."""
+    s = Scenario(version=version)
+    directory = make_home(tmp_path / "ledger", s, database_url)
+    envelopes, k = world_statements(s)
+    registered = {"dptb_m": 4, "dptb_f": 3, "dpk_m": 2, "dpk_f": 1}
+    count = s.count(k["kpps"], BUPATI, world.TPS, world.tally(**registered))
+    envelopes.append(count)
+    story: dict[str, bytes] = {"count": count.hash}
+    if version == 2:
+        refusal = s.attest(k["saksi1"], BUPATI, world.TPS, count.hash, "refuse", "not my count")
+        objection = s.attest(k["saksi2"], BUPATI, world.TPS, count.hash, "object", "pair 2 lost 3")
+        fixed = s.correct(
+            k["ppk"], BUPATI, world.TPS, count.hash, "recounted", world.tally((121, 59)),
+            answers=[refusal.hash],
+        )  # fmt: skip
+        stream = f"sheet:{BUPATI}:{world.TPS}"
+        recommend = s.recommend(k["ptps"], stream, "recount", "seals broken", fixed.hash)
+        followup = s.followup(k["kab"], stream, recommend.hash, "accepted", "recount ordered")
+        order = s.order(
+            k["kab"], stream, "recount", "seals broken", ruling="135/PHPU.BUP-XXIII/2025",
+            deadline=s.time + 40 * 86_400, recommendation=recommend.hash,
+        )  # fmt: skip
+        recount = s.recount_count(k["kpps"], BUPATI, world.TPS, world.tally((122, 58)), order.hash)
+        late = s.attest(k["saksi2"], BUPATI, world.TPS, recount.hash, "object", "still short")
+        decision = {"objection": late.hash, "ruling": "dismissed", "reason": "the form agrees"}
+        recap = s.recap(
+            k["ppk"], BUPATI, world.KECAMATAN, [(stream, s.head(stream))], {"1": 122, "2": 58},
+            180, 5, 185, decisions=[decision],
+        )  # fmt: skip
+        envelopes += [refusal, objection, fixed, recommend, followup, order, recount, late, recap]
+        story.update(refusal=refusal.hash, objection=objection.hash, fixed=fixed.hash)
+        story.update(order=order.hash, recount=recount.hash, late=late.hash, recap=recap.hash)
+    ledger = LedgerHome(directory).open()
+    try:
+        for envelope in envelopes:
+            ledger.append(envelope.raw)
+    finally:
+        ledger.close()
+    with Server(directory) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+        section = _sheet_html(http, f"sheet:{BUPATI}:{world.TPS}")
+        plenary = _contest_html(http, BUPATI, world.KECAMATAN, "objections") if version == 2 else ""
+    assert f'data-form="{version}"' in section
+    shown = set(re.findall(r'<td data-field="([a-z_]+)">', section))
+    assert shown == set(tally_fields(version))
+    if version == 1:
+        for name, value in registered.items():
+            assert f'<td data-field="{name}">{value}</td>' in section
+        return
+    hexes = {name: h.hex() for name, h in story.items()}
+
+    def item(event: str) -> str:
+        return section.split(f'data-event="{event}"')[1].split("</li>")[0]
+
+    assert "refuses to sign" in item(hexes["refusal"])
+    assert f'data-answered="{hexes["fixed"]}"' in item(hexes["refusal"])
+    assert 'data-answered="none"' in item(hexes["objection"])  # the correction names it not
+    assert f'data-superseded-by="{hexes["fixed"]}"' in item(hexes["count"])
+    assert "superseded by the correction" in item(hexes["count"])
+    assert f'data-superseded-by="{hexes["recount"]}"' in item(hexes["fixed"])
+    assert "superseded by the count of the recount" in item(hexes["fixed"])
+    ordered = section.split(f'data-order="{hexes["order"]}"')[1].split("</ul></li>")[0]
+    assert "<span data-ruling>135/PHPU.BUP-XXIII/2025</span>" in ordered
+    assert "Constitutional Court ruling" in ordered and hexes["recount"][:16] in ordered
+    assert '<td data-field="votes.1">122</td>' in section  # the recount's figures
+    # an objection the PPK's recap decides, by name: on the TPS page and the plenary's
+    decided = item(hexes["late"])
+    assert f'data-answered="{hexes["recap"]}"' in decided and "dismissed" in decided
+    assert html.escape("answered by the plenary's decision") in decided
+    on_plenary = plenary.split(f'data-decision="{hexes["late"]}"')[1].split("</li>")[0]
+    assert f'href="/tps/{world.TPS}"' in on_plenary and "the form agrees" in on_plenary

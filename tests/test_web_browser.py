@@ -3,7 +3,7 @@
 One ledger per backend (SQLite, PostgreSQL): kecamatan Blora (33.16.09) of the
 real 2024 elections, built by the demo pipeline with its Bawaslu witness, served
 by `ledger serve` as a child process, with a tampering proxy in front of it. The
-browser walks from the election page down to the TPS Khusus at Rutan Kelas IIB
+browser walks from the election page down to the TPS Lokasi Khusus at Rutan Kelas IIB
 Blora, checks the figures against the projection, and reads the in-browser
 verdict from ``#verification``. Skipped where Chromium is missing, unless
 $LEDGER_REQUIRE_BROWSER (CI) is set.

@@ -109,7 +109,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     ),
     "not_yet": ("Belum ada.", "None yet."),
     "tps": ("TPS", "TPS"),
-    "tps_khusus": ("TPS Lokasi Khusus", "Special-location TPS (TPS Khusus)"),
+    "tps_khusus": ("TPS Lokasi Khusus", "TPS Lokasi Khusus (special-location TPS)"),
     "village": ("Desa/Kelurahan", "Village"),
     "kecamatan": ("Kecamatan", "Kecamatan"),
     "kabkota": ("Kabupaten/Kota", "Regency/City"),
@@ -174,6 +174,85 @@ _TEXT: dict[str, tuple[str, str]] = {
     "home": ("Beranda", "Home"),
     "prev_event": ("peristiwa", "event"),
     "zone_note": ("Waktu dalam zona {zone}", "Times in {zone}"),
+    # After the count (issue 15; format.md 5.6-5.8, 5.11-5.13)
+    "refuse": ("menolak menandatangani", "refuses to sign"),
+    "answered_by_correction": ("dijawab oleh koreksi", "answered by the correction"),
+    "answered_by_decision": (
+        "dijawab oleh keputusan rapat pleno",
+        "answered by the plenary's decision",
+    ),
+    "not_answered": ("belum dijawab", "not answered"),
+    "ruling_upheld": ("diterima", "upheld"),
+    "ruling_dismissed": ("ditolak", "dismissed"),
+    "kpps_count": ("hitungan KPPS", "the KPPS count"),
+    "count_of_order": ("hitungan {action}", "the count of the {action}"),
+    "superseded_by": ("digantikan oleh {what}", "superseded by {what}"),
+    "the_correction": ("koreksi", "the correction"),
+    "a_later_count": ("hitungan berikutnya", "a later count"),
+    "form_version": ("formulir versi {n}", "form of version {n}"),
+    "orders": ("Keputusan KPU setelah pemungutan suara", "KPU orders after the vote"),
+    "no_orders": ("Tidak ada keputusan.", "No orders."),
+    "action_revote": ("pemungutan suara ulang (PSU)", "re-vote (PSU)"),
+    "action_delayed": ("pemungutan suara susulan", "delayed vote (susulan)"),
+    "action_continued": ("pemungutan suara lanjutan", "continued vote (lanjutan)"),
+    "action_recount": ("penghitungan suara ulang", "recount"),
+    "basis": ("Dasar hukum", "Legal basis"),
+    "reason": ("Alasan", "Reason"),
+    "voting_day": ("Hari pemungutan suara", "Voting day"),
+    "deadline": ("Batas waktu", "Deadline"),
+    "ruling": ("Putusan Mahkamah Konstitusi", "Constitutional Court ruling"),
+    "follows_recommendation": ("Menindaklanjuti rekomendasi", "Follows the recommendation"),
+    "carried_out_by": ("Dilaksanakan dengan hitungan", "Carried out by the count"),
+    "not_carried_out": ("Belum dilaksanakan.", "Not carried out yet."),
+    "no_recommendations": ("Tidak ada rekomendasi.", "No recommendations."),
+    "remedy_revote": ("pemungutan suara ulang", "a re-vote"),
+    "remedy_recount": ("penghitungan suara ulang", "a recount"),
+    "remedy_correct": ("pembetulan", "a correction"),
+    "remedy_other": ("tindakan lain", "another remedy"),
+    "recommends": ("merekomendasikan {remedy}", "recommends {remedy}"),
+    "about": ("tentang", "about"),
+    "followup_accepted": ("menerima", "accepts"),
+    "followup_rejected": ("menolak", "rejects"),
+    "no_followup": ("Belum ada tindak lanjut.", "No follow-up yet."),
+    "below": (
+        "Rekomendasi pada lembar dan rekapitulasi di bawahnya",
+        "Recommendations on the sheets and recaps below",
+    ),
+    "orders_below": (
+        "Keputusan pada lembar dan rekapitulasi di bawahnya",
+        "Orders on the sheets and recaps below",
+    ),
+    "plenary": ("Di rapat pleno rekapitulasi", "At the recapitulation plenary"),
+    "no_plenary": (
+        "Tidak ada keberatan atau penolakan di rapat pleno.",
+        "No objection or refusal at the plenary.",
+    ),
+    "decisions": ("Keputusan rapat pleno", "The plenary's decisions"),
+    "decision_on": ("atas keberatan", "on the objection"),
+    "admin_block": ("Data administrasi D.Hasil", "The D.Hasil's administrative block"),
+    "admin_stated": ("Angka D.Hasil", "D.Hasil says"),
+    "admin_below": ("Jumlah tingkat di bawahnya", "Sum of the level below"),
+    "admin_tps": ("Jumlah TPS", "TPS summed"),
+    "admin_none": (
+        "Rekapitulasi ini tidak memuat data administrasi.",
+        "This recapitulation carries no administrative block.",
+    ),
+    "admin_flags": ("Aturan D.Hasil yang dilanggar", "D.Hasil rules broken"),
+}
+
+# The signers' roles as the law names them (institutions: the same in both languages).
+_ROLES: dict[str, str] = {
+    "kpu-prov": "KPU Provinsi",
+    "kpu-kab": "KPU Kabupaten/Kota",
+    "ppk": "PPK",
+    "kpps": "KPPS",
+    "panwas": "Panwas",
+    "ptps": "PTPS",
+    "panwaslu-kec": "Panwaslu Kecamatan",
+    "bawaslu-kab": "Bawaslu Kabupaten/Kota",
+    "bawaslu-prov": "Bawaslu Provinsi",
+    "paslon": "Paslon",
+    "saksi": "Saksi",
 }
 
 _TALLY_FIELDS: dict[str, tuple[str, str]] = {
@@ -213,6 +292,11 @@ def t(lang: str, key: str, **values: object) -> str:
 
 def tally_label(lang: str, field: str) -> str:
     return t(lang, field) if field in _TEXT else _TALLY_FIELDS[field][1 if lang == "en" else 0]
+
+
+def role_name(role: str) -> str:
+    """A signer's role as people know it (``kpu-kab``: KPU Kabupaten/Kota)."""
+    return _ROLES.get(role, role)
 
 
 def choose_lang(query: str | None, cookie: str | None) -> str:

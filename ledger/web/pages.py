@@ -19,6 +19,8 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from ledger.errors import LedgerError, UnknownEventError
+from ledger.format.aftercount import OBJECTING
+from ledger.format.dhasil import ADMIN_FIELDS, admin_flags
 from ledger.format.note import Checkpoint, Verifier, cosignature_timestamp, parse_note
 from ledger.format.outcome import NEW_ELECTION
 from ledger.format.policy import TlogPolicy
@@ -29,15 +31,17 @@ from ledger.format.regions import (
     TPS,
     VILLAGE,
     covers,
+    kecamatan_of,
     level_of,
+    recap_stream,
     tps_region,
 )
-from ledger.format.schema import TALLY_INT_FIELDS
+from ledger.format.schema import V1_ONLY_FIELDS, tally_fields
 from ledger.format.timezones import zone_for_region
 from ledger.pilkada import reference
 from ledger.web.cache import CachedViews, ViewCache
 from ledger.web.chart import bar_chart
-from ledger.web.i18n import fmt_int, fmt_percent, fmt_time, t, tally_label
+from ledger.web.i18n import fmt_int, fmt_percent, fmt_time, role_name, t, tally_label
 from projections import outcomes, views
 from projections.store import Entity, Store
 
@@ -54,6 +58,7 @@ __all__ = [
 
 CHILD_LEVEL = {PROVINCE: KABKOTA, KABKOTA: KECAMATAN, KECAMATAN: VILLAGE}
 MAX_SEARCH_RESULTS = 50
+MAX_LISTED = 50  # recommendations and orders below a region listed on its page (the count says all)
 NAME_IN_CHART = 28  # characters of a pair's name in the chart (the table has it whole)
 
 
@@ -166,7 +171,7 @@ def _pair_names(contest: Entity) -> dict[str, str]:
 
 def _column_labels(lang: str, contest: Entity) -> dict[str, str]:
     """How each ballot column is named: ``1. <pair's names>``, or the kolom kosong as a
-    column, never as a numbered pair (format.md 5.11)."""
+    column, never as a numbered pair (format.md 5.14)."""
     kolom_kosong = outcomes.kolom_kosong_of(contest)
     return {
         n: t(lang, "kolom_kosong")
@@ -393,12 +398,15 @@ def _recap_section(
         f'<div class="scroll"><table><thead><tr><th scope="col">{e(t(lang, "pair"))}</th>'
         f'<th scope="col">{e(t(lang, "sum_sheets"))}</th><th scope="col">{e(t(lang, "recap_stated"))}</th>'
         f'<th scope="col">{e(t(lang, "recap_inputs"))}</th><th scope="col">{e(t(lang, "difference"))}</th>'
-        f"</tr></thead><tbody>{body}</tbody></table></div></section>"
+        f"</tr></thead><tbody>{body}</tbody></table></div>"
+        f"{_admin(lang, v.store.get('recap', recap['stream']))}</section>"
     )
 
 
 def _objections(lang: str, v: CachedViews, contest: Entity, place: str) -> str:
-    """Unanswered objections in ``place`` (the place #15's objection pages extend)."""
+    """The objections and refusals to sign at the plenary of ``place``'s recap, each with
+    the decision that answers it by name, the plenary's other decisions (on the sheets'
+    objections), and the sheets' unanswered objections in ``place`` (format.md 5.6, 5.8)."""
     open_count = v.open_objections(contest["id"], place)
     text = (
         t(lang, "open_objections", n=fmt_int(lang, open_count))
@@ -406,22 +414,163 @@ def _objections(lang: str, v: CachedViews, contest: Entity, place: str) -> str:
         else t(lang, "no_objections")
     )
     link = _href("/findings", kind="unanswered-objection", region=place)
-    return (
+    parts = [
         f'<section id="objections" aria-labelledby="obj-h"><h2 id="obj-h">{e(t(lang, "objections"))}</h2>'
-        f'<p><a href="{link}">{e(text)}</a></p></section>'
+    ]
+    if level_of(place) != VILLAGE:
+        parts.append(_plenary(lang, v.store, contest, place))
+    parts.append(f'<p><a href="{link}">{e(text)}</a></p></section>')
+    return "".join(parts)
+
+
+def _plenary(lang: str, store: Store, contest: Entity, place: str) -> str:
+    """The objections and refusals at the plenary of ``place``'s recap, and its decisions."""
+    recap = store.get("recap", recap_stream(contest["id"], place))
+    names = _pair_names(contest)
+    heading = f"<h3>{e(t(lang, 'plenary'))}</h3>"
+    if recap is None:
+        return f"{heading}<p>{e(t(lang, 'no_plenary'))}</p>"
+    rows = {r["hash"]: r for r in store.events(stream=recap["stream"])}
+    items, named = [], set()
+    for a in recap.get("attestations", []):
+        if a["verdict"] not in OBJECTING:
+            continue
+        named.add(a["hash"])
+        who, role = _attester(store, names, a)
+        answer = (recap.get("answered") or {}).get(a["hash"])
+        decision = _decision_of(recap, answer, a["hash"]) if answer else None
+        items.append(
+            f'<li data-verdict="{e(a["verdict"])}" data-event="{e(a["hash"])}">'
+            f"{e(who.get('label', ''))} ({e(role)}): <strong>{e(_verdict(lang, a['verdict']))}</strong>"
+            f" — {e(a['reason'])} {e(_when(lang, rows, a['hash'], place))} {_short(a['hash'])} "
+            f"{_answer(lang, answer, decision)}</li>"
+        )
+    decisions = []
+    for entry in recap["recaps"]:
+        for d in entry["decisions"]:
+            if d["objection"] in named:
+                continue  # shown with its objection above
+            objection = store.get("objection", d["objection"])
+            where = ""
+            if objection is not None and objection["stream"].startswith("sheet:"):
+                tps = _place_of_stream(objection["stream"])
+                where = f' <a href="{_href(f"/tps/{tps}")}">TPS {e(tps)}</a>'
+            decisions.append(
+                f'<li data-decision="{e(d["objection"])}">{e(t(lang, "decision_on"))} '
+                f"{_short(d['objection'])}{where}: <strong>{e(t(lang, 'ruling_' + d['ruling']))}"
+                f"</strong> — {e(d['reason'])} ({e(t(lang, 'recap'))} {_short(entry['hash'])})</li>"
+            )
+    listing = (
+        f'<ul class="plenary">{"".join(items)}</ul>'
+        if items
+        else f"<p>{e(t(lang, 'no_plenary'))}</p>"
     )
+    out = f"{heading}{listing}"
+    if decisions:
+        out += f'<h3>{e(t(lang, "decisions"))}</h3><ul class="decisions">{"".join(decisions)}</ul>'
+    return out
 
 
 def _recommendations(lang: str, store: Store, contest: Entity, place: str) -> str:
-    """Bawaslu recommendations in ``place``: issue #15 adds them to the ledger."""
-    return (
+    """Bawaslu recommendations and KPU orders on the recap of ``place``, with their
+    follow-ups, then those on the sheets and recaps below it (format.md 5.11-5.13)."""
+    cid = contest["id"]
+    parts = [
         f'<section id="recommendations" aria-labelledby="rec-h"><h2 id="rec-h">'
-        f"{e(t(lang, 'recommendations'))}</h2><p>{e(t(lang, 'not_yet'))}</p></section>"
+        f"{e(t(lang, 'recommendations'))}</h2>"
+    ]
+    stream = recap_stream(cid, place)
+    if level_of(place) != VILLAGE:
+        rows = {r["hash"]: r for r in store.events(stream=stream)}
+        parts.append(_recommendations_in(lang, store, stream, place, rows, heading=False))
+        parts.append(_orders(lang, store, stream, place, rows))
+    below = sorted(
+        (
+            r
+            for r in store.scan("recommendation", contest=cid, within=place)
+            if r["stream"] != stream
+        ),
+        key=lambda r: r["leaf"],
+    )
+    items = []
+    for rec in below[:MAX_LISTED]:
+        where = _place_of_stream(rec["stream"])
+        href = f"/tps/{where}" if "/" in where else f"/contest/{cid}/{where}"
+        state = rec["followups"][-1]["verdict"] if rec["followups"] else "none"
+        answer = t(lang, f"followup_{state}") if rec["followups"] else t(lang, "no_followup")
+        remedy = t(lang, "recommends", remedy=t(lang, f"remedy_{rec['remedy']}"))
+        items.append(
+            f'<li data-recommendation="{e(rec["hash"])}" data-followup="{e(state)}">'
+            f'<a href="{_href(href)}">{e(where)}</a>: {_signer(store, rec["signer"])} '
+            f"{e(remedy)} — {e(answer)}</li>"
+        )
+    if items:
+        parts.append(
+            f"<h3>{e(t(lang, 'below'))} ({fmt_int(lang, len(below))})</h3>"
+            f'<ul class="recommendations-below">{"".join(items)}</ul>'
+        )
+    orders = sorted(
+        (o for o in store.scan("order", contest=cid, within=place) if o["stream"] != stream),
+        key=lambda o: o["leaf"],
+    )
+    listed = []
+    for order in orders[:MAX_LISTED]:
+        where = _place_of_stream(order["stream"])
+        href = f"/tps/{where}" if "/" in where else f"/contest/{cid}/{where}"
+        listed.append(
+            f'<li data-order="{e(order["hash"])}" data-action="{e(order["action"])}">'
+            f'<a href="{_href(href)}">{e(where)}</a>: {e(_action(lang, order["action"]))} — '
+            f"{e(order['reason'])}</li>"
+        )
+    if listed:
+        parts.append(
+            f"<h3>{e(t(lang, 'orders_below'))} ({fmt_int(lang, len(orders))})</h3>"
+            f'<ul class="orders-below">{"".join(listed)}</ul>'
+        )
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _admin(lang: str, recap: Entity | None) -> str:
+    """The D.Hasil's administrative block of a recap beside the sum of the level below
+    (its inputs' C.Hasil figures or blocks, at the heads it names), and the D.Hasil rules
+    it breaks (format.md 5.8.3)."""
+    head = f'<h3 id="admin-h">{e(t(lang, "admin_block"))}</h3>'
+    latest = recap["recaps"][-1] if recap else None
+    admin = latest.get("admin") if latest else None
+    if latest is None or admin is None:
+        return f'{head}<p data-admin="none">{e(t(lang, "admin_none"))}</p>'
+    below = latest.get("admin_computed")
+    body = []
+    for name in ADMIN_FIELDS:
+        stated = admin[name]
+        summed = below[name] if below is not None else None
+        diff = stated - summed if summed is not None else None
+        cls = ' class="differs"' if diff else ""
+        label = t(lang, "admin_tps") if name == "tps" else tally_label(lang, name)
+        body.append(
+            f'<tr><th scope="row">{e(label)}</th><td data-admin="{e(name)}">{fmt_int(lang, stated)}</td>'
+            f"<td>{'—' if summed is None else fmt_int(lang, summed)}</td>"
+            f"<td{cls}>{'—' if diff is None else fmt_int(lang, diff)}</td></tr>"
+        )
+    flags = admin_flags(admin, latest["totals"])
+    broken = (
+        f'<p>{e(t(lang, "admin_flags"))}:</p><ul class="admin-flags">'
+        + "".join(f"<li>{e(f)}</li>" for f in flags)
+        + "</ul>"
+        if flags
+        else ""
+    )
+    return (
+        f'{head}<div class="scroll"><table class="admin" aria-labelledby="admin-h"><thead><tr>'
+        f'<th scope="col">{e(t(lang, "field"))}</th><th scope="col">{e(t(lang, "admin_stated"))}</th>'
+        f'<th scope="col">{e(t(lang, "admin_below"))}</th><th scope="col">{e(t(lang, "difference"))}</th>'
+        f"</tr></thead><tbody>{''.join(body)}</tbody></table></div>{broken}"
     )
 
 
 def _determination(lang: str, v: CachedViews, contest: Entity, *, brief: bool = False) -> str:
-    """The KPU's determination of a contest's result (format.md 5.11), from the
+    """The KPU's determination of a contest's result (format.md 5.14), from the
     projection (projections.outcomes.results): the decree, the announcement and the
     petition deadline in the contest's local time, the outcome the law gives the
     determined totals (a new election where the kolom kosong won) and those totals;
@@ -586,7 +735,6 @@ def tps_page(lang: str, store: Store, tps: str) -> str:
 
 def _sheet_section(lang: str, store: Store, contest: Entity, sheet: Entity) -> str:
     cid = contest["id"]
-    names = _pair_names(contest)
     entry = views.effective(sheet)
     anchor = f"sheet-{cid}"
     link = _href(f"/contest/{cid}/{tps_region(sheet['tps'])}")
@@ -596,19 +744,43 @@ def _sheet_section(lang: str, store: Store, contest: Entity, sheet: Entity) -> s
         f'<h2 id="{e(anchor)}-h"><a href="{link}">'
         f"{e(contest['name'])}</a></h2>"
     ]
+    rows = {r["hash"]: r for r in store.events(stream=sheet["stream"])}
     if entry is None:
-        parts.append(f"<p>{e(t(lang, 'not_counted'))}</p></section>")
-        return "".join(parts)
-    tally = entry["tally"]
+        parts.append(f"<p>{e(t(lang, 'not_counted'))}</p>")
+    else:
+        parts.append(_tally_table(lang, contest, entry["tally"]))
+        parts.append(
+            f'<p class="signer">{e(t(lang, "signed_by"))}: {_signer(store, entry["signer"])}, '
+            f"{e(t(lang, 'key'))} "
+            f'<code class="hash">{e(entry["signer"])}</code></p>'
+        )
+    place = sheet["tps"]
+    parts.append(_orders(lang, store, sheet["stream"], place, rows, sheet))
+    parts.append(_recommendations_in(lang, store, sheet["stream"], place, rows))
+    if entry is not None:
+        parts.append(_attestations(lang, store, sheet, contest, rows))
+        parts.append(_history(lang, store, sheet, rows))
+        parts.append(_recap_use(lang, store, contest, sheet))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _form_version(tally: dict[str, Any]) -> int:
+    """The format version whose C.Hasil form ``tally`` has: only version 1 registers
+    DPTb and DPK voters (format.md 5.9)."""
+    return 1 if any(name in tally for name in V1_ONLY_FIELDS) else 2
+
+
+def _tally_table(lang: str, contest: Entity, tally: dict[str, Any]) -> str:
+    """Every field of a C.Hasil as signed, in the order of its version's form."""
     labels = _column_labels(lang, contest)
+    version = _form_version(tally)
     rows = [
         f'<tr><th scope="row">{e(labels[n])}</th>'
         f'<td data-field="votes.{e(n)}">{fmt_int(lang, tally["votes"].get(n, 0))}</td></tr>'
-        for n in names
+        for n in labels
     ]
-    for field in TALLY_INT_FIELDS:
-        if field not in tally:  # version 2's C.Hasil has no DPTb/DPK lines (format.md 5.9)
-            continue
+    for field in tally_fields(version):
         rows.append(
             f'<tr><th scope="row">{e(tally_label(lang, field))}</th>'
             f'<td data-field="{e(field)}">{fmt_int(lang, tally[field])}</td></tr>'
@@ -618,53 +790,227 @@ def _sheet_section(lang: str, store: Store, contest: Entity, sheet: Entity) -> s
             f'<tr><th scope="row">{e(tally_label(lang, "photo_sha256"))}</th>'
             f'<td data-field="photo_sha256"><code class="hash">{e(bytes(tally["photo_sha256"]).hex())}</code></td></tr>'
         )
-    signer = store.get("signer", entry["signer"]) or {}
-    parts.append(
-        f'<h3>{e(t(lang, "c_hasil"))}</h3><div class="scroll"><table class="tally">'
+    return (
+        f"<h3>{e(t(lang, 'c_hasil'))} <small>({e(t(lang, 'form_version', n=version))})</small></h3>"
+        f'<div class="scroll"><table class="tally" data-form="{version}">'
         f'<thead><tr><th scope="col">{e(t(lang, "field"))}</th><th scope="col">{e(t(lang, "value"))}</th></tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
-        f'<p class="signer">{e(t(lang, "signed_by"))}: {e(signer.get("label", ""))} — '
-        f"{e(t(lang, 'role'))} <strong>{e(signer.get('role', '?'))}</strong>, {e(t(lang, 'key'))} "
-        f'<code class="hash">{e(entry["signer"])}</code></p>'
     )
-    parts.append(_attestations(lang, store, sheet, contest))
-    parts.append(_history(lang, store, sheet))
-    parts.append(_recap_use(lang, store, contest, sheet))
-    parts.append("</section>")
-    return "".join(parts)
 
 
-def _attestations(lang: str, store: Store, sheet: Entity, contest: Entity) -> str:
+def _signer(store: Store, key_id: str) -> str:
+    """A signer as people know it: the label of its grant and its role, escaped."""
+    who = store.get("signer", key_id) or {}
+    return f"{e(who.get('label', ''))} ({e(role_name(who.get('role', '?')))})"
+
+
+def _when(lang: str, rows: dict[str, Any], event: str, place: str) -> str:
+    row = rows.get(event)
+    return fmt_time(lang, row["time"], place) if row and "time" in row else ""
+
+
+def _short(event: str, prefix: str = "") -> str:
+    """An event's hash as shown: its first 16 hex digits, linked to its place on the
+    page when ``prefix`` names one (``event-``, ``order-``, ``rec-``)."""
+    code = f'<code class="hash">{e(event[:16])}</code>'
+    return f'<a href="#{e(prefix)}{e(event[:16])}">{code}</a>' if prefix else code
+
+
+def _action(lang: str, action: str) -> str:
+    return t(lang, f"action_{action}")
+
+
+def _orders(
+    lang: str,
+    store: Store,
+    stream: str,
+    place: str,
+    rows: dict[str, Any],
+    sheet: Entity | None = None,
+) -> str:
+    """The orders of ``stream`` (format.md 5.11): what, why, by when, and the count that
+    carried each out (for a sheet)."""
+    orders = sorted(
+        (o for o in store.scan("order", within=place) if o["stream"] == stream),
+        key=lambda o: o["leaf"],
+    )
+    items = []
+    for order in orders:
+        facts = [
+            f"{e(t(lang, 'reason'))}: {e(order['reason'])}",
+            f"{e(t(lang, 'basis'))}: {e(order['basis'])}",
+            f"{e(t(lang, 'voting_day'))}: {e(fmt_time(lang, order['voting_day'], place))}",
+            f'{e(t(lang, "deadline"))}: <time data-deadline="{order["deadline"]}">'
+            f"{e(fmt_time(lang, order['deadline'], place))}</time>",
+        ]
+        if order.get("ruling"):
+            facts.append(f"{e(t(lang, 'ruling'))}: <span data-ruling>{e(order['ruling'])}</span>")
+        if order.get("recommendation"):
+            facts.append(
+                f"{e(t(lang, 'follows_recommendation'))} {_short(order['recommendation'], 'rec-')}"
+            )
+        if sheet is not None:
+            done = [c for c in sheet["tallies"] if c.get("order") == order["hash"]]
+            facts.append(
+                f"{e(t(lang, 'carried_out_by'))} "
+                + ", ".join(_short(c["hash"], "event-") for c in done)
+                if done
+                else f'<span data-pending="true">{e(t(lang, "not_carried_out"))}</span>'
+            )
+        items.append(
+            f'<li id="order-{e(order["hash"][:16])}" data-order="{e(order["hash"])}" '
+            f'data-action="{e(order["action"])}"><strong>{e(_action(lang, order["action"]))}</strong>'
+            f" — {_signer(store, order['signer'])}, {e(_when(lang, rows, order['hash'], place))} "
+            f"{_short(order['hash'])}<ul>{''.join(f'<li>{f}</li>' for f in facts)}</ul></li>"
+        )
+    listing = (
+        f'<ul class="orders">{"".join(items)}</ul>'
+        if items
+        else f"<p>{e(t(lang, 'no_orders'))}</p>"
+    )
+    return f"<h3>{e(t(lang, 'orders'))}</h3>{listing}"
+
+
+def _recommendations_in(
+    lang: str, store: Store, stream: str, place: str, rows: dict[str, Any], *, heading: bool = True
+) -> str:
+    """The Bawaslu recommendations of ``stream`` and their follow-ups (format.md 5.12-5.13)."""
+    found = sorted(
+        (r for r in store.scan("recommendation", within=place) if r["stream"] == stream),
+        key=lambda r: r["leaf"],
+    )
+    items = []
+    for rec in found:
+        about = f" ({e(t(lang, 'about'))} {_short(rec['event'], 'event-')})" if rec["event"] else ""
+        followups = "".join(
+            f'<li data-followup="{e(f["verdict"])}">{_signer(store, f["signer"])} '
+            f"<strong>{e(t(lang, 'followup_' + f['verdict']))}</strong> — {e(f['reason'])} "
+            f"{e(_when(lang, rows, f['hash'], place))} {_short(f['hash'])}</li>"
+            for f in rec["followups"]
+        )
+        answer = (
+            f"<ul>{followups}</ul>"
+            if followups
+            else f'<p data-followup="none">{e(t(lang, "no_followup"))}</p>'
+        )
+        remedy = t(lang, "recommends", remedy=t(lang, f"remedy_{rec['remedy']}"))
+        items.append(
+            f'<li id="rec-{e(rec["hash"][:16])}" data-recommendation="{e(rec["hash"])}" '
+            f'data-remedy="{e(rec["remedy"])}">{_signer(store, rec["signer"])} '
+            f"<strong>{e(remedy)}</strong>{about}: {e(rec['reason'])} "
+            f"{e(_when(lang, rows, rec['hash'], place))} {_short(rec['hash'])}{answer}</li>"
+        )
+    listing = (
+        f'<ul class="recommendations">{"".join(items)}</ul>'
+        if items
+        else f"<p>{e(t(lang, 'no_recommendations'))}</p>"
+    )
+    return (f"<h3>{e(t(lang, 'recommendations'))}</h3>" if heading else "") + listing
+
+
+def _attester(
+    store: Store, names: dict[str, str], attestation: dict[str, Any]
+) -> tuple[Entity, str]:
+    """Who attested: the signer's grant, and its role (a saksi: of which pair)."""
+    who = store.get("signer", attestation["signer"]) or {}
+    if attestation["role"] != "saksi":
+        return who, role_name(attestation["role"])
+    return who, f"saksi {names.get(str(attestation['pair']), attestation['pair'])}"
+
+
+def _verdict(lang: str, verdict: str) -> str:
+    return t(lang, verdict)  # agree, object, refuse (format.md 5.6)
+
+
+def _decision_of(recap: Entity | None, recap_event: str, objection: str) -> dict[str, Any] | None:
+    """The decision of the recap ``recap_event`` (in the stream ``recap``) naming ``objection``."""
+    for entry in recap["recaps"] if recap else ():
+        if entry["hash"] == recap_event:
+            return next((d for d in entry["decisions"] if d["objection"] == objection), None)
+    return None
+
+
+def _answer(
+    lang: str, answer: str | None, decision: dict[str, Any] | None, *, correction: bool = False
+) -> str:
+    """What answered an objection, by name: a correction (on this page), or a recap
+    whose ``decision`` names it."""
+    if answer is None:
+        return f'<em data-answered="none">{e(t(lang, "not_answered"))}</em>'
+    if correction:
+        return (
+            f'<span data-answered="{e(answer)}">{e(t(lang, "answered_by_correction"))} '
+            f"{_short(answer, 'event-')}</span>"
+        )
+    ruling = (
+        f": <strong>{e(t(lang, 'ruling_' + decision['ruling']))}</strong> — {e(decision['reason'])}"
+        if decision is not None
+        else ""
+    )
+    return (
+        f'<span data-answered="{e(answer)}">{e(t(lang, "answered_by_decision"))} '
+        f"{_short(answer)}{ruling}</span>"
+    )
+
+
+def _attestations(
+    lang: str, store: Store, sheet: Entity, contest: Entity, rows: dict[str, Any]
+) -> str:
     names = _pair_names(contest)
+    kecamatan_recap = store.get("recap", recap_stream(contest["id"], kecamatan_of(sheet["tps"])))
     items = []
     for a in sheet["attestations"]:
-        who = store.get("signer", a["signer"]) or {}
-        role = (
-            a["role"] if a["role"] != "saksi" else f"saksi {names.get(str(a['pair']), a['pair'])}"
-        )
-        verdict = t(lang, "agree") if a["verdict"] == "agree" else t(lang, "object")
+        who, role = _attester(store, names, a)
         reason = f" — {a['reason']}" if a["reason"] else ""
+        answered = ""
+        if a["verdict"] in OBJECTING:
+            answer = views.objection_answer(sheet, a)
+            corrected = any(c["hash"] == answer for c in sheet["tallies"])
+            decision = _decision_of(kecamatan_recap, answer, a["hash"]) if answer else None
+            answered = f" {_answer(lang, answer, decision, correction=corrected)}"
         items.append(
-            f'<li data-verdict="{e(a["verdict"])}">{e(who.get("label", ""))} ({e(role)}): '
-            f'<strong>{e(verdict)}</strong>{e(reason)} <code class="hash">{e(a["event"][:16])}</code></li>'
+            f'<li id="event-{e(a["hash"][:16])}" data-verdict="{e(a["verdict"])}" '
+            f'data-event="{e(a["hash"])}">{e(who.get("label", ""))} ({e(role)}): '
+            f"<strong>{e(_verdict(lang, a['verdict']))}</strong>{e(reason)} "
+            f"{_short(a['event'], 'event-')}{answered}</li>"
         )
     return f"<h3>{e(t(lang, 'attestations'))}</h3>" + (
         f"<ul>{''.join(items)}</ul>" if items else f"<p>{e(t(lang, 'not_yet'))}</p>"
     )
 
 
-def _history(lang: str, store: Store, sheet: Entity) -> str:
-    """Counts and corrections in log order; superseded ones marked (re-votes: issue #15)."""
+def _history(lang: str, store: Store, sheet: Entity, rows: dict[str, Any]) -> str:
+    """Counts and corrections in log order; each superseded one says what superseded it
+    (a correction, a later count, or the count of a re-vote or other order)."""
     effective = views.effective(sheet)
-    rows = store.events(stream=sheet["stream"])
-    by_hash = {r["hash"]: r for r in rows}
-    items = []
-    for entry in sheet["tallies"]:
-        row = by_hash.get(entry["hash"], {})
-        state = "effective" if entry is effective else "superseded"
-        what = entry["kind"]
+    tallies = sheet["tallies"]
+    orders = {
+        o["hash"]: o
+        for o in store.scan("order", within=sheet["tps"])
+        if o["stream"] == sheet["stream"]
+    }
+
+    def what(entry: dict[str, Any]) -> str:
         if entry["kind"] == "correct":
-            what = t(lang, "corrected_because", reason=entry.get("reason", ""))
+            return t(lang, "the_correction")
+        order = orders.get(entry.get("order") or "")
+        if order is not None:
+            return t(lang, "count_of_order", action=_action(lang, order["action"]))
+        return t(lang, "a_later_count")
+
+    items = []
+    for index, entry in enumerate(tallies):
+        row = rows.get(entry["hash"], {})
+        state = "effective" if entry is effective else "superseded"
+        if entry["kind"] == "correct":
+            said = e(t(lang, "corrected_because", reason=entry.get("reason", "")))
+        elif entry.get("order") in orders:
+            action = _action(lang, orders[entry["order"]]["action"])
+            said = (
+                f"{e(t(lang, 'count_of_order', action=action))} {_short(entry['order'], 'order-')}"
+            )
+        else:
+            said = e(t(lang, "kpps_count"))
         when = fmt_time(lang, row["time"], sheet["tps"]) if "time" in row else ""
         changes = (row.get("detail") or {}).get("changes") if entry["kind"] == "correct" else None
         change_text = (
@@ -676,10 +1022,18 @@ def _history(lang: str, store: Store, sheet: Entity) -> str:
             if changes
             else ""
         )
+        by = ""
+        if state == "superseded" and index + 1 < len(tallies):
+            later = tallies[index + 1]
+            by = (
+                f' <span data-superseded-by="{e(later["hash"])}">'
+                f"({e(t(lang, 'superseded_by', what=what(later)))} {_short(later['hash'], 'event-')})</span>"
+            )
         items.append(
-            f'<li class="{state}" data-state="{state}" data-event="{e(entry["hash"])}">'
-            f"<strong>{e(t(lang, state))}</strong> — {e(what)}{e(change_text)} {e(when)} "
-            f'<code class="hash">{e(entry["hash"][:16])}</code></li>'
+            f'<li id="event-{e(entry["hash"][:16])}" class="{state}" data-state="{state}" '
+            f'data-event="{e(entry["hash"])}">'
+            f"<strong>{e(t(lang, state))}</strong> — {said}{e(change_text)} {e(when)} "
+            f"{_short(entry['hash'])}{by}</li>"
         )
     return f'<h3>{e(t(lang, "history"))}</h3><ol class="history">{"".join(items)}</ol>'
 

@@ -113,13 +113,16 @@ async function showRoots(trust, box) {
   if (trust.policy) box.append(el('h3', {}, TEXT.policy), el('pre', { class: 'hash' }, trust.policy));
 }
 
-// The figures of a tally, flat: votes.N and every count field.
+// The figures of a tally, flat: votes.N, every count field the tally's form has
+// (version 2 has no registered DPTb/DPK: format.md 5.9), and the photo's hash as hex.
 function flat(tally) {
   const out = {};
   if (!tally) return out;
   for (const [k, v] of Object.entries(tally)) {
     if (k === 'votes') for (const [n, c] of Object.entries(v)) out[`votes.${n}`] = Number(c);
     else if (typeof v === 'number' || typeof v === 'bigint') out[k] = Number(v);
+    else if (v instanceof Uint8Array) out[k] = toHex(v);
+    else if (typeof v === 'string') out[k] = v;
   }
   return out;
 }
@@ -129,23 +132,48 @@ function parseShown(text) {
   return digits === '' ? null : Number(digits);
 }
 
+function shown(value) {
+  return typeof value === 'number' ? numbers.format(value) : String(value);
+}
+
 // Put the signed figures on the page; say where the server's JSON or HTML differ.
+// The table becomes the signed tally's form: a field the page shows that the signed
+// tally lacks is marked unsigned, a signed field the page left out is added.
 function showSigned(section, result, claimed) {
   const signed = flat(result.effective?.body.tally);
   const serverEvents = claimed.events || [];
   const latest = [...serverEvents].reverse().find((e) => e.kind === 'count' || e.kind === 'correct');
   const json = flat(latest?.body?.tally);
   const differs = new Set();
-  for (const [field, value] of Object.entries(signed)) {
-    if (json[field] !== value) differs.add(field);
+  for (const field of new Set([...Object.keys(signed), ...Object.keys(json)])) {
+    if (json[field] !== signed[field]) differs.add(field);
   }
-  for (const cell of section.querySelectorAll('[data-field]')) {
-    const field = cell.dataset.field;
-    if (!(field in signed)) continue;
-    if (parseShown(cell.textContent) !== signed[field]) differs.add(field);
-    cell.textContent = numbers.format(signed[field]);
-    cell.dataset.signed = String(signed[field]);
-    cell.classList.add('signed');
+  const onPage = new Set();
+  if (result.effective) {
+    for (const cell of section.querySelectorAll('[data-field]')) {
+      const field = cell.dataset.field;
+      onPage.add(field);
+      if (!(field in signed)) {
+        differs.add(field);
+        cell.textContent = '—';
+        cell.dataset.signed = '';
+        cell.classList.add('unsigned');
+        continue;
+      }
+      const value = signed[field];
+      const pageValue = typeof value === 'number' ? parseShown(cell.textContent) : cell.textContent.trim();
+      if (pageValue !== value) differs.add(field);
+      cell.textContent = shown(value);
+      cell.dataset.signed = String(value);
+      cell.classList.add('signed');
+    }
+    const body = section.querySelector('table.tally tbody');
+    for (const [field, value] of Object.entries(signed)) {
+      if (onPage.has(field) || !body) continue;
+      differs.add(field);
+      body.append(el('tr', {}, el('th', { scope: 'row' }, field),
+        el('td', { 'data-field': field, 'data-signed': String(value), class: 'signed' }, shown(value))));
+    }
   }
   // Events the server holds beyond the witnessed checkpoint are not in the dossier:
   // the figures shown are those the witnesses saw.
