@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,10 +34,18 @@ from projections.recorder import Projections
 from tests.conftest import VECTORS_DIR, postgres_schema
 from tests.servers import PASSPHRASE, Server
 from tests.test_format_doc import _canonical_examples, _noncanonical_examples
-from tests.web_support import TamperingProxy, browser, tamper_dossier  # noqa: F401
+from tests.web_support import (  # noqa: F401
+    TamperingProxy,
+    browser,
+    tamper_dossier,
+    tamper_order,
+)
 
 REGION = "33.16.09"  # kecamatan Blora: the Rutan's TPS and 100-odd others
 RUTAN = pilkada.RUTAN_BLORA_TPS
+DELAYED_TPS = "33.16.09.1017/002"  # a delayed vote (susulan) by order, in REGION
+REVOTE_REGION = "33.16.16"
+REVOTE_TPS = "33.16.16.2014/002"  # recommended, accepted, ordered and re-voted
 BUPATI = "bupati-33.16"
 VERDICT_TIMEOUT_MS = 30_000
 WIDTHS = (360, 1280)
@@ -60,17 +69,12 @@ class Site:
         return ledger, projections.store()
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def site(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Site]:
-    from tests.web_support import require_browser
-
-    require_browser()  # before building anything
-    with _database(request.param) as database:
-        directory = tmp_path_factory.mktemp(request.param) / "ledger"
+@contextmanager
+def _serve(backend: str, region: str, directory: Path) -> Iterator[Site]:
+    """The demo of ``region`` built on ``backend`` and served behind a tampering proxy."""
+    with _database(backend) as database:
         build(
-            Simulation(REGION, seed=2024),
+            Simulation(region, seed=2024),
             directory,
             passphrase=PASSPHRASE.encode(),
             database=database,
@@ -83,14 +87,39 @@ def site(
                 proxy.close()
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def site(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Site]:
+    from tests.web_support import require_browser
+
+    require_browser()  # before building anything
+    directory = tmp_path_factory.mktemp(request.param) / "ledger"
+    with _serve(request.param, REGION, directory) as served:
+        yield served
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def revote_site(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Site]:
+    """The demo of kecamatan 33.16.16, whose TPS 33.16.16.2014/002 re-votes (issue 15)."""
+    from tests.web_support import require_browser
+
+    require_browser()
+    directory = tmp_path_factory.mktemp(f"revote-{request.param}") / "ledger"
+    with _serve(request.param, REVOTE_REGION, directory) as served:
+        yield served
+
+
 def _database(backend: str) -> Any:
     from contextlib import nullcontext
 
     return nullcontext("sqlite:ledger.db") if backend == "sqlite" else postgres_schema()
 
 
-@pytest.fixture
-def page(browser: Any, site: Site) -> Iterator[Any]:  # noqa: F811
+@contextmanager
+def _page_of(browser: Any, site: Site) -> Iterator[Any]:  # noqa: F811
     context = browser.new_context(viewport={"width": 360, "height": 800})
     site.proxy.rewrite = None
     try:
@@ -98,6 +127,18 @@ def page(browser: Any, site: Site) -> Iterator[Any]:  # noqa: F811
     finally:
         site.proxy.rewrite = None
         context.close()
+
+
+@pytest.fixture
+def page(browser: Any, site: Site) -> Iterator[Any]:  # noqa: F811
+    with _page_of(browser, site) as opened:
+        yield opened
+
+
+@pytest.fixture
+def revote_page(browser: Any, revote_site: Site) -> Iterator[Any]:  # noqa: F811
+    with _page_of(browser, revote_site) as opened:
+        yield opened
 
 
 def _verdict(page: Any) -> tuple[str, str, str]:
@@ -423,6 +464,60 @@ def test_the_projects_vectors_pass_in_the_browser(page: Any, site: Site) -> None
     )
     assert got == [p[5] for p in probes]
     assert True in got and False in got
+
+
+def _signed_figures_are_the_effective_count(page: Any, site: Site, tps: str) -> None:
+    """The page shows the sheet's effective tally (the count carrying out the order),
+    signed, and the server's figures agree with it."""
+    ledger, store = site.projection()
+    try:
+        sheet = store.get("sheet", f"sheet:{BUPATI}:{tps}")
+        effective = views.effective(sheet)
+        assert effective is not None and effective.get("order"), sheet["tallies"]
+        section = page.locator(f"section.sheet[data-contest='{BUPATI}']")
+        for number, votes in effective["tally"]["votes"].items():
+            cell = section.locator(f"[data-field='votes.{number}']")
+            assert cell.get_attribute("data-signed") == str(votes)
+        assert section.locator("[data-json-disagrees='false']").count() == 1
+    finally:
+        ledger.close()
+
+
+def test_a_delayed_vote_by_order_verifies(page: Any, site: Site) -> None:
+    """Issue 15: the sheet holds the KPU's order and the count that names it."""
+    page.goto(f"{site.url}/tps/{DELAYED_TPS}")
+    verdict, step, text = _verdict(page)
+    assert (verdict, step) == ("ok", ""), text
+    _signed_figures_are_the_effective_count(page, site, DELAYED_TPS)
+
+
+def test_a_revote_verifies_with_the_revotes_figures(revote_page: Any, revote_site: Site) -> None:
+    """Recommendation, follow-up, order, and the re-vote's count superseding the first."""
+    revote_page.goto(f"{revote_site.url}/tps/{REVOTE_TPS}")
+    verdict, step, text = _verdict(revote_page)
+    assert (verdict, step) == ("ok", ""), text
+    _signed_figures_are_the_effective_count(revote_page, revote_site, REVOTE_TPS)
+
+
+@pytest.mark.parametrize(
+    ("tampered", "step", "said"),
+    [
+        ("bytes", "signature", "seq"),
+        ("signer", "authority", "may not sign order"),
+        ("reference", "chain", "count.order names"),
+    ],
+)
+def test_a_tampered_order_fails_naming_the_step(
+    revote_page: Any, revote_site: Site, tampered: str, step: str, said: str
+) -> None:
+    """An order's bytes changed; an order signed by the KPPS (who may not order); a
+    count naming the recommendation as the order it carries out."""
+    kpps = Simulation(REVOTE_REGION, seed=2024).scenario.key(f"kpps:{REVOTE_TPS}")
+    revote_site.proxy.rewrite = tamper_order(tampered, kpps)
+    revote_page.goto(f"{revote_site.url}/tps/{REVOTE_TPS}")
+    verdict, failed_step, text = _verdict(revote_page)
+    assert (verdict, failed_step) == ("failed", step), text
+    assert step in text and said in text, text
 
 
 def test_events_after_the_witnessed_checkpoint_are_said_to_be_unwitnessed(

@@ -26,8 +26,10 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.format import canonical
+from ledger.format import canonical, ed25519
+from ledger.format.statement import key_id, statement_context
 from ledger.format.tlog_wire import TlogProofFile
 
 CHROMIUM = os.environ.get("LEDGER_CHROMIUM", "/usr/bin/chromium")
@@ -135,6 +137,66 @@ def _reencode(item: dict[str, Any], change: Callable[[dict[str, Any]], None]) ->
     raw = canonical.encode(envelope)
     _set_proof(item, replace(proof, extra=raw))
     item["event_hash"] = hashlib.sha256(raw).hexdigest()
+
+
+def _resign(
+    item: dict[str, Any], change: Callable[[dict[str, Any]], None], key: Ed25519PrivateKey
+) -> None:
+    """Change an event's statement and sign it anew with ``key`` as its signer, as a
+    holder of that key would: the signature verifies, what it signs is another matter."""
+    proof = _proof_of(item)
+    assert proof.extra is not None
+    statement = canonical.decode(canonical.decode(proof.extra)["statement"])
+    change(statement)
+    statement["signer"] = key_id(ed25519.public_bytes(key))
+    statement_bytes = canonical.encode(statement)
+    signature = ed25519.sign(key, statement_context(statement["version"]) + statement_bytes)
+    raw = canonical.encode({"signature": signature, "statement": statement_bytes})
+    _set_proof(item, replace(proof, extra=raw))
+    item["event_hash"] = hashlib.sha256(raw).hexdigest()
+
+
+def _statement(item: dict[str, Any]) -> dict[str, Any]:
+    proof = _proof_of(item)
+    assert proof.extra is not None
+    statement: dict[str, Any] = canonical.decode(canonical.decode(proof.extra)["statement"])
+    return statement
+
+
+def tamper_order(what: str, key: Ed25519PrivateKey) -> Rewrite:
+    """A rewrite of ``/v1/dossier`` answers of a sheet that carries an ``order``
+    (format.md 5.11): ``bytes`` (the order's reason, its signature kept), ``signer``
+    (the order signed anew by ``key``, a role that may not order), or ``reference``
+    (the count carrying out the order names the sheet's recommendation instead,
+    signed anew by ``key``, the sheet's KPPS)."""
+
+    def rewrite(path: str, body: bytes) -> bytes:
+        if not path.startswith("/v1/dossier"):
+            return body
+        doc = json.loads(body)
+        sheet = [e for e in doc["events"] if e["stream"] == doc["subject"]]
+        order = next(e for e in sheet if _statement(e)["kind"] == "order")
+        if what == "bytes":
+
+            def reason(st: dict[str, Any]) -> None:
+                st["body"]["reason"] += " (forged)"
+
+            _reencode(order, reason)
+        elif what == "signer":
+            _resign(order, lambda st: None, key)
+        elif what == "reference":
+            recommend = next(e for e in sheet if _statement(e)["kind"] == "recommend")
+            count = next(e for e in sheet if "order" in _statement(e)["body"])
+
+            def elsewhere(st: dict[str, Any]) -> None:
+                st["body"]["order"] = bytes.fromhex(recommend["event_hash"])
+
+            _resign(count, elsewhere, key)
+        else:  # pragma: no cover - a test's typo
+            raise AssertionError(what)
+        return json.dumps(doc).encode()
+
+    return rewrite
 
 
 def _without_cosignatures(note: str) -> str:

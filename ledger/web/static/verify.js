@@ -15,8 +15,14 @@
 //   grant-chain  a grant or revoke: its signature by its granter, the granter's
 //                right to grant the role and scope (6.2), up to a trust root
 //   signature    any other event: its signer resolves and its signature verifies
-//   authority    the signer may sign this kind here (6.3), is not revoked
+//   authority    the signer may sign this kind here (6.3), is not revoked; version 2's
+//                kinds after the count (order, recommend, followup: 5.11-5.13) and
+//                the count's `order` only in version 2
 //   chain        seq and prev link each stream from seq 1; references resolve
+//                (7 check 9): attest.event and correct.corrects name a count or
+//                correction of the stream; count.order an order, order.recommendation
+//                and followup.recommendation a recommend, recommend.event a count or
+//                correction, correct.answers objections (attest object or refuse)
 //   inclusion    every event's leaf reaches the checkpoint's root (8.1), with the
 //                proof of its tlog_proof (v2) or its `proof` (v1)
 //
@@ -45,6 +51,10 @@ const EVENT_FIELDS = {
 };
 // Version 2's Bawaslu roles as the law names them, by scope level (ledger/format/aftercount.py).
 const BAWASLU_ROLES = { 'bawaslu-prov': 'provinsi', 'bawaslu-kab': 'kabkota', 'panwaslu-kec': 'kecamatan', ptps: 'tps' };
+// The kinds of the process after the count, version 2 only (5.11-5.13; aftercount.py).
+const AFTERCOUNT_KINDS = ['order', 'recommend', 'followup'];
+// Attest verdicts that object: what a correction's `answers` must name (aftercount.OBJECTING).
+const OBJECTING = ['object', 'refuse'];
 const LEVEL_OF_ROLE = {
   'kpu-prov': ['provinsi'], 'kpu-kab': ['kabkota'], ppk: ['kecamatan'], kpps: ['tps'],
   panwas: ['provinsi', 'kabkota', 'kecamatan'], ptps: ['tps'], paslon: ['provinsi', 'kabkota'],
@@ -215,6 +225,10 @@ async function replayEvents(events, trust, subject) {
     [bawasluId, { role: 'bawaslu-root', scope: '', key: trust.bawaslu, label: 'Bawaslu', root: true }],
   ]);
   const heads = new Map(); // stream -> {seq, hash}
+  // What each accepted event is, by stream and hash, for the references
+  // (ledger/checks/verify.py Replay._tag): "count" for a count or correction, an
+  // after-count kind, "attest:<verdict>" for an objection.
+  const tags = new Map();
   const contests = new Map();
   const sheet = { events: [], tallies: [], attestations: [] };
   for (const e of events) {
@@ -245,14 +259,14 @@ async function replayEvents(events, trust, subject) {
       if (st.seq !== head.seq + 1) throw new Error(`${where}: seq follows ${head.seq}`);
       if (!equal(st.prev, head.hash)) throw new Error(`${where}: prev is not the previous event`);
       heads.set(st.stream, { seq: st.seq, hash: e.hash });
-      if (st.kind === 'attest' || st.kind === 'correct') {
-        const named = toHex(st.kind === 'attest' ? st.body.event : st.body.corrects);
-        if (!sheet.tallies.some((t) => t.hash === named)) throw new Error(`${where}: names no count here`);
-      }
+      checkReferences(st, tags, where);
+      tags.set(`${st.stream} ${toHex(e.hash)}`, tagOf(st));
     });
     if (st.stream === subject) {
       const entry = { hash: toHex(e.hash), kind: st.kind, seq: st.seq, time: st.time, signer: signerHex, role: signer.role, label: signer.label, body: st.body, leaf: e.leaf };
       sheet.events.push(entry);
+      // The latest count or correction is the effective tally: a count carrying out an
+      // order (count.order) supersedes the earlier counts as any later one does (5.5).
       if (st.kind === 'count' || st.kind === 'correct') sheet.tallies.push(entry);
       if (st.kind === 'attest') sheet.attestations.push({ ...entry, pair: signer.pair ?? null });
     }
@@ -323,6 +337,15 @@ function authorityRules(st, signer, contests, subject, where) {
   const [, contest, tps] = st.stream.split(':').length === 3 ? st.stream.split(':') : [];
   if (!contests.has(contest)) throw new Error(`${where}: contest ${contest} is not defined`);
   const kecamatan = tps.split('.').slice(0, 3).join('.');
+  if (st.version < 2 && (AFTERCOUNT_KINDS.includes(st.kind) || (st.kind === 'count' && 'order' in st.body))) {
+    throw new Error(`${where}: ${st.kind === 'count' ? "a count's order" : st.kind} exists in version 2 only`);
+  }
+  if (AFTERCOUNT_KINDS.includes(st.kind)) {
+    if (!aftercountRule(st, signer, tps, kecamatan)) {
+      throw new Error(`${where}: a ${signer.role} (${signer.scope}) may not sign ${st.kind} here`);
+    }
+    return;
+  }
   const ok = {
     count: signer.role === 'kpps' && signer.scope === tps,
     // A refusal to sign (version 2) is a saksi's alone.
@@ -334,4 +357,61 @@ function authorityRules(st, signer, contests, subject, where) {
       || (signer.role === 'kpu-kab' && covers(signer.scope, tps)),
   }[st.kind];
   if (!ok) throw new Error(`${where}: a ${signer.role} (${signer.scope}) may not sign ${st.kind} here`);
+}
+
+// What a reference to an event may rely on (aftercount.tag_of, as Replay._tag sees it
+// in a sheet stream: a count or correction is a tally, an attest counts only when it
+// objects).
+function tagOf(st) {
+  if (st.kind === 'count' || st.kind === 'correct') return 'count';
+  if (AFTERCOUNT_KINDS.includes(st.kind)) return st.kind;
+  if (st.kind === 'attest' && st.body.verdict !== 'agree') return `attest:${st.body.verdict}`;
+  return null;
+}
+
+function hashHex(value, name, where) {
+  if (!(value instanceof Uint8Array) || value.length !== 32) throw new Error(`${where}: ${name} must be a 32-byte hash`);
+  return toHex(value);
+}
+
+// The references of a sheet event to earlier events of its stream (7 check 9;
+// ledger/checks/verify.py and aftercount.check_references).
+function checkReferences(st, tags, where) {
+  const b = st.body;
+  const wanted = [];
+  if (st.kind === 'attest') wanted.push(['attest.event', b.event, ['count'], 'a count or correction']);
+  if (st.kind === 'correct') {
+    wanted.push(['correct.corrects', b.corrects, ['count'], 'a count or correction']);
+    if ('answers' in b) {
+      if (!Array.isArray(b.answers)) throw new Error(`${where}: correct.answers must be a list`);
+      b.answers.forEach((named, i) => wanted.push([`correct.answers[${i}]`, named, OBJECTING.map((v) => `attest:${v}`), 'an objection']));
+    }
+  }
+  if (st.kind === 'count' && 'order' in b) wanted.push(['count.order', b.order, ['order'], 'an order of a re-vote or recount']);
+  if (st.kind === 'order' && 'recommendation' in b) wanted.push(['order.recommendation', b.recommendation, ['recommend'], 'a recommendation']);
+  if (st.kind === 'recommend' && 'event' in b) wanted.push(['recommend.event', b.event, ['count'], 'a count or correction']);
+  if (st.kind === 'followup') wanted.push(['followup.recommendation', b.recommendation, ['recommend'], 'a recommendation']);
+  for (const [name, target, allowed, what] of wanted) {
+    const named = hashHex(target, name, where);
+    if (!allowed.includes(tags.get(`${st.stream} ${named}`))) throw new Error(`${where}: ${name} names ${named.slice(0, 16)}, which is not ${what} in this stream`);
+  }
+}
+
+// Who may sign an order, a recommendation or a follow-up at a TPS's sheet (6.3;
+// ledger/format/aftercount.py authorize_aftercount, a sheet stream).
+function aftercountRule(st, signer, tps, kecamatan) {
+  const { role, scope } = signer;
+  if (st.kind === 'order') {
+    // KPU kab/kota decides on what a TPS did; an order carrying out a Court ruling
+    // may be the executing KPU province's.
+    const ruling = 'ruling' in st.body;
+    return (role === 'kpu-kab' || (role === 'kpu-prov' && ruling))
+      && covers(scope, tps) && !(scope === tps && !ruling);
+  }
+  if (st.kind === 'recommend') {
+    return (role === 'ptps' && scope === tps) || (role === 'panwaslu-kec' && scope === kecamatan);
+  }
+  // followup: the KPU side that holds the sheet.
+  return (role === 'ppk' && scope === kecamatan)
+    || ((role === 'kpu-kab' || role === 'kpu-prov') && covers(scope, tps));
 }
