@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from ledger.cli._verify import print_report
 from ledger.errors import FormatError
 from ledger.format.outcome import KOLOM_KOSONG
 from ledger.pilkada.aftercount import CONTINUED_2024, DELAYED_2024, REVOTES_2024
-from ledger.pilkada.demo import DemoResult, build, passphrase_for_demo
+from ledger.pilkada.demo import DEMO_PASSPHRASE, DemoResult, build, passphrase_for_demo
 from ledger.pilkada.simulate import FAULT_KINDS, AfterCount, Faults, Simulation
 
 DEMO_FAULTS = Faults(objections_answered=1, objections_unanswered=1, arithmetic=1)
@@ -107,7 +108,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"  ledger dossier -L {d} {sheet} -o dossier.json && ledger verify-dossier dossier.json --trust {d}/trust.json"
     )
     print(f"  ledger verify {d}/ledger.export --trust {d}/trust.json")
-    print(f"  ledger serve {d} --listen 127.0.0.1:8080   # then open in a browser:")
+    # The server unlocks the log key: say which passphrase the demo's keys took.
+    unlock = "" if "LEDGER_PASSPHRASE" in os.environ else f"LEDGER_PASSPHRASE={DEMO_PASSPHRASE} "
+    print(f"  {unlock}ledger serve {d} --listen 127.0.0.1:8080   # then open in a browser:")
     print(f"    http://127.0.0.1:8080/tps/{pilkada.RUTAN_BLORA_TPS}   (checked in your browser)")
     return 0 if result.report.ok else 1
 
