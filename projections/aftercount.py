@@ -30,6 +30,7 @@ __all__ = [
     "answer_plenary",
     "apply_aftercount",
     "apply_plenary_attest",
+    "attestation_entry",
     "input_admin",
     "plenary_findings",
     "recap_at",
@@ -123,6 +124,22 @@ def recap_at(recap: Entity, event: str) -> dict[str, Any] | None:
     return entries[-1] if entries else None
 
 
+def attestation_entry(
+    st: Statement, envelope: Envelope, leaf: int, signer: Entity
+) -> dict[str, Any]:
+    """An attestation as the projection keeps it, on a sheet or at a recap plenary."""
+    return {
+        "leaf": leaf,
+        "hash": envelope.hash.hex(),
+        "signer": st.signer.hex(),
+        "role": signer.get("role", "unknown"),
+        "pair": signer.get("pair"),
+        "verdict": st.body["verdict"],
+        "event": st.body["event"].hex(),
+        "reason": st.body.get("reason", ""),
+    }
+
+
 def apply_plenary_attest(
     store: Store, st: Statement, envelope: Envelope, leaf: int, row: EventRow, signer: Entity
 ) -> None:
@@ -131,16 +148,7 @@ def apply_plenary_attest(
     if recap is None:
         return  # names no recap: a violation of an imported history, recorded as such
     event = envelope.hash.hex()
-    attestation = {
-        "leaf": leaf,
-        "hash": event,
-        "signer": st.signer.hex(),
-        "role": signer.get("role", "unknown"),
-        "pair": signer.get("pair"),
-        "verdict": st.body["verdict"],
-        "event": st.body["event"].hex(),
-        "reason": st.body.get("reason", ""),
-    }
+    attestation = attestation_entry(st, envelope, leaf, signer)
     recap.setdefault("attestations", []).append(attestation)
     _note(recap, event, leaf)
     contest, region = recap["contest"], recap["region"]

@@ -27,6 +27,7 @@ from projections.aftercount import (
     answer_plenary,
     apply_aftercount,
     apply_plenary_attest,
+    attestation_entry,
     input_admin,
     recap_at,
 )
@@ -366,16 +367,7 @@ class Projector:
         sheet = self._sheet(st)
         self._sheet_event(sheet, st, envelope, leaf, row)
         signer = self.signer(st.signer.hex()) or {}
-        attestation = {
-            "leaf": leaf,
-            "hash": envelope.hash.hex(),
-            "signer": st.signer.hex(),
-            "role": signer.get("role", "unknown"),
-            "pair": signer.get("pair"),
-            "verdict": st.body["verdict"],
-            "event": st.body["event"].hex(),
-            "reason": st.body.get("reason", ""),
-        }
+        attestation = attestation_entry(st, envelope, leaf, signer)
         sheet["attestations"].append(attestation)
         self._put_sheet(sheet)
         if st.body["verdict"] in OBJECTING:  # a refusal to sign objects too

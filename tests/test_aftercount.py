@@ -30,11 +30,11 @@ from ledger.errors import (
     UnknownEventError,
 )
 from ledger.format import canonical
-from ledger.format.aftercount import MAX_TEXT, check_aftercount_body, order_body
+from ledger.format.aftercount import check_aftercount_body, order_body
 from ledger.format.dhasil import ADMIN_FIELDS
 from ledger.format.exportfile import MAGIC, read_records
+from ledger.format.fields import MAX_TEXT
 from ledger.format.regions import recap_stream, sheet_stream
-from ledger.format.schema import MAX_TEXT as SCHEMA_MAX_TEXT
 from ledger.format.statement import Envelope
 from ledger.log.dossier import build_dossier
 from ledger.log.export import export_ledger
@@ -354,7 +354,6 @@ def test_recommendations_without_follow_up_or_contradicted_are_findings(world: W
 
 
 def test_the_after_count_kinds_have_the_format_text_bound() -> None:
-    assert MAX_TEXT == SCHEMA_MAX_TEXT
     body = order_body("recount", "b" * (MAX_TEXT + 1), "r", 0, 1)
     with pytest.raises(SchemaError, match=r"order\.basis"):
         check_aftercount_body("order", body)

@@ -25,6 +25,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from ledger.errors import OutOfScopeError, SchemaError, UnauthorizedError, UnknownEventError
+from ledger.format.fields import event_hash as _hash
+from ledger.format.fields import require as _require
+from ledger.format.fields import text as _text
 from ledger.format.recap import recap_inputs
 from ledger.format.regions import (
     KABKOTA,
@@ -88,8 +91,6 @@ REFUSE = "refuse"
 # Verdicts that object: what a correction's `answers` or a recap's decision must name.
 OBJECTING = ("object", REFUSE)
 MAX_ANSWERS = 16  # objections one correction names (as a recap's decisions, format.md 5.8.2)
-# The *text* bound of format.md 5 (schema.MAX_TEXT; schema imports this module).
-MAX_TEXT = 2000
 
 # The supervisory roles as the law names them (Perbawaslu 15/2024), by scope level.
 BAWASLU_PROV, BAWASLU_KAB, PANWASLU_KEC, PTPS = (
@@ -101,28 +102,6 @@ BAWASLU_PROV, BAWASLU_KAB, PANWASLU_KEC, PTPS = (
 BAWASLU_ROLES = {BAWASLU_PROV: PROVINCE, BAWASLU_KAB: KABKOTA, PANWASLU_KEC: KECAMATAN, PTPS: TPS}
 # Which Bawaslu role recommends on the recap of a region at each level.
 RECOMMENDER_AT = {level: role for role, level in BAWASLU_ROLES.items()}
-
-
-def _require(body: Mapping[str, Any], required: set[str], optional: set[str], what: str) -> None:
-    keys = set(body)
-    missing = required - keys
-    if missing:
-        raise SchemaError(f"{what} lacks field(s) {', '.join(sorted(missing))}")
-    unknown = keys - required - optional
-    if unknown:
-        raise SchemaError(f"{what} has unknown field(s) {', '.join(sorted(unknown))}")
-
-
-def _text(value: Any, name: str) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise SchemaError(f"{name} must be a non-empty string")
-    if len(value) > MAX_TEXT:
-        raise SchemaError(f"{name} is longer than {MAX_TEXT} characters")
-
-
-def _hash(value: Any, name: str) -> None:
-    if not isinstance(value, bytes) or len(value) != 32:
-        raise SchemaError(f"{name} must be a 32-byte hash")
 
 
 def _time(value: Any, name: str) -> int:

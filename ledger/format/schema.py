@@ -22,6 +22,11 @@ from ledger.format.aftercount import (
     check_answers,
 )
 from ledger.format.dhasil import check_admin
+from ledger.format.fields import MAX_TEXT
+from ledger.format.fields import count as _count
+from ledger.format.fields import event_hash as _hash
+from ledger.format.fields import require as _require
+from ledger.format.fields import text as _text
 from ledger.format.outcome import ELECTED, OUTCOMES, check_outcome, decide
 from ledger.format.recap import MAX_DECISION_TEXT, MAX_DECISIONS, check_inputs_v2
 from ledger.format.regions import (
@@ -82,7 +87,6 @@ ROLES_V2 = (*(r for r in ROLES if r not in ("panwas", "ptps")), *BAWASLU_ROLES)
 KINDS_V2 = (*KINDS, *AFTERCOUNT_KINDS, "determination")
 VERDICTS = ("agree", "object")
 RULINGS = ("upheld", "dismissed")
-MAX_TEXT = 2000
 MAX_PAIRS = 20
 
 
@@ -99,40 +103,6 @@ class Contest:
 
     def covers(self, place: str) -> bool:
         return covers(self.region, place)
-
-
-def _require(body: Mapping[str, Any], required: set[str], optional: set[str], what: str) -> None:
-    keys = set(body)
-    missing = required - keys
-    if missing:
-        raise SchemaError(f"{what} lacks field(s) {', '.join(sorted(missing))}")
-    unknown = keys - required - optional
-    if unknown:
-        raise SchemaError(f"{what} has unknown field(s) {', '.join(sorted(unknown))}")
-
-
-def _count(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SchemaError(f"{name} must be a non-negative integer, got {type(value).__name__}")
-    if value < 0:
-        raise SchemaError(f"{name} must be a non-negative integer, got {value}")
-    return value
-
-
-def _text(value: Any, name: str, *, empty: bool = False, limit: int = MAX_TEXT) -> str:
-    if not isinstance(value, str):
-        raise SchemaError(f"{name} must be a string")
-    if not empty and not value.strip():
-        raise SchemaError(f"{name} must not be empty")
-    if len(value) > limit:
-        raise SchemaError(f"{name} is longer than {limit} characters")
-    return value
-
-
-def _hash(value: Any, name: str) -> bytes:
-    if not isinstance(value, bytes) or len(value) != 32:
-        raise SchemaError(f"{name} must be a 32-byte hash")
-    return value
 
 
 def tally_fields(version: int) -> tuple[str, ...]:
