@@ -37,11 +37,17 @@ from ledger.log.witness import Witness
 from ledger.log.witness_client import request_cosignature
 from ledger.monitor.follow import Monitor
 from ledger.pilkada.scenario import Scenario
-from ledger.store.home import LedgerHome
-from projections.recorder import Projections
 from tests.servers import LEDGER, PASSPHRASE, Server, server_env
 from tests.witness_processes import WitnessProcess, make_witness, started
-from tests.world import TPS, TPS2, World, build_world, tally, witnessed_policy, world_statements
+from tests.world import (
+    TPS,
+    TPS2,
+    World,
+    home_world,
+    tally,
+    witnessed_policy,
+    world_statements,
+)
 
 WAIT_S = 60.0  # the most any one wait for the running monitor may take
 POLL_S = 0.2
@@ -53,21 +59,9 @@ POLL_S = 0.2
 @pytest.fixture
 def world(tmp_path: Path, database_url: str) -> Iterator[World]:
     """The test world in a ledger directory a server can serve, on each backend."""
-    s = Scenario()
-    database = "sqlite:ledger.db" if database_url.startswith("sqlite:") else database_url
-    ledger = LedgerHome(tmp_path / "ledger").create(
-        election=s.election,
-        origin=s.origin,
-        kpu_root=s.trust().kpu_root,
-        bawaslu_root=s.trust().bawaslu_root,
-        passphrase=PASSPHRASE.encode(),
-        database=database,
-        log_key=s.log_key,
-    )
-    Projections.create(ledger)
-    w = build_world(database_url, ledger)
+    w = home_world(tmp_path / "ledger", database_url, PASSPHRASE)
     yield w
-    ledger.close()
+    w.ledger.close()
 
 
 @pytest.fixture

@@ -34,10 +34,8 @@ from ledger.format.tlog_wire import TlogProofFile
 from ledger.log.tlog import TransparencyLog
 from ledger.log.tlog_proof import tlog_proof_from, verify_tlog_proof
 from ledger.log.witness_client import request_cosignature
-from ledger.pilkada.scenario import Scenario
-from ledger.store.home import LedgerHome
 from tests.witness_processes import PASSPHRASE, WitnessProcess, make_witness, started
-from tests.world import TPS, World, build_world, tally
+from tests.world import TPS, World, home_world, tally
 
 NAMES = ("w1.example/witness", "w2.example/witness", "w3.example/witness")
 
@@ -45,20 +43,9 @@ NAMES = ("w1.example/witness", "w2.example/witness", "w3.example/witness")
 @pytest.fixture
 def world(tmp_path: Path, database_url: str) -> Iterator[World]:
     """The test world in a ledger directory (for the CLI), on each backend."""
-    s = Scenario()
-    database = "sqlite:ledger.db" if database_url.startswith("sqlite:") else database_url
-    ledger = LedgerHome(tmp_path / "ledger").create(
-        election=s.election,
-        origin=s.origin,
-        kpu_root=s.trust().kpu_root,
-        bawaslu_root=s.trust().bawaslu_root,
-        passphrase=PASSPHRASE.encode(),
-        database=database,
-        log_key=s.log_key,
-    )
-    w = build_world(database_url, ledger)
+    w = home_world(tmp_path / "ledger", database_url, PASSPHRASE)
     yield w
-    ledger.close()
+    w.ledger.close()
 
 
 @pytest.fixture

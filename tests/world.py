@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -15,6 +16,7 @@ from ledger.format.statement import FORMAT_VERSION, Envelope
 from ledger.format.trust import TrustRoots
 from ledger.pilkada.scenario import Scenario
 from ledger.store.application import Ledger
+from ledger.store.home import LedgerHome
 from projections.recorder import Projections
 
 BUPATI = "bupati-33.16"
@@ -91,6 +93,24 @@ def build_world(url: str, ledger: Ledger | None = None) -> World:
     envelopes, w.keys = world_statements(s)
     w.append(*envelopes)
     return w
+
+
+def home_world(directory: Path, database_url: str, passphrase: str) -> World:
+    """The world in a ledger directory (``ledger create``'s layout, for the CLI and the
+    servers) at ``directory``, its database on the backend of ``database_url``."""
+    s = Scenario()
+    database = "sqlite:ledger.db" if database_url.startswith("sqlite:") else database_url
+    ledger = LedgerHome(directory).create(
+        election=s.election,
+        origin=s.origin,
+        kpu_root=s.trust().kpu_root,
+        bawaslu_root=s.trust().bawaslu_root,
+        passphrase=passphrase.encode(),
+        database=database,
+        log_key=s.log_key,
+    )
+    Projections.create(ledger)  # as `ledger create` makes them
+    return build_world(database_url, ledger)
 
 
 def world_statements(s: Scenario) -> tuple[list[Envelope], dict[str, Ed25519PrivateKey]]:
