@@ -28,6 +28,7 @@ from ledger.format.schedule import (
     filing_deadline,
     in_recap_window,
     polls_close,
+    revote_deadline,
 )
 from ledger.format.statement import Envelope, Statement
 from ledger.format.timezones import local_time_text, zone_for_region
@@ -141,11 +142,17 @@ def record_late_revote(store: Store, envelope: Envelope, leaf: int, order: dict[
     """Record a count that carries out ``order`` (a re-vote, delayed or continued vote,
     or recount; format.md 5.11) signed after the order's deadline. The order's
     deadline is already within the law's limit (at most 10 days after voting day
-    unless a Court ruling sets another: refused otherwise, format.md 5.11)."""
+    unless a Court ruling sets another: refused otherwise, format.md 5.11); where the
+    election's schedule sets a shorter re-vote limit (5.1), a re-vote without a
+    ruling is late after that."""
     st = envelope.statement
-    if st.time <= order["deadline"]:
-        return
     _, _, place = parse_stream_id(st.stream)
+    deadline = order["deadline"]
+    schedule = election_schedule(store)
+    if schedule is not None and order["action"] == "revote" and not order.get("ruling"):
+        deadline = min(deadline, revote_deadline(schedule, place))
+    if st.time <= deadline:
+        return
     _timing(
         store,
         LATE_REVOTE,
@@ -153,7 +160,7 @@ def record_late_revote(store: Store, envelope: Envelope, leaf: int, order: dict[
         leaf,
         place,
         f"{order['action']} count signed at {local_time_text(st.time, place)}, after the "
-        f"deadline of its order {order['hash'][:12]}, {local_time_text(order['deadline'], place)}",
+        f"deadline of its order {order['hash'][:12]}, {local_time_text(deadline, place)}",
     )
 
 

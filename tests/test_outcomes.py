@@ -42,7 +42,7 @@ from ledger.pilkada.scenario import Scenario
 from ledger.store.application import Ledger
 from projections import views
 from projections.fold import Projector
-from projections.outcomes import results
+from projections.outcomes import record_late_revote, results
 from projections.recorder import Projections
 from projections.store import MemoryStore
 from tests.world import KECAMATAN, TPS, TPS2, tally, unwitnessed_policy
@@ -358,8 +358,23 @@ def test_schedule_findings(database_url: str) -> None:
     w["ledger"].close()
 
 
-def test_the_revote_limit_is_the_end_of_the_tenth_local_day() -> None:
-    assert local_time_text(revote_deadline(SCHEDULE, TPS), TPS) == "2024-12-07 23:59:59 WIB"
+def test_a_revote_past_the_schedules_limit_is_late_unless_a_ruling_set_its_deadline() -> None:
+    s = Scenario()
+    store = MemoryStore()
+    store.put("election", "election", {"name": "x", "hash": "h", "schedule": PILKADA_2024})
+    limit = revote_deadline(SCHEDULE, TPS)
+    assert local_time_text(limit, TPS) == "2024-12-07 23:59:59 WIB"
+    order = {"hash": "ab" * 32, "action": "revote", "deadline": limit + 86_400, "ruling": None}
+    kpps = s.key("kpps")
+    s.time = limit
+    record_late_revote(store, s.count(kpps, BUPATI, TPS, tally((1, 1, 1))), 0, order)
+    assert store.scan("timing") == []
+    s.time = limit + 1  # within the order's own deadline, past the schedule's limit
+    record_late_revote(store, s.count(kpps, BUPATI, TPS2, tally((1, 1, 1))), 1, order)
+    ruled = {**order, "ruling": "135/PHPU.BUP-XXIII/2025"}  # the Court set the deadline
+    record_late_revote(store, s.count(kpps, BUPATI, TPS, tally((1, 1, 2))), 2, ruled)
+    (late,) = views.findings(store)
+    assert late["kind"] == "late-revote" and "2024-12-07 23:59:59 WIB" in late["message"]
 
 
 # --- the simulation of Kepulauan Bangka Belitung -----------------------------------------
