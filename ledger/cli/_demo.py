@@ -165,6 +165,10 @@ def _print_result(result: DemoResult, simulation: Simulation) -> None:
     print_report(result.report)
 
 
+def _rate(events: int, seconds: float | None) -> float:
+    return round(events / seconds, 1) if seconds else 0.0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     faults = parse_faults(args.faults)
     after = (args.revotes, args.delayed, args.continued)
@@ -181,10 +185,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 "injected": injected,
                 "findings": result.findings,
                 "verified": result.report.ok,
+                "seconds": result.seconds,
+                "project_per_s": _rate(result.events, result.seconds.get("project")),
             }
         )
         return 0 if result.report.ok else 1
     _print_result(result, simulation)
+    steps = ", ".join(f"{name} {s:,.1f} s" for name, s in result.seconds.items())
+    print(
+        f"\ntime: {steps} (projection {_rate(result.events, result.seconds.get('project')):,.0f} events/s)"
+    )
     print(f"\nthe KPU's determinations: ledger results -L {args.directory}")
     if injected:
         print(f"\ninjected faults: {len(injected)}")

@@ -56,6 +56,9 @@ class DemoResult:
     report: VerifyReport
     totals: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     sample_keys: dict[str, str] = field(default_factory=dict)
+    # Wall seconds of each step, in order (ingest, checkpoint, project, export, verify):
+    # the national run's figures in BENCHMARKS.md come from here.
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def _batches(simulation: Simulation) -> Iterator[list[bytes]]:
@@ -88,6 +91,15 @@ def build(
         database=database,
         log_key=scenario.log_key,
     )
+    seconds: dict[str, float] = {}
+    started = time.monotonic()
+
+    def step(name: str) -> None:
+        nonlocal started
+        now_ = time.monotonic()
+        seconds[name] = round(now_ - started, 3)
+        started = now_
+
     try:
         events = 0
         with Progress("ingesting") as progress:
@@ -95,6 +107,7 @@ def build(
                 ledger.append_batch(chunk)
                 events += len(chunk)
                 progress.advance(len(chunk))
+        step("ingest")
         log = TransparencyLog(ledger)
         checkpoint = log.issue_checkpoint(scenario.log_signer)
 
@@ -108,10 +121,12 @@ def build(
         policy = parse_policy(text)
         (directory / "trust.json").write_text(trust_to_json(trust, policy=text))
         (directory / "checkpoint.txt").write_bytes(checkpoint)
+        step("checkpoint")
 
         projections = Projections.create(ledger)
         with Progress("projecting", events) as progress:
             projections.catch_up(progress=progress.advance)
+        step("project")
         store = projections.store()
         totals = {
             c["id"]: views.totals(
@@ -120,16 +135,19 @@ def build(
             for c in views.contests(store)
         }
         found = views.findings(store, now=cosigned_at)  # the reviewer's clock: deadlines
+        step("totals and findings")
 
         export = directory / "ledger.export"
         with open(export, "wb") as out, Progress("exporting", events) as progress:
             export_ledger(ledger, out, progress=progress.advance)
+        step("export")
         with open(export, "rb") as stream, Progress("verifying", events) as progress:
             report = verify_export(stream, TrustPolicy(trust, policy), progress=progress.advance)
+        step("verify")
         sample = _write_sample_keys(simulation, directory, passphrase)
     finally:
         ledger.close()
-    return DemoResult(directory, events, checkpoint, found, report, totals, sample)
+    return DemoResult(directory, events, checkpoint, found, report, totals, sample, seconds)
 
 
 def _witness(
