@@ -1,8 +1,16 @@
-"""The live projection: state in tables beside the ledger's, tracked by eventsourcing.
+"""The live projection: state in tables of its own, tracked by eventsourcing.
+
+Where the tables live: on PostgreSQL, in the ledger's database (its schema); on
+SQLite, in a database file of their own beside the ledger's
+(:func:`projection_path`: ``ledger.db`` -> ``ledger.projection.db``). A SQLite
+file has one writer at a time, and appends need the ledger's: a projection that
+wrote there would hold up ingest for as long as each page took to commit. In its
+own file it reads the ledger's leaves and envelopes (SQLite's WAL mode lets a
+reader run beside the writer) and writes only its own.
 
 :class:`Projections` follows the log (sequenced events, in leaf order, read
 from the notification log) from its tracking position, applies each page of
-events with the fold to a :class:`BufferedStore` over the database, and commits
+events with the fold to a :class:`BufferedStore` over its tables, and commits
 the page's changed entities, its audit-trail rows and the new tracking position
 in one transaction (a TrackingRecorder view: ``ProjectionRecorder``). A crash
 loses at most the page in flight, which the next run does again; deleting the
@@ -14,43 +22,41 @@ position, without touching the live tables.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
-from eventsourcing.sqlite import SQLiteTrackingRecorder
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
+from ledger.errors import ConfigurationError
 from ledger.format.regions import covers
 from ledger.store.application import Ledger
-from ledger.store.migrations import create_tables
-from ledger.store.persistence import SQLiteDialect
+from ledger.store.migrations import change_schema
+from ledger.store.persistence import SQLiteDialect, StorageConfig
 from projections.fold import Projector
-from projections.sql import NAME, ProjectionSQL
+from projections.sql import NAME, TABLE_NAMES, ProjectionSQL
 from projections.store import Entity, EventRow, MemoryStore
 
-__all__ = ["BufferedStore", "Projections", "projection_recorder_class", "replay"]
+__all__ = ["BufferedStore", "Projections", "projection_path", "replay"]
 
 PAGE = 5000
+# Seconds a projector waits for another's write to its SQLite file (the ledger's too).
+SQLITE_LOCK_TIMEOUT_S = 30
 
 
 class SQLiteProjectionRecorder(ProjectionSQL, SQLiteDialect, SQLiteTrackingRecorder):
-    """The projection's tables in the ledger's SQLite file."""
+    """The projection's tables in their own SQLite file."""
 
 
 ProjectionRecorder = ProjectionSQL  # SQLiteProjectionRecorder, or projections.postgres's
 
 
-def projection_recorder_class(backend: str) -> type[Any]:
-    """The projection's recorder for a backend ("sqlite" or "postgres").
-
-    Its tables are made by :meth:`Projections.create` (which ``ledger create`` and
-    ``ledger migrate`` run), never when a projection is opened.
-    """
-    if backend == "postgres":
-        from projections.postgres import PostgresProjectionRecorder
-
-        return PostgresProjectionRecorder
-    return SQLiteProjectionRecorder
+def projection_path(config: StorageConfig) -> str:
+    """The SQLite file of a SQLite ledger's projection: beside the ledger's, named
+    after it (``ledger.db`` -> ``ledger.projection.db``), so a projection is always
+    paired with the one ledger file whose notification ids its position counts."""
+    return config.sqlite_path.removesuffix(".db") + ".projection.db"
 
 
 class BufferedStore:
@@ -99,20 +105,60 @@ class Projections:
     """The live projection of one ledger (see the module docstring)."""
 
     def __init__(self, ledger: Ledger) -> None:
+        """Open the live projection of ``ledger``: its tables were made by :meth:`create`
+        (``ledger create`` and ``ledger migrate``); opening makes nothing."""
+        if ledger.config.backend == "sqlite":
+            path = projection_path(ledger.config)
+            if not os.path.exists(path):  # checked first: connecting would make the file
+                raise ConfigurationError(
+                    f"{ledger.config.url} has no projection file {path} (run `ledger migrate`)"
+                )
+        self._open(ledger)
+
+    def _open(self, ledger: Ledger) -> None:
         self.ledger = ledger
-        recorder = ledger.factory.tracking_recorder(
-            projection_recorder_class(ledger.config.backend)
-        )
+        self._datastore: SQLiteDatastore | None = None
+        recorder: Any
+        if ledger.config.backend == "postgres":
+            from projections.postgres import PostgresProjectionRecorder
+
+            recorder = ledger.factory.tracking_recorder(PostgresProjectionRecorder)
+        else:
+            self._datastore = SQLiteDatastore(
+                projection_path(ledger.config), lock_timeout=SQLITE_LOCK_TIMEOUT_S
+            )
+            recorder = SQLiteProjectionRecorder(self._datastore)
         assert isinstance(recorder, ProjectionSQL)
         self.recorder: ProjectionRecorder = recorder
+        #: Whether :meth:`create` found the tables of an earlier version in the ledger's
+        #: own SQLite file and dropped them (the projection is rebuilt in its own file).
+        self.moved = False
 
     @classmethod
     def create(cls, ledger: Ledger) -> Projections:
-        """Make the projection's tables in the ledger's database (idempotent: also the
-        projection's part of ``ledger migrate``), then open it."""
-        projections = cls(ledger)
-        create_tables(ledger, projections.recorder)
+        """Make the projection's tables (idempotent: also the projection's part of
+        ``ledger migrate``), then open it.
+
+        On SQLite they are made in the projection's own file; the projection tables
+        that versions before it kept in the ledger's file are dropped there, and the
+        projection starts again from leaf 0 in its file (it is derived: the next
+        catch-up rebuilds the same state from the log).
+        """
+        projections = cls.__new__(cls)
+        projections._open(ledger)
+        projections.moved = change_schema(ledger, projections._make_tables)
         return projections
+
+    def _make_tables(self) -> bool:
+        cast(Any, self.recorder).create_table()  # every recorder class of eventsourcing has one
+        if self._datastore is None:
+            return False
+        return self.ledger.log_store.drop_tables(TABLE_NAMES, NAME)
+
+    def close(self) -> None:
+        """Close the projection's own database file (SQLite; PostgreSQL's is the ledger's)."""
+        if self._datastore is not None:
+            self._datastore.close()
 
     def store(self) -> BufferedStore:
         """A read view of the live state (as of the last committed page)."""

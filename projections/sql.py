@@ -12,9 +12,10 @@ from eventsourcing.persistence import Tracking
 from ledger.store.persistence import SQLDialect
 from projections.store import Entity, EventRow, pack, unpack
 
-__all__ = ["NAME", "ProjectionSQL"]
+__all__ = ["NAME", "TABLE_NAMES", "ProjectionSQL"]
 
 NAME = "projections"
+TABLE_NAMES = ("proj_state", "proj_events")
 
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS {s}proj_state (kind TEXT NOT NULL, key TEXT NOT NULL,"

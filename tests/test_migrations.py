@@ -7,7 +7,10 @@ never ran a projection, no projection tables).
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import threading
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,10 @@ from ledger.format.regions import sheet_stream
 from ledger.pilkada.scenario import Scenario
 from ledger.store.application import Ledger
 from ledger.store.migrations import SCHEMA_META, SCHEMA_VERSION
-from projections.recorder import Projections
+from ledger.store.persistence import StorageConfig
+from projections.recorder import Projections, projection_path, replay
+from projections.sql import NAME
+from tests.projection_cases import dump, outputs
 from tests.world import BUPATI, TPS, build_world, tally
 
 PROJECTION_TABLES = ("proj_state", "proj_events")
@@ -56,12 +62,43 @@ def _tables(url: str) -> set[str]:
         ledger.close()
 
 
+def _projection_file(url: str) -> Path | None:
+    """The live projection's own SQLite file (None on PostgreSQL: the ledger's schema)."""
+    if not url.startswith("sqlite:"):
+        return None
+    return Path(projection_path(StorageConfig.parse(url)))
+
+
+def _projection_tables(url: str) -> set[str]:
+    """The names of the tables where the live projection keeps its own."""
+    path = _projection_file(url)
+    if path is None:
+        return _tables(url)
+    if not path.exists():
+        return set()
+    with closing(sqlite3.connect(path)) as db:
+        return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def _drop_projection_table(url: str, table: str) -> None:
+    path = _projection_file(url)
+    if path is None:
+        _execute(url, f"DROP TABLE {{s}}{table}")
+        return
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute(f"DROP TABLE {table}")
+
+
 def _make_version_0(url: str) -> None:
-    _execute(
-        url,
-        f"DELETE FROM {{s}}ledger_meta WHERE name='{SCHEMA_META}'",
-        *(f"DROP TABLE {{s}}{table}" for table in PROJECTION_TABLES),
-    )
+    """Version 0: no recorded version and, as a ledger that never ran a projection, no
+    projection tables (on SQLite, no projection file)."""
+    _execute(url, f"DELETE FROM {{s}}ledger_meta WHERE name='{SCHEMA_META}'")
+    path = _projection_file(url)
+    if path is None:
+        _execute(url, *(f"DROP TABLE {{s}}{table}" for table in PROJECTION_TABLES))
+    else:
+        for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            name.unlink(missing_ok=True)
 
 
 def test_opening_an_empty_database_refuses_and_makes_nothing(database_url: str) -> None:
@@ -78,7 +115,9 @@ def test_create_makes_every_table_and_records_the_version(database_url: str) -> 
     world.ledger.close()
     tables = _tables(database_url)
     assert {"ledger_meta", "ledger_leaves", "ledger_tiles", "ledger_checkpoints"} <= tables
-    assert set(PROJECTION_TABLES) <= tables
+    assert set(PROJECTION_TABLES) <= _projection_tables(database_url)
+    if database_url.startswith("sqlite:"):  # in a file of their own, not the ledger's
+        assert not set(PROJECTION_TABLES) & tables
     # eventsourcing's (named stored_events and tracking on SQLite, ledger_* on PostgreSQL)
     assert any(t.endswith("events") and t != "proj_events" for t in tables), tables
     assert any(t.endswith("tracking") for t in tables), tables
@@ -94,21 +133,21 @@ def test_opening_runs_no_ddl(database_url: str) -> None:
     at the current version makes it again."""
     world = build_world(database_url)
     world.ledger.close()
-    _execute(database_url, "DROP TABLE {s}proj_events")
+    _drop_projection_table(database_url, "proj_events")
     ledger = Ledger(database_url)
     try:
-        Projections(ledger)
+        Projections(ledger).close()
         ledger.append(world.scenario.count(world.keys["kpps"], BUPATI, TPS, tally()).raw)
     finally:
         ledger.close()
-    assert "proj_events" not in _tables(database_url)
+    assert "proj_events" not in _projection_tables(database_url)
     assert Ledger.migrate(database_url) == (SCHEMA_VERSION, SCHEMA_VERSION)
     ledger = Ledger(database_url)
     try:
-        Projections.create(ledger)  # the projection's part of `ledger migrate`
+        Projections.create(ledger).close()  # the projection's part of `ledger migrate`
     finally:
         ledger.close()
-    assert "proj_events" in _tables(database_url)
+    assert "proj_events" in _projection_tables(database_url)
 
 
 def test_an_older_schema_is_refused_until_migrated(database_url: str) -> None:
@@ -132,7 +171,7 @@ def test_an_older_schema_is_refused_until_migrated(database_url: str) -> None:
         assert Projections.create(ledger).catch_up() == size
     finally:
         ledger.close()
-    assert set(PROJECTION_TABLES) <= _tables(database_url)
+    assert set(PROJECTION_TABLES) <= _projection_tables(database_url)
 
 
 def test_a_newer_schema_is_refused(database_url: str) -> None:
@@ -214,3 +253,91 @@ def test_the_migrate_command(
     )
     assert main(["submit", "-L", directory, str(envelope)]) == 0
     assert capsys.readouterr().out.startswith(f"accepted: {sheet_stream(BUPATI, TPS)} seq 1\n")
+
+
+def _move_projection_into_the_ledger_file(url: str) -> None:
+    """Take a SQLite ledger back to the layout before the projection had a file of its
+    own: its tables (as made, with their rows) and its tracking position in the
+    ledger's file, and no projection file."""
+    path = _projection_file(url)
+    assert path is not None
+    with closing(sqlite3.connect(url.removeprefix("sqlite:"))) as db, db:
+        db.execute("ATTACH DATABASE ? AS p", (str(path),))
+        made = db.execute(
+            "SELECT sql FROM p.sqlite_master WHERE tbl_name IN (?, ?) AND sql IS NOT NULL"
+            " ORDER BY type DESC",
+            PROJECTION_TABLES,
+        ).fetchall()
+        for (statement,) in made:  # the tables first ("table" > "index"), then their indexes
+            db.execute(statement)
+        for table in PROJECTION_TABLES:
+            db.execute(f"INSERT INTO main.{table} SELECT * FROM p.{table}")
+        db.execute(
+            "INSERT INTO main.tracking SELECT * FROM p.tracking WHERE application_name=?",
+            (NAME,),
+        )
+    with closing(sqlite3.connect(url.removeprefix("sqlite:"))) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        name.unlink(missing_ok=True)
+
+
+def _ledger_file_rows(url: str, query: str) -> list[tuple[Any, ...]]:
+    with closing(sqlite3.connect(url.removeprefix("sqlite:"))) as db:
+        return db.execute(query).fetchall()
+
+
+def test_migrate_moves_a_sqlite_projection_out_of_the_ledger_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ledger from before the projection had its own file: every view asks for
+    `ledger migrate`, which makes the file, drops the old tables from the ledger's
+    file, and says so; the projection then rebuilds the same state from the log."""
+    url = f"sqlite:{tmp_path / 'ledger.db'}"
+    world = build_world(url)
+    projections = Projections(world.ledger)
+    size = projections.catch_up()
+    before = dump(outputs(projections.store(), []))
+    projections.close()
+    world.ledger.close()
+    _move_projection_into_the_ledger_file(url)
+    assert set(PROJECTION_TABLES) <= _tables(url)
+    assert _ledger_file_rows(url, "SELECT COUNT(*) FROM proj_events") == [(size,)]
+    path = _projection_file(url)
+    monkeypatch.setenv("LEDGER_DATABASE", url)
+    directory = str(tmp_path)
+
+    capsys.readouterr()
+    assert main(["findings", "-L", directory]) == 1
+    assert capsys.readouterr() == (
+        "",
+        f"ledger: error: {url} has no projection file {path} (run `ledger migrate`)\n",
+    )
+    assert main(["migrate", "-L", directory]) == 0
+    assert capsys.readouterr() == (
+        f"{directory}: schema version {SCHEMA_VERSION}, up to date\n"
+        f"{directory}: the projection moved out of the ledger's database into {path}; "
+        "it is rebuilt from the log by the next `ledger project` (or `ledger serve`, "
+        "or any view)\n",
+        "",
+    )
+    assert not set(PROJECTION_TABLES) & _tables(url)
+    assert _ledger_file_rows(
+        url, f"SELECT * FROM tracking WHERE application_name='{NAME}'"
+    ) == []  # fmt: skip
+    assert set(PROJECTION_TABLES) <= _projection_tables(url)
+    assert main(["project", "-L", directory]) == 0
+    assert capsys.readouterr().out == f"projection at position {size}\n"
+    ledger = Ledger(url)
+    try:
+        projections = Projections(ledger)
+        assert dump(outputs(projections.store(), [])) == before
+        assert dump(outputs(replay(ledger), []), sort_keys=True) == dump(
+            json.loads(before), sort_keys=True
+        )
+        projections.close()
+    finally:
+        ledger.close()
+    # Run again: nothing left to move.
+    assert main(["migrate", "-L", directory]) == 0
+    assert capsys.readouterr().out == f"{directory}: schema version {SCHEMA_VERSION}, up to date\n"

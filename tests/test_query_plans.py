@@ -186,7 +186,9 @@ def _pg_problems(plan: dict[str, Any], table: str, column: str) -> list[str]:
 
 
 def _explain(projections: Projections, sql: str, params: tuple[Any, ...]) -> Any:
-    recorder = projections.recorder
+    # The log's tables are the ledger's; the projection's may be in a file of their own.
+    log_table = _table_of(sql).startswith("ledger_")
+    recorder: Any = projections.ledger.log_store if log_table else projections.recorder
     with recorder._tx(commit=False) as c:
         if projections.ledger.config.backend == "postgres":
             c.execute("SET LOCAL enable_seqscan = off")

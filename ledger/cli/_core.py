@@ -48,7 +48,7 @@ from ledger.format.timezones import time_text
 from ledger.log.tlog import TransparencyLog
 from ledger.store.application import Accepted, Ledger
 from ledger.store.home import LedgerHome
-from projections.recorder import Projections
+from projections.recorder import Projections, projection_path
 
 
 def register(commands: Commands) -> None:
@@ -230,7 +230,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         database=args.database,
         witnesses=args.witness,
     )
-    Projections.create(ledger)
+    Projections.create(ledger).close()
     print(f"created ledger {args.directory} for election {args.election}")
     print(f"log verifier key: {ledger.trust.log_vkey}")
     print(f"trust roots:      {Path(args.directory) / 'trust.json'}")
@@ -243,13 +243,20 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     before, after = Ledger.migrate(url)
     ledger = Ledger(url)
     try:
-        Projections.create(ledger)  # the projection's tables: made again if dropped
+        projections = Projections.create(ledger)  # its tables: made again if dropped
+        projections.close()
     finally:
         ledger.close()
     if before == after:
         print(f"{args.ledger}: schema version {after}, up to date")
     else:
         print(f"{args.ledger}: migrated from schema version {before} to {after}")
+    if projections.moved:
+        print(
+            f"{args.ledger}: the projection moved out of the ledger's database into "
+            f"{projection_path(ledger.config)}; it is rebuilt from the log by the next "
+            "`ledger project` (or `ledger serve`, or any view)"
+        )
     return 0
 
 

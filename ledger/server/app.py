@@ -245,6 +245,7 @@ class _Service:
         self.checkpointer.close()
         self.writer.close()
         self.writer.ledger.close()
+        self.projections.close()
         self.reader.close()
 
     def store(self) -> Store:

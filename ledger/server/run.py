@@ -75,9 +75,9 @@ def serve(
                     f"--witness-url {name}: the trust policy of {directory} names no such witness"
                 )
         backend = ledger.config.backend
-        # Create the projection's tables here, once: workers creating them at the same
-        # time would race on PostgreSQL's catalog.
-        open_projections(ledger)
+        # A projection that is not there (an old SQLite layout: `ledger migrate`)
+        # is refused here, once, rather than in every worker.
+        open_projections(ledger).close()
     finally:
         ledger.close()
     if backend == "sqlite" and workers > 1:

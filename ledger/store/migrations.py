@@ -5,10 +5,11 @@ PostgreSQL, writers that all ran ``CREATE ... IF NOT EXISTS`` as they opened
 raced on the system catalogs and failed with "tuple concurrently updated"
 before they could append. Every table of a ledger database (eventsourcing's
 events and tracking tables, the transparency log's) is made here instead, and a
-layer above that keeps tables in the same database (the live projection) makes
-them through :func:`create_tables`, under the ledger's append lock (on PostgreSQL a session advisory
-lock, on SQLite a file lock beside the database), so schema changes never
-interleave with each other or with an append.
+layer above that keeps tables of its own (the live projection: in the same
+PostgreSQL database, or its own SQLite file) makes them through
+:func:`change_schema`, under the ledger's append lock (on PostgreSQL a session
+advisory lock, on SQLite a file lock beside the database), so schema changes
+never interleave with each other or with an append.
 
 The schema's version is stored in ``ledger_meta`` under :data:`SCHEMA_META`
 (ASCII decimal). A ledger opens only at :data:`SCHEMA_VERSION`: an older one is
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from eventsourcing.domain import EventSourcingError
 
@@ -43,15 +44,17 @@ __all__ = [
     "SCHEMA_VERSION",
     "TRUST_META",
     "LedgerDatabase",
+    "change_schema",
     "check_schema",
     "create",
-    "create_tables",
     "migrate",
 ]
 
 SCHEMA_VERSION = 2
 SCHEMA_META = "schema-version"
 TRUST_META = "trust"
+
+T = TypeVar("T")
 
 
 class LedgerDatabase(Protocol):
@@ -140,18 +143,19 @@ def _upgrade(ledger: LedgerDatabase, version: int | None) -> None:
         ledger.log_store.write_meta(SCHEMA_META, str(SCHEMA_VERSION).encode(), replace=True)
 
 
-def create_tables(ledger: LedgerDatabase, recorder: Any) -> None:
-    """Make the tables of a layer above the store (the live projection) in the ledger's
-    database: idempotent, under the append lock like every other schema change.
+def change_schema(ledger: LedgerDatabase, change: Callable[[], T]) -> T:
+    """Run a schema change of a layer above the store (the live projection makes its
+    tables, wherever they live) under the append lock like every other, once the
+    ledger is known to exist; return what ``change`` returns.
 
-    The store does not know those layers (they import it); each makes its own tables
-    through this function when ``ledger create`` or ``ledger migrate`` asks it to.
+    The store does not know those layers (they import it); each changes its own
+    tables through this function when ``ledger create`` or ``ledger migrate`` asks it to.
     """
     store = ledger.log_store
     with _schema_change(ledger):
         if not store.has_tables() or store.read_meta(TRUST_META) is None:
             raise ConfigurationError(f"{ledger.config.url} holds no ledger (run `ledger create`)")
-        recorder.create_table()
+        return change()
 
 
 def _recorders(ledger: LedgerDatabase) -> list[Any]:

@@ -300,6 +300,12 @@ class LogRecorder(ABC):
     @abstractmethod
     def max_tracking_id(self, application_name: str) -> int | None: ...
 
+    @abstractmethod
+    def drop_tables(self, tables: Sequence[str], application_name: str) -> bool:
+        """Drop ``tables`` and forget the tracking position of ``application_name``:
+        what a layer above kept in this database in an earlier version (the live
+        projection, on SQLite). Whether any of the tables was there."""
+
 
 _MIGRATE_PAGE = 256 * TILE_WIDTH  # nodes per query when converting nodes to tiles
 
@@ -613,6 +619,18 @@ class _LogSQL(SQLDialect):
             )
             row = c.fetchone()
         return None if row is None else (int(row["size"]), bytes(row["note"]))
+
+    def drop_tables(self, tables: Sequence[str], application_name: str) -> bool:
+        tracking = getattr(self, "tracking_table_name", "tracking")  # SQLite's is "tracking"
+        with self._tx(commit=True) as c:
+            found = [t for t in tables if self._has_table(c, t)]
+            for table in found:
+                c.execute(self._sql(f"DROP TABLE {{s}}{table}"))
+            c.execute(
+                self._sql(f"DELETE FROM {{s}}{tracking} WHERE application_name=?"),
+                (application_name,),
+            )
+        return bool(found)
 
     def checkpoints_from(self, size: int) -> list[tuple[int, bytes]]:
         with self._tx(commit=False) as c:
