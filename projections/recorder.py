@@ -16,6 +16,12 @@ in one transaction (a TrackingRecorder view: ``ProjectionRecorder``). A crash
 loses at most the page in flight, which the next run does again; deleting the
 tables and catching up from zero rebuilds the identical state.
 
+Several projectors may follow one projection at once (``ledger project --follow``,
+which ``ledger serve`` runs beside its workers; the server's reads; a command):
+a page is committed only if the tracking position is still the one it was
+projected from (``ProjectionSQL.commit``), so a page another projector committed
+first is dropped, and the next one is read from where that one left it.
+
 :func:`replay` is time travel: the same fold into a MemoryStore, up to a leaf
 position, without touching the live tables.
 """
@@ -26,7 +32,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
-from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
 from ledger.errors import ConfigurationError
@@ -35,7 +41,7 @@ from ledger.store.application import Ledger
 from ledger.store.migrations import change_schema
 from ledger.store.persistence import SQLiteDialect, StorageConfig
 from projections.fold import Projector
-from projections.sql import NAME, TABLE_NAMES, ProjectionSQL
+from projections.sql import NAME, TABLE_NAMES, ProjectionConflictError, ProjectionSQL
 from projections.store import Entity, EventRow, MemoryStore
 
 __all__ = ["BufferedStore", "Projections", "projection_path", "replay"]
@@ -57,6 +63,17 @@ def projection_path(config: StorageConfig) -> str:
     after it (``ledger.db`` -> ``ledger.projection.db``), so a projection is always
     paired with the one ledger file whose notification ids its position counts."""
     return config.sqlite_path.removesuffix(".db") + ".projection.db"
+
+
+def _is_integrity_error(error: BaseException) -> bool:
+    """Whether a failed commit found a row of its page already stored."""
+    if isinstance(error, IntegrityError):
+        return True
+    try:
+        import psycopg
+    except ImportError:
+        return False
+    return isinstance(error, psycopg.IntegrityError)
 
 
 class BufferedStore:
@@ -164,28 +181,55 @@ class Projections:
         """A read view of the live state (as of the last committed page)."""
         return BufferedStore(self.recorder, self.recorder.position())
 
+    def position(self) -> int:
+        """How many leaves are projected (as of the last committed page)."""
+        return self.recorder.position()
+
     def catch_up(self, *, page: int = PAGE, progress: Callable[[int], None] | None = None) -> int:
         """Apply every sequenced event not yet projected; return the position reached."""
-        while True:
-            tracked = cast(TrackingRecorder, self.recorder).max_tracking_id(NAME) or 0
-            leaves = self.ledger.log_store.leaves_after_notification(tracked, page)
-            if not leaves:
-                return self.recorder.position()
-            store = BufferedStore(self.recorder, self.recorder.position())
-            projector = Projector(self.ledger.trust, store)
-            for leaf, raw in zip(leaves, self.ledger.envelopes_of(leaves), strict=True):
-                projector.apply(leaf.leaf_index, raw)
-            store.put("meta", "position", {"leaves": store.position})
-            self.recorder.commit(
-                store.dirty, store.new_events, Tracking(NAME, leaves[-1].notification_id)
-            )
-            if progress is not None:
-                progress(len(leaves))
+        while (done := self.project_page(page)) is not None:
+            if done and progress is not None:
+                progress(done)
+        return self.recorder.position()
 
-    def rebuild(self, *, progress: Callable[[int], None] | None = None) -> int:
+    def project_page(self, page: int = PAGE) -> int | None:
+        """Project the next page of up to ``page`` leaves and commit it: how many leaves
+        this projector committed (0: another committed that page first, and the next
+        call goes on from where it left the projection), or None when every sequenced
+        leaf is projected."""
+        tracked = self._tracked()
+        leaves = self.ledger.log_store.leaves_after_notification(tracked or 0, page)
+        if not leaves:
+            return None
+        store = BufferedStore(self.recorder, self.recorder.position())
+        projector = Projector(self.ledger.trust, store)
+        for leaf, raw in zip(leaves, self.ledger.envelopes_of(leaves), strict=True):
+            projector.apply(leaf.leaf_index, raw)
+        store.put("meta", "position", {"leaves": store.position})
+        try:
+            self.recorder.commit(
+                store.dirty,
+                store.new_events,
+                Tracking(NAME, leaves[-1].notification_id),
+                projected_from=tracked,
+            )
+        except ProjectionConflictError:
+            return 0
+        except Exception as e:
+            # A row of the page already stored: another projector's first page, if
+            # the position moved meanwhile; if it did not, the tables are damaged.
+            if _is_integrity_error(e) and self._tracked() != tracked:
+                return 0
+            raise
+        return len(leaves)
+
+    def _tracked(self) -> int | None:
+        return cast(TrackingRecorder, self.recorder).max_tracking_id(NAME)
+
+    def rebuild(self, *, page: int = PAGE, progress: Callable[[int], None] | None = None) -> int:
         """Forget the projection and apply the whole log again."""
         self.recorder.reset()
-        return self.catch_up(progress=progress)
+        return self.catch_up(page=page, progress=progress)
 
 
 def replay(

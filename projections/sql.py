@@ -12,10 +12,16 @@ from eventsourcing.persistence import Tracking
 from ledger.store.persistence import SQLDialect
 from projections.store import Entity, EventRow, pack, unpack
 
-__all__ = ["NAME", "TABLE_NAMES", "ProjectionSQL"]
+__all__ = ["NAME", "TABLE_NAMES", "ProjectionConflictError", "ProjectionSQL"]
 
 NAME = "projections"
 TABLE_NAMES = ("proj_state", "proj_events")
+
+
+class ProjectionConflictError(Exception):
+    """Another projector moved the tracking position while this one projected a page:
+    the page is not written (it was projected from a state that is no longer current)."""
+
 
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS {s}proj_state (kind TEXT NOT NULL, key TEXT NOT NULL,"
@@ -120,9 +126,39 @@ class ProjectionSQL(SQLDialect):
         entities: dict[tuple[str, str], tuple[str, str, Entity]],
         events: list[EventRow],
         tracking: Tracking,
+        *,
+        projected_from: int | None,
     ) -> None:
-        """Write a page's changes and its tracking position atomically."""
+        """Write a page's changes and its tracking position atomically, if the tracking
+        position is still ``projected_from`` (the one the page was projected from; None:
+        none yet); else raise :class:`ProjectionConflictError` and write nothing.
+
+        Every projector of one projection (a follower process, a server's reads, a
+        command) commits this way, so a page projected from a state another one has
+        since changed (a page of its own, a reset) is never written over it.
+        """
+        table = f"{{s}}{self.tracking_table}"
         with self._tx(commit=True) as c:
+            # A write first, so the check below and the writes after it hold the lock
+            # that a concurrent commit needs: SQLite's write lock on the file, or
+            # PostgreSQL's lock on the tracking row (the first page, with no row yet,
+            # is kept single by proj_events' primary key instead).
+            c.execute(
+                self._sql(
+                    f"UPDATE {table} SET notification_id=notification_id WHERE application_name=?"
+                ),
+                (NAME,),
+            )
+            c.execute(
+                self._sql(f"SELECT notification_id FROM {table} WHERE application_name=?"),
+                (NAME,),
+            )
+            row = c.fetchone()
+            current = None if row is None else int(row["notification_id"])
+            if current != projected_from:
+                raise ProjectionConflictError(
+                    f"the projection moved from {projected_from} to {current} meanwhile"
+                )
             c.executemany(
                 self._sql(
                     "INSERT INTO {s}proj_state VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE"

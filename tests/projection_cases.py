@@ -25,6 +25,7 @@ from ledger.log.tlog import TransparencyLog
 from ledger.pilkada.scenario import Scenario
 from projections import views
 from projections.recorder import Projections
+from projections.sql import NAME
 from projections.store import Store
 from tests.world import BUPATI, GUBERNUR, KECAMATAN, TPS, TPS2, TPS_ELSEWHERE, World, tally
 
@@ -72,6 +73,26 @@ def outputs(store: Store, signers: list[str]) -> dict[str, Any]:
             "signers": {s: _trail(store, signer=s) for s in signers},
         },
     }
+
+
+def table_rows(recorder: Any) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the projection's tables and its tracking row, as stored."""
+    out = {}
+    queries = {
+        "proj_state": "SELECT kind, key, contest, place, value FROM {s}proj_state ORDER BY kind, key",
+        "proj_events": "SELECT leaf_index, stream, signer, place, value FROM {s}proj_events"
+        " ORDER BY leaf_index",
+        "tracking": f"SELECT application_name, notification_id FROM {{s}}{recorder.tracking_table}"
+        f" WHERE application_name='{NAME}'",
+    }
+    with recorder.datastore.transaction(commit=False) as c:
+        for name, query in queries.items():
+            c.execute(recorder._sql(query))
+            out[name] = [
+                tuple(bytes(v) if isinstance(v, memoryview) else v for v in r)
+                for r in (r.values() if isinstance(r, dict) else r for r in c.fetchall())
+            ]
+    return out
 
 
 def dump(value: Any, *, sort_keys: bool = False) -> str:

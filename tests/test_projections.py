@@ -49,6 +49,7 @@ from tests.projection_cases import (
     hex_id,
     imported_history,
     outputs,
+    table_rows,
 )
 from tests.world import (
     BUPATI,
@@ -131,26 +132,6 @@ def sorted_dump(value: Any) -> str:
 
 def resorted(live_dump: str) -> str:
     return sorted_dump(json.loads(live_dump))
-
-
-def table_rows(recorder: Any) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the projection's tables and its tracking row, as stored."""
-    out = {}
-    queries = {
-        "proj_state": "SELECT kind, key, contest, place, value FROM {s}proj_state ORDER BY kind, key",
-        "proj_events": "SELECT leaf_index, stream, signer, place, value FROM {s}proj_events"
-        " ORDER BY leaf_index",
-        "tracking": f"SELECT application_name, notification_id FROM {{s}}{recorder.tracking_table}"
-        f" WHERE application_name='{NAME}'",
-    }
-    with recorder.datastore.transaction(commit=False) as c:
-        for name, query in queries.items():
-            c.execute(recorder._sql(query))
-            out[name] = [
-                tuple(bytes(v) if isinstance(v, memoryview) else v for v in r)
-                for r in (r.values() if isinstance(r, dict) else r for r in c.fetchall())
-            ]
-    return out
 
 
 def copy_log(source: Ledger, target: Ledger, stop: int | None = None, start: int = 0) -> None:

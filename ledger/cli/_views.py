@@ -23,9 +23,9 @@ from ledger.log.proofs import open_checkpoint
 from ledger.log.tlog import TransparencyLog
 from ledger.progress import Progress
 from ledger.store.application import Ledger
-from projections import views
+from projections import follow, views
 from projections.outcomes import kolom_kosong_of
-from projections.recorder import Projections, replay
+from projections.recorder import PAGE, Projections, replay
 from projections.store import Store
 
 
@@ -74,9 +74,26 @@ def register(commands: Commands) -> None:
     )
     p.set_defaults(handler=cmd_findings)
 
-    p = commands.add_parser("project", help="bring the live projection up to date (or rebuild it)")
+    p = commands.add_parser(
+        "project", help="bring the live projection up to date (or rebuild it, or follow the log)"
+    )
     add_ledger_arg(p)
-    p.add_argument("--rebuild", action="store_true", help="forget it and apply the whole log again")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument(
+        "--rebuild", action="store_true", help="forget it and apply the whole log again"
+    )
+    how.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep projecting what is appended until SIGTERM or Ctrl-C (`ledger serve` runs one)",
+    )
+    p.add_argument(
+        "--page",
+        type=int,
+        default=PAGE,
+        metavar="N",
+        help=f"events projected and committed per transaction (default {PAGE})",
+    )
     p.set_defaults(handler=cmd_project)
 
 
@@ -322,12 +339,21 @@ def cmd_findings(args: argparse.Namespace) -> int:
 
 
 def cmd_project(args: argparse.Namespace) -> int:
+    if args.page < 1:
+        raise FormatError("--page must be at least 1")
+    if args.follow:
+        position = follow.run(args.ledger, page=args.page)
+        print(f"projection at position {position}")
+        return 0
     with open_ledger(args) as ledger:
         projections = Projections(ledger)
-        with Progress("projecting", ledger.log_store.log_size()) as progress:
-            if args.rebuild:
-                position = projections.rebuild(progress=progress.advance)
-            else:
-                position = projections.catch_up(progress=progress.advance)
+        try:
+            with Progress("projecting", ledger.log_store.log_size()) as progress:
+                if args.rebuild:
+                    position = projections.rebuild(page=args.page, progress=progress.advance)
+                else:
+                    position = projections.catch_up(page=args.page, progress=progress.advance)
+        finally:
+            projections.close()
     print(f"projection at position {position}")
     return 0

@@ -58,7 +58,7 @@ from ledger.server import metrics
 from ledger.server.pages import register_pages
 from ledger.server.policy import server_policy
 from ledger.server.problems import PROBLEM_CONTENT_TYPE, Problem, problem_for
-from ledger.server.projection import is_conflict, open_projections
+from ledger.server.projection import open_projections
 from ledger.server.wire import (
     BATCH_TYPE,
     BODY_TIMEOUT_S,
@@ -69,6 +69,7 @@ from ledger.server.wire import (
 )
 from ledger.server.writer import GroupWriter, Submitted
 from ledger.store.home import LedgerHome
+from ledger.store.persistence import database_errors
 from projections import views
 from projections.store import Store
 
@@ -249,15 +250,12 @@ class _Service:
         self.reader.close()
 
     def store(self) -> Store:
-        """The live projection, brought up to date (another process may be projecting too)."""
+        """The live projection, brought up to date: what `ledger serve`'s follower
+        process has not projected yet (little, when it keeps up) is projected here,
+        so a read sees every write answered before it. A page the follower (or
+        another worker) commits first is taken as done (Projections.catch_up)."""
         with self._projecting:
-            for _ in range(3):
-                try:
-                    self.projections.catch_up()
-                    break
-                except Exception as e:
-                    if not is_conflict(e):
-                        raise
+            self.projections.catch_up()
             return self.projections.store()
 
     def checkpoint(self) -> bytes:
@@ -297,21 +295,6 @@ class _Service:
             return True
         self.leader.release()  # a lost lock (connection) is given up before asking again
         return self.leader.try_acquire()
-
-
-def _database_errors() -> list[type[Exception]]:
-    """The exception classes of the database layers (psycopg only where installed)."""
-    import sqlite3
-
-    from eventsourcing.persistence import PersistenceError
-
-    found: list[type[Exception]] = [PersistenceError, sqlite3.Error]
-    try:
-        import psycopg
-        import psycopg_pool
-    except ImportError:  # a SQLite-only installation
-        return found
-    return [*found, psycopg.Error, psycopg_pool.PoolTimeout]
 
 
 def _submitted_json(s: Submitted) -> dict[str, Any]:
@@ -434,7 +417,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     # Database failures are answered here (503, or 500 for what is not the store being
     # down); only a bug reaches the catch-all below, which also closes the connection.
-    for cls in _database_errors():
+    for cls in database_errors():
         app.add_exception_handler(cls, _store)
 
     @app.exception_handler(Exception)

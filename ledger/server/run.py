@@ -2,7 +2,10 @@
 
 Each worker process opens the ledger itself (ledger.server.app); what they share
 is handed down through the environment: the ledger directory, the log key's
-passphrase (read once, here) and Prometheus's multiprocess directory. A SQLite
+passphrase (read once, here) and Prometheus's multiprocess directory. Beside them
+runs one projection follower (projections.follow, what ``ledger project --follow``
+runs), started before the workers and stopped after them, so the live projection
+keeps up with the log off the request path. A SQLite
 ledger is served by one process: SQLite serialises writers per file, and the
 embedded default is not meant to carry several; PostgreSQL ledgers take several,
 whose appends the database's advisory lock serialises.
@@ -12,9 +15,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import FrameType
 
 from ledger.errors import ConfigurationError
 from ledger.store.home import LedgerHome
@@ -75,6 +80,7 @@ def serve(
                     f"--witness-url {name}: the trust policy of {directory} names no such witness"
                 )
         backend = ledger.config.backend
+        database_url = ledger.config.url
         # A projection that is not there (an old SQLite layout: `ledger migrate`)
         # is refused here, once, rather than in every worker.
         open_projections(ledger).close()
@@ -103,15 +109,39 @@ def serve(
     if announce is not None:
         announce(f"http://{f'[{host}]' if ':' in host else host}:{port}/")
 
-    with tempfile.TemporaryDirectory(prefix="ledger-metrics-") as metrics_dir:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-        uvicorn.run(
-            "ledger.server.app:app_from_environment",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level=os.environ.get("LEDGER_SERVER_LOG_LEVEL", "warning"),
-            access_log=False,
-            timeout_graceful_shutdown=10,
-        )
+    from projections import follow
+
+    follower = follow.start(directory, database_url)
+    # uvicorn answers SIGTERM with a graceful shutdown, then raises the signal again
+    # (one process), so the process still ends as terminated: caught here as an
+    # exception instead, the follower is stopped before the process ends that way.
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    terminated = False
+    try:
+        with tempfile.TemporaryDirectory(prefix="ledger-metrics-") as metrics_dir:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+            uvicorn.run(
+                "ledger.server.app:app_from_environment",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_level=os.environ.get("LEDGER_SERVER_LOG_LEVEL", "warning"),
+                access_log=False,
+                timeout_graceful_shutdown=10,
+            )
+    except _Terminated:
+        terminated = True
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        follow.stop(follower)
+    if terminated:
+        signal.raise_signal(signal.SIGTERM)
+
+
+class _Terminated(BaseException):  # like KeyboardInterrupt: no `except Exception` takes it
+    """SIGTERM, as uvicorn passes it on once it has shut down."""
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated

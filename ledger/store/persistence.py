@@ -50,6 +50,7 @@ __all__ = [
     "SQLDialect",
     "SQLiteDialect",
     "StorageConfig",
+    "database_errors",
 ]
 
 # Ids per query of LogRecorder.select_events_of: far below SQLite's and PostgreSQL's
@@ -135,6 +136,22 @@ class StorageConfig:
             if self.schema:
                 env["POSTGRES_SCHEMA"] = self.schema
         return env
+
+
+def database_errors() -> tuple[type[Exception], ...]:
+    """The exception classes of the database layers: a store that is down or failing
+    (psycopg's only where it is installed)."""
+    import sqlite3
+
+    from eventsourcing.persistence import PersistenceError
+
+    found: tuple[type[Exception], ...] = (PersistenceError, sqlite3.Error)
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError:  # a SQLite-only installation
+        return found
+    return (*found, psycopg.Error, psycopg_pool.PoolTimeout)
 
 
 @dataclass(frozen=True, slots=True)
