@@ -1,7 +1,8 @@
 """The live projection in a process of its own, following the log until it is stopped.
 
-``ledger project --follow`` runs :func:`run`; ``ledger serve`` starts one beside
-its workers with :func:`start` and ends it with :func:`stop`. It projects page after page while the log grows, and polls when it
+``ledger project --follow`` runs :func:`run`; ``ledger serve`` and the simulator's
+pipeline start one beside their own work with :func:`start` and end it with
+:func:`stop`. It projects page after page while the log grows, and polls when it
 has caught up. SIGTERM or SIGINT lets it finish (commit) the page in hand and
 exit 0; killed outright, it loses at most that page, which the next projector
 (a restarted follower, or any read) projects again from the tracking position.

@@ -6,12 +6,13 @@ resumed from its tracking position to the state a rebuild gives (and a replay).
 On SQLite the projection's page transaction leaves the ledger's write lock free:
 another process appends while one is open. Projectors racing for one page: the
 one that commits second writes nothing. ``ledger serve`` runs a follower beside
-its workers and stops it.
+its workers and stops it; the simulator's pipeline projects while it ingests.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -24,10 +25,12 @@ import pytest
 
 from ledger.cli import main
 from ledger.format.regions import sheet_stream
+from ledger.pilkada.demo import build
 from ledger.pilkada.simulate import Faults, Simulation
 from ledger.store.application import Ledger
 from ledger.store.home import LedgerHome
-from projections.recorder import Projections, replay
+from ledger.store.persistence import StorageConfig
+from projections.recorder import Projections, projection_path, replay
 from tests.projection_cases import dump, outputs, table_rows
 from tests.servers import LEDGER, PASSPHRASE, Server, make_home, server_env
 from tests.world import BUPATI, TPS, build_world, home_world, tally
@@ -323,3 +326,49 @@ def test_a_follower_stops_when_its_server_is_killed_outright(tmp_path: Path) -> 
     finally:
         with contextlib.suppress(ProcessLookupError):  # nothing left in its group
             server.kill()
+
+
+# --- the simulator's pipeline -------------------------------------------------------------
+
+
+def test_the_pipeline_projects_while_it_ingests(tmp_path: Path, database_url: str) -> None:
+    directory = tmp_path / "sim"
+    simulation = Simulation("33.16.09", seed=3)
+    result = build(
+        simulation,
+        directory,
+        passphrase=b"test",
+        now=1_733_000_000,
+        database=_database(database_url),
+    )
+    assert result.report.ok, result.report.failures
+    assert list(result.seconds) == [
+        "ingest",
+        "project",
+        "checkpoint",
+        "totals and findings",
+        "export",
+        "verify",
+    ]
+    assert 0 <= result.projected_at_ingest <= result.events
+    assert followers_of(directory) == []
+    if database_url.startswith("sqlite:"):
+        assert Path(
+            projection_path(StorageConfig.parse(LedgerHome(directory).database_url))
+        ).exists()
+    _same_as_a_rebuild_and_a_replay(directory)
+
+
+def test_simulate_says_how_far_the_projection_followed(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [LEDGER, "simulate", str(tmp_path / "sim"), "--region", "33.16.09", "--json"],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE_S * 2,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert 0 <= out["projected_at_ingest"] <= out["events"]
+    assert out["project_per_s"] >= 0 and "project" in out["seconds"]

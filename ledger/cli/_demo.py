@@ -186,14 +186,20 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 "findings": result.findings,
                 "verified": result.report.ok,
                 "seconds": result.seconds,
-                "project_per_s": _rate(result.events, result.seconds.get("project")),
+                "projected_at_ingest": result.projected_at_ingest,
+                "project_per_s": _rate(
+                    result.events - result.projected_at_ingest, result.seconds.get("project")
+                ),
             }
         )
         return 0 if result.report.ok else 1
     _print_result(result, simulation)
     steps = ", ".join(f"{name} {s:,.1f} s" for name, s in result.seconds.items())
+    rest = result.events - result.projected_at_ingest
     print(
-        f"\ntime: {steps} (projection {_rate(result.events, result.seconds.get('project')):,.0f} events/s)"
+        f"\ntime: {steps} (the projection followed ingest to {result.projected_at_ingest:,} "
+        f"of {result.events:,} events, then projected the other {rest:,} at "
+        f"{_rate(rest, result.seconds.get('project')):,.0f} events/s)"
     )
     print(f"\nthe KPU's determinations: ledger results -L {args.directory}")
     if injected:
