@@ -817,6 +817,28 @@ def test_a_database_that_cannot_be_opened_is_one_error_line(cli: Cli) -> None:
     )  # fmt: skip
 
 
+def test_a_locked_database_is_one_error_line_and_writes_nothing(
+    ready: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from ledger.store import persistence
+
+    monkeypatch.setattr(persistence, "SQLITE_LOCK_TIMEOUT_S", 1)
+    tally_file = ready.write("c.json", json.dumps(form(tally())))
+    count = count_args(ready, tally_file, tps=TPS2, key="kpps2")
+    other = sqlite3.connect(Path(ready.ledger, "ledger.db"), isolation_level=None)
+    try:
+        other.execute("BEGIN EXCLUSIVE")  # another writer, holding the file
+        ready.fails(*count, match="database failed: .*locked")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert ready.head(SHEET2) == (0, "0" * 64)
+    ready.ok(*count)  # the same command, once the other writer let go
+    assert ready.head(SHEET2)[0] == 1
+
+
 def test_a_failed_create_leaves_no_half_made_ledger(cli: Cli) -> None:
     publics = generate_keys(cli)
     # Whatever the failure reports, what matters here is what it leaves behind.

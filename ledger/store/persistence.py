@@ -56,6 +56,10 @@ __all__ = [
 # Ids per query of LogRecorder.select_events_of: far below SQLite's and PostgreSQL's
 # parameter limits, and a batch of 1000 envelopes asks for about 2000 streams.
 _IDS_PER_QUERY = 4000
+# Seconds a statement waits for a lock another connection holds before it fails (the
+# CLI then reports the database's failure in one line).
+SQLITE_LOCK_TIMEOUT_S = 30
+POSTGRES_LOCK_TIMEOUT_S = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +120,7 @@ class StorageConfig:
             env |= {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": self.sqlite_path,
-                "SQLITE_LOCK_TIMEOUT": "30",
+                "SQLITE_LOCK_TIMEOUT": str(SQLITE_LOCK_TIMEOUT_S),
                 "TRACKING_RECORDER_TOPIC": "ledger.store.persistence:SQLiteLogRecorder",
             }
         else:
@@ -127,7 +131,7 @@ class StorageConfig:
                 "POSTGRES_PORT": self.port,
                 "POSTGRES_USER": self.user,
                 "POSTGRES_PASSWORD": self.password,
-                "POSTGRES_LOCK_TIMEOUT": "30",
+                "POSTGRES_LOCK_TIMEOUT": str(POSTGRES_LOCK_TIMEOUT_S),
                 # Never on: DB functions skip the table lock that makes
                 # notification order equal commit order (module docstring).
                 "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
