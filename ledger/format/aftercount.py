@@ -90,6 +90,10 @@ AFTERCOUNT_KINDS = ("order", "recommend", "followup")
 REFUSE = "refuse"
 # Verdicts that object: what a correction's `answers` or a recap's decision must name.
 OBJECTING = ("object", REFUSE)
+# The tags (tag_of) of what check_references accepts: made once, not per statement
+# (it runs on every event of ingest, verify and the projection).
+_OBJECTION_TAGS = tuple(f"attest:{v}" for v in OBJECTING)
+_ORDER_TAGS = tuple(f"order:{a}" for a in ACTIONS)
 MAX_ANSWERS = 16  # objections one correction names (as a recap's decisions, format.md 5.8.2)
 
 # The supervisory roles as the law names them (Perbawaslu 15/2024), by scope level.
@@ -262,7 +266,7 @@ def check_references(statement: Statement, tag: Callable[[str, bytes], str | Non
     of a recap, and a version 2 recap's decisions (format.md 7 check 9).
     """
     kind, body = statement.kind, statement.body
-    objections = tuple(f"attest:{v}" for v in OBJECTING)
+    objections = _OBJECTION_TAGS
     if kind == "recap" and statement.version >= 2:
         streams = [statement.stream, *(stream for stream, _ in recap_inputs(statement))]
         for i, decision in enumerate(body.get("decisions", [])):
@@ -280,8 +284,9 @@ def check_references(statement: Statement, tag: Callable[[str, bytes], str | Non
         for i, named in enumerate(body["answers"]):
             wanted.append((f"correct.answers[{i}]", named, objections, "an objection"))
     if kind == "count" and "order" in body:
-        actions = tuple(f"order:{a}" for a in ACTIONS)
-        wanted.append(("count.order", body["order"], actions, "an order of a re-vote or recount"))
+        wanted.append(
+            ("count.order", body["order"], _ORDER_TAGS, "an order of a re-vote or recount")
+        )
     elif kind == "order" and "recommendation" in body:
         wanted.append(
             ("order.recommendation", body["recommendation"], ("recommend",), "a recommendation")
