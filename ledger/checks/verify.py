@@ -45,18 +45,15 @@ totals.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import queue
-import threading
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import suppress
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
-from typing import IO, Any, NamedTuple
+from typing import IO, Any
 
+from ledger.checks._workers import Checked, Prepared, prepare
+from ledger.checks._workers import WorkersAhead as _WorkersAhead
 from ledger.errors import (
     CheckpointError,
     ConfigurationError,
@@ -83,7 +80,7 @@ from ledger.format.policy import TlogPolicy
 from ledger.format.recap import recap_inputs
 from ledger.format.regions import kecamatan_of, parse_stream_id, stream_contest
 from ledger.format.schema import Contest, check_body, contest_from_body, voted_total
-from ledger.format.statement import Envelope, Statement, key_id
+from ledger.format.statement import Envelope, key_id
 from ledger.format.trust import TrustRoots
 
 __all__ = ["Failure", "Replay", "TrustPolicy", "VerifyReport", "verify_export"]
@@ -243,6 +240,11 @@ class Replay:
         # (stream, event hash) -> tag of the after-count events later ones may name.
         self.tags: dict[tuple[str, bytes], str] = {}
 
+    def public_key(self, key_id: bytes) -> bytes | None:
+        """The public key of a signer known so far, by its key id."""
+        signer = self.signers.get(key_id)
+        return None if signer is None else signer.public_key
+
     def contest(self, contest_id: str) -> Contest:
         try:
             return self.contests[contest_id]
@@ -254,12 +256,12 @@ class Replay:
         leaf: int,
         raw: bytes,
         verdict: bool | None = None,
-        prepared: _Prepared | None = None,
+        prepared: Prepared | None = None,
     ) -> None:
         """Replay one event; ``verdict`` is its signature check if already run ahead,
         ``prepared`` its leaf hash and decoding if already done by a worker."""
         if prepared is None:
-            prepared = _prepare(raw)
+            prepared = prepare(raw)
         self.tree.append(prepared.leaf_hash)  # (6) the log committed to it, valid or not
         envelope = prepared.envelope  # (2)
         if envelope is None:
@@ -590,114 +592,6 @@ def _restore(replay: Replay, snapshot: Any) -> Replay:
     return replay
 
 
-class _Prepared(NamedTuple):
-    """An event's per-event work that needs no replay state (steps 2 and 6): its
-    leaf hash, and its envelope decoded and canonical, or the error that says why
-    not (its class name and message, as the report records them)."""
-
-    leaf_hash: bytes
-    envelope: Envelope | None
-    error: tuple[str, str] = ("", "")
-
-
-def _prepare(raw: bytes, parse: Callable[[bytes], Envelope] = Envelope.parse) -> _Prepared:
-    leaf_hash = merkle.leaf_hash(raw)
-    try:
-        return _Prepared(leaf_hash, parse(raw))
-    except LedgerError as e:
-        return _Prepared(leaf_hash, None, (type(e).__name__, str(e)))
-
-
-def _granted_key(envelope: Envelope | None) -> bytes | None:
-    """The public key a grant names, if it looks like one (any copy of a key is the
-    key: its id is its hash, so a key is never trusted for being found here)."""
-    if envelope is None or envelope.statement.kind != "grant":
-        return None
-    key = envelope.statement.body.get("key")
-    return key if isinstance(key, bytes) and len(key) == ed25519.PUBLIC_KEY_SIZE else None
-
-
-# An envelope as a worker sends it back: plain values, which unpickle several
-# times faster than the frozen dataclasses (whose pickles restore field by field).
-_Packed = tuple[bytes, bytes, bytes, tuple[Any, ...]]  # statement bytes, signature, hash, fields
-
-
-def _pack(envelope: Envelope) -> _Packed:
-    st = envelope.statement
-    fields = (st.election, st.stream, st.seq, st.prev, st.kind, st.body, st.signer, st.time)
-    return envelope.statement_bytes, envelope.signature, envelope.hash, (*fields, st.version)
-
-
-def _unpack(raw: bytes, packed: _Packed) -> Envelope:
-    statement_bytes, signature, event_hash, fields = packed
-    return Envelope(raw, statement_bytes, signature, Statement(*fields), event_hash)
-
-
-_Result = tuple[bytes, _Packed | None, tuple[str, str], bool | None]
-# A chunk back from its worker: its events, the indexes of those whose signature
-# is checked late, and their verdicts to come.
-_Received = tuple[
-    list[tuple[dict[str, Any], bool | None, "_Prepared | None"]],
-    list[int],
-    "Future[list[bool | None]]",
-]
-
-
-def _prepare_chunk(raws: list[bytes | None], keys: dict[bytes, bytes]) -> list[_Result | None]:
-    """A worker's work on one chunk: each event prepared (_prepare) and its signature
-    checked under the key whose SHA-256 is its signer id, where ``keys`` (the roots,
-    and keys learned from grants) holds it; None for a record that is not an
-    event's bytes."""
-    out: list[_Result | None] = []
-    for raw in raws:
-        if raw is None:
-            out.append(None)
-            continue
-        # Not Envelope.parse's memo: a worker sees each envelope once, and the memo
-        # (32,768 envelopes) would only hold memory in every worker.
-        prepared = _prepare(raw, Envelope._parse)
-        envelope = prepared.envelope
-        verdict = None
-        if envelope is not None:
-            public = keys.get(envelope.statement.signer)
-            if public is not None:
-                verdict = ed25519.verify_many(
-                    [(public, envelope.signature, envelope.signed_message)]
-                )[0]
-            key = _granted_key(envelope)
-            if key is not None:
-                keys[key_id(key)] = key
-        packed = None if envelope is None else _pack(envelope)
-        out.append((prepared.leaf_hash, packed, prepared.error, verdict))
-    return out
-
-
-def _worker(inbox: Connection, outbox: Connection) -> None:
-    """A worker process: chunks in, prepared chunks out, until told to stop (None).
-
-    A thread takes in what arrives while a chunk is worked on, so the sender never
-    waits on a worker that waits to send its result back.
-    """
-    arrived: queue.SimpleQueue[Any] = queue.SimpleQueue()
-
-    def receive() -> None:
-        while True:
-            message = inbox.recv()
-            arrived.put(message)
-            if message is None:
-                return
-
-    threading.Thread(target=receive, daemon=True).start()
-    keys: dict[bytes, bytes] = {}
-    while True:
-        message = arrived.get()
-        if message is None:
-            return
-        raws, learned = message
-        keys.update(learned)
-        outbox.send(_prepare_chunk(raws, keys))
-
-
 # Worker processes of the verifier (None: one per core, up to MAX_WORKERS; 0: none,
 # a thread checks signatures ahead instead). Tests set it to run every case
 # through both paths.
@@ -713,142 +607,6 @@ def _workers() -> int:
         return WORKERS
     cores = os.cpu_count() or 1
     return min(cores, MAX_WORKERS) if cores > 1 else 0
-
-
-class _WorkersAhead:
-    """The per-event work that needs no shared state, on every core.
-
-    Records are read here and sent in chunks, in turn, to worker processes that
-    decode each event (with the canonical check), hash its leaf and check its
-    signature (_prepare_chunk); the results come back in order, and the replay
-    (chains, grants, scopes, totals) runs on them in this process. A worker
-    checks a signature only under a key named by a grant it has seen: those of
-    its own chunks, and those this process sends with each chunk (learned from
-    the results so far); any other signature is left to the replay, in line. As
-    with _SignaturesAhead, a verdict only says "valid under the key whose SHA-256
-    is the signer's key id", which no later state can change.
-    """
-
-    CHUNK = 512
-    AHEAD = 2  # chunks in flight per worker
-
-    def __init__(self, workers: int, roots: dict[bytes, bytes]) -> None:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
-        self.conns: list[tuple[Connection, Connection]] = []  # (to it, from it)
-        self.processes: list[Any] = []
-        for _ in range(workers):
-            inbox, to_worker = context.Pipe(duplex=False)
-            from_worker, outbox = context.Pipe(duplex=False)
-            process = context.Process(target=_worker, args=(inbox, outbox), daemon=True)
-            process.start()
-            inbox.close()
-            outbox.close()
-            self.conns.append((to_worker, from_worker))
-            self.processes.append(process)
-        self.keys = dict(roots)  # every key known here, by key id
-        self.learned: list[tuple[bytes, bytes]] = list(roots.items())  # to send, in order
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix="verify-late-signatures")
-        self.sent = [0] * workers
-        self.turn = 0
-
-    def _send(self, chunk: list[dict[str, Any]]) -> Connection:
-        worker = self.turn % len(self.conns)
-        self.turn += 1
-        raws = [
-            r.get("envelope")
-            if r.get("type") == "event" and isinstance(r.get("envelope"), bytes)
-            else None
-            for r in chunk
-        ]
-        to_worker, from_worker = self.conns[worker]
-        to_worker.send((raws, dict(self.learned[self.sent[worker] :])))
-        self.sent[worker] = len(self.learned)
-        return from_worker
-
-    def _received(self, chunk: list[dict[str, Any]], conn: Connection) -> _Received:
-        """A chunk's results, with the signatures its worker could not check (their
-        key was granted in a chunk it had not seen) handed to a thread under the
-        keys known here, while the replay runs on the chunk before."""
-        done: list[tuple[dict[str, Any], bool | None, _Prepared | None]] = []
-        late: list[int] = []
-        tasks: list[tuple[bytes, bytes, bytes] | None] = []
-        for record, result in zip(chunk, conn.recv(), strict=True):
-            if result is None:
-                done.append((record, None, None))
-                continue
-            leaf_hash, packed, error, verdict = result
-            envelope = None if packed is None else _unpack(record["envelope"], packed)
-            if envelope is not None:
-                public = self.keys.get(envelope.statement.signer)
-                if verdict is None and public is not None:
-                    late.append(len(done))
-                    tasks.append((public, envelope.signature, envelope.signed_message))
-                key = _granted_key(envelope)
-                if key is not None and key_id(key) not in self.keys:
-                    self.keys[key_id(key)] = key
-                    self.learned.append((key_id(key), key))
-            done.append((record, verdict, _Prepared(leaf_hash, envelope, error)))
-        return done, late, self.executor.submit(ed25519.verify_many, tasks)
-
-    @staticmethod
-    def _ready(
-        received: _Received,
-    ) -> Iterator[tuple[dict[str, Any], bool | None, _Prepared | None]]:
-        done, late, future = received
-        for index, verdict in zip(late, future.result(), strict=True):
-            record, _, prepared = done[index]
-            done[index] = (record, verdict, prepared)
-        yield from done
-
-    def records(
-        self, records: Iterator[dict[str, Any]]
-    ) -> Iterator[tuple[dict[str, Any], bool | None, _Prepared | None]]:
-        in_flight: deque[tuple[list[dict[str, Any]], Connection]] = deque()
-        received: deque[_Received] = deque()
-        chunk: list[dict[str, Any]] = []
-        unreadable: FormatError | None = None
-
-        def next_done() -> Iterator[tuple[dict[str, Any], bool | None, _Prepared | None]]:
-            received.append(self._received(*in_flight.popleft()))
-            if len(received) > 1:
-                yield from self._ready(received.popleft())
-
-        try:
-            try:
-                for record in records:
-                    chunk.append(record)
-                    if len(chunk) >= self.CHUNK:
-                        in_flight.append((chunk, self._send(chunk)))
-                        chunk = []
-                        if len(in_flight) > self.AHEAD * len(self.conns):
-                            yield from next_done()
-            except FormatError as e:
-                # As in _SignaturesAhead: what was read before is replayed first.
-                unreadable = e
-            if chunk:
-                in_flight.append((chunk, self._send(chunk)))
-            while in_flight:
-                yield from next_done()
-            while received:
-                yield from self._ready(received.popleft())
-            if unreadable is not None:
-                raise unreadable
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        for (to_worker, from_worker), process in zip(self.conns, self.processes, strict=True):
-            with suppress(OSError):  # already gone
-                to_worker.send(None)
-            process.join(timeout=5)
-            if process.is_alive():  # a consumer stopped early, or a worker hangs
-                process.terminate()
-                process.join()
-            to_worker.close()
-            from_worker.close()
-        self.conns, self.processes = [], []
-        self.executor.shutdown(wait=True, cancel_futures=True)
 
 
 class _SignaturesAhead:
@@ -915,8 +673,7 @@ class _SignaturesAhead:
                 tasks.append(None)
                 continue
             st = envelope.statement
-            signer = self.replay.signers.get(st.signer)
-            public = signer.public_key if signer is not None else self.recent.get(st.signer)
+            public = self.replay.public_key(st.signer) or self.recent.get(st.signer)
             tasks.append(
                 None if public is None else (public, envelope.signature, envelope.signed_message)
             )
@@ -1045,11 +802,11 @@ def verify_export(
     ended = False
     seen_header = False
     records = read_records(stream)
-    checked: Iterator[tuple[dict[str, Any], bool | None, _Prepared | None]]
+    checked: Iterator[Checked]
     workers = _workers() if parallel else 0
     if workers:
-        roots = {s.key_id: s.public_key for s in replay.signers.values()}
-        checked = _WorkersAhead(workers, roots).records(records)
+        roots = [s.public_key for s in replay.signers.values()]
+        checked = _WorkersAhead(workers, roots, replay.public_key).records(records)
     elif parallel:
         checked = ((r, v, None) for r, v in _SignaturesAhead(replay).records(records))
     else:

@@ -11,12 +11,15 @@ Ed25519 signing is deterministic, so the backend does not change the bytes.
 
 from __future__ import annotations
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from typing import TYPE_CHECKING
+
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError, CryptoError
 
 from ledger.errors import FormatError, InvalidSignature
+
+if TYPE_CHECKING:  # signing only: a verifier's worker processes never load pyca/cryptography
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 __all__ = ["PUBLIC_KEY_SIZE", "SIGNATURE_SIZE", "public_bytes", "sign", "verify", "verify_many"]
 
@@ -70,4 +73,6 @@ def sign(private_key: Ed25519PrivateKey, message: bytes) -> bytes:
 
 def public_bytes(private_key: Ed25519PrivateKey) -> bytes:
     """The raw 32-byte public key of ``private_key``."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
     return private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)

@@ -23,12 +23,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from typing import TYPE_CHECKING, Any
 
 from ledger.errors import EntryTooLargeError, FormatError
 from ledger.format import canonical, ed25519
+
+if TYPE_CHECKING:  # signing only (see ledger.format.ed25519)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 __all__ = [
     "FORMAT_VERSION",

@@ -1,0 +1,303 @@
+"""The verifier's per-event work that needs no replay state, in worker processes.
+
+:class:`WorkersAhead` sends the export's events in chunks to worker processes that
+decode each envelope (with the canonical check), hash its leaf and check its
+signature; the results come back in order to the replay (ledger.checks.verify).
+
+This module imports only what a worker needs (the statement format, Merkle
+hashing, Ed25519 through libsodium, the packed key table): the forkserver preloads
+it, so the forkserver and every worker hold those modules and no more, and the
+memory the verifier's processes hold together stays small (issue 18).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
+from multiprocessing.connection import Connection
+from typing import Any, NamedTuple
+
+from ledger.checks._packed import PublicKeyTable
+from ledger.errors import FormatError, LedgerError
+from ledger.format import ed25519, merkle
+from ledger.format.statement import Envelope, Statement, key_id
+
+__all__ = ["Prepared", "WorkersAhead", "granted_key", "prepare"]
+
+
+class Prepared(NamedTuple):
+    """An event's per-event work that needs no replay state (steps 2 and 6): its
+    leaf hash, and its envelope decoded and canonical, or the error that says why
+    not (its class name and message, as the report records them)."""
+
+    leaf_hash: bytes
+    envelope: Envelope | None
+    error: tuple[str, str] = ("", "")
+
+
+def prepare(raw: bytes, parse: Callable[[bytes], Envelope] = Envelope.parse) -> Prepared:
+    leaf_hash = merkle.leaf_hash(raw)
+    try:
+        return Prepared(leaf_hash, parse(raw))
+    except LedgerError as e:
+        return Prepared(leaf_hash, None, (type(e).__name__, str(e)))
+
+
+def granted_key(envelope: Envelope | None) -> bytes | None:
+    """The public key a grant names, if it looks like one (any copy of a key is the
+    key: its id is its hash, so a key is never trusted for being found here)."""
+    if envelope is None or envelope.statement.kind != "grant":
+        return None
+    key = envelope.statement.body.get("key")
+    return key if isinstance(key, bytes) and len(key) == ed25519.PUBLIC_KEY_SIZE else None
+
+
+# An envelope as a worker sends it back: plain values, which unpickle several
+# times faster than the frozen dataclasses (whose pickles restore field by field).
+_Packed = tuple[bytes, bytes, bytes, tuple[Any, ...]]  # statement bytes, signature, hash, fields
+
+
+def _pack(envelope: Envelope) -> _Packed:
+    st = envelope.statement
+    fields = (st.election, st.stream, st.seq, st.prev, st.kind, st.body, st.signer, st.time)
+    return envelope.statement_bytes, envelope.signature, envelope.hash, (*fields, st.version)
+
+
+def _unpack(raw: bytes, packed: _Packed) -> Envelope:
+    statement_bytes, signature, event_hash, fields = packed
+    return Envelope(raw, statement_bytes, signature, Statement(*fields), event_hash)
+
+
+_Result = tuple[bytes, _Packed | None, tuple[str, str], bool | None]
+# An event as the replay takes it: its record, its signature's verdict if checked
+# ahead, and its preparation.
+Checked = tuple[dict[str, Any], bool | None, Prepared | None]
+# A chunk back from its worker: its events, the indexes of those whose signature
+# is checked late, and their verdicts to come.
+_Received = tuple[list[Checked], list[int], "Future[list[bool | None]]"]
+
+
+def _public_key(keys: PublicKeyTable, signer: bytes) -> bytes | None:
+    number = keys.find(signer)
+    return None if number < 0 else keys.public_key(number)
+
+
+def _prepare_chunk(raws: list[bytes | None], keys: PublicKeyTable) -> list[_Result | None]:
+    """A worker's work on one chunk: each event prepared (prepare) and its signature
+    checked under the key whose SHA-256 is its signer id, where ``keys`` (the roots,
+    and keys learned from grants) holds it; None for a record that is not an
+    event's bytes."""
+    out: list[_Result | None] = []
+    for raw in raws:
+        if raw is None:
+            out.append(None)
+            continue
+        # Not Envelope.parse's memo: a worker sees each envelope once, and the memo
+        # (32,768 envelopes) would only hold memory in every worker.
+        prepared = prepare(raw, Envelope._parse)
+        envelope = prepared.envelope
+        verdict = None
+        if envelope is not None:
+            public = _public_key(keys, envelope.statement.signer)
+            if public is not None:
+                verdict = ed25519.verify_many(
+                    [(public, envelope.signature, envelope.signed_message)]
+                )[0]
+            _learn(keys, granted_key(envelope))
+        packed = None if envelope is None else _pack(envelope)
+        out.append((prepared.leaf_hash, packed, prepared.error, verdict))
+    return out
+
+
+def _learn(keys: PublicKeyTable, key: bytes | None) -> None:
+    if key is not None and keys.find(key_id(key)) < 0:
+        keys.add(key)
+
+
+def _worker(inbox: Connection, outbox: Connection) -> None:
+    """A worker process: chunks in, prepared chunks out, until told to stop (None).
+
+    A thread takes in what arrives while a chunk is worked on, so the sender never
+    waits on a worker that waits to send its result back. The keys it learns are
+    kept packed (every granted key, about 40 bytes each).
+    """
+    arrived: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def receive() -> None:
+        while True:
+            message = inbox.recv()
+            arrived.put(message)
+            if message is None:
+                return
+
+    threading.Thread(target=receive, daemon=True).start()
+    keys = PublicKeyTable()
+    while True:
+        message = arrived.get()
+        if message is None:
+            return
+        raws, learned = message
+        for key in learned:
+            _learn(keys, key)
+        outbox.send(_prepare_chunk(raws, keys))
+
+
+class WorkersAhead:
+    """The per-event work that needs no shared state, on every core.
+
+    Records are read here and sent in chunks, in turn, to worker processes that
+    decode each event (with the canonical check), hash its leaf and check its
+    signature (_prepare_chunk); the results come back in order, and the replay
+    (chains, grants, scopes, totals) runs on them in this process. A worker
+    checks a signature only under a key named by a grant it has seen: those of
+    its own chunks, and those this process sends with each chunk (learned from
+    the results so far); any other signature is left to the replay, in line. A
+    verdict only says "valid under the key whose SHA-256 is the signer's key id",
+    which no later state can change.
+
+    This process keeps no table of its own of every key: ``known(key id)`` gives
+    the public key of a signer the replay knows, and the keys learned from
+    results the replay has not reached yet are kept among the last ``RECENT``.
+    A key found in neither only means a signature left to the replay in line.
+    """
+
+    CHUNK = 512
+    AHEAD = 2  # chunks in flight per worker
+    RECENT = 16_384  # keys learned from results, kept until the replay knows them
+
+    def __init__(
+        self, workers: int, roots: list[bytes], known: Callable[[bytes], bytes | None]
+    ) -> None:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        self.conns: list[tuple[Connection, Connection]] = []  # (to it, from it)
+        self.processes: list[Any] = []
+        for _ in range(workers):
+            inbox, to_worker = context.Pipe(duplex=False)
+            from_worker, outbox = context.Pipe(duplex=False)
+            process = context.Process(target=_worker, args=(inbox, outbox), daemon=True)
+            process.start()
+            inbox.close()
+            outbox.close()
+            self.conns.append((to_worker, from_worker))
+            self.processes.append(process)
+        self.known = known
+        self.recent: OrderedDict[bytes, bytes] = OrderedDict()  # key id -> key
+        # Keys to send, in order: learned[i] is key number first_learned + i, and
+        # worker w has been sent every key before number sent[w].
+        self.learned: list[bytes] = list(roots)
+        self.first_learned = 0
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="verify-late-signatures")
+        self.sent = [0] * workers
+        self.turn = 0
+
+    def _send(self, chunk: list[dict[str, Any]]) -> Connection:
+        worker = self.turn % len(self.conns)
+        self.turn += 1
+        raws = [
+            r.get("envelope")
+            if r.get("type") == "event" and isinstance(r.get("envelope"), bytes)
+            else None
+            for r in chunk
+        ]
+        to_worker, from_worker = self.conns[worker]
+        to_worker.send((raws, self.learned[self.sent[worker] - self.first_learned :]))
+        self.sent[worker] = self.first_learned + len(self.learned)
+        # What every worker has been sent is not needed here any more.
+        done = min(self.sent) - self.first_learned
+        if done:
+            del self.learned[:done]
+            self.first_learned += done
+        return from_worker
+
+    def _key(self, signer: bytes) -> bytes | None:
+        recent = self.recent.get(signer)
+        return recent if recent is not None else self.known(signer)
+
+    def _received(self, chunk: list[dict[str, Any]], conn: Connection) -> _Received:
+        """A chunk's results, with the signatures its worker could not check (their
+        key was granted in a chunk it had not seen) handed to a thread under the
+        keys known here, while the replay runs on the chunk before."""
+        done: list[Checked] = []
+        late: list[int] = []
+        tasks: list[tuple[bytes, bytes, bytes] | None] = []
+        for record, result in zip(chunk, conn.recv(), strict=True):
+            if result is None:
+                done.append((record, None, None))
+                continue
+            leaf_hash, packed, error, verdict = result
+            envelope = None if packed is None else _unpack(record["envelope"], packed)
+            if envelope is not None:
+                if verdict is None:
+                    public = self._key(envelope.statement.signer)
+                    if public is not None:
+                        late.append(len(done))
+                        tasks.append((public, envelope.signature, envelope.signed_message))
+                key = granted_key(envelope)
+                if key is not None and self._key(key_id(key)) is None:
+                    self.recent[key_id(key)] = key
+                    if len(self.recent) > self.RECENT:
+                        self.recent.popitem(last=False)
+                    self.learned.append(key)
+            done.append((record, verdict, Prepared(leaf_hash, envelope, error)))
+        return done, late, self.executor.submit(ed25519.verify_many, tasks)
+
+    @staticmethod
+    def _ready(received: _Received) -> Iterator[Checked]:
+        done, late, future = received
+        for index, verdict in zip(late, future.result(), strict=True):
+            record, _, prepared = done[index]
+            done[index] = (record, verdict, prepared)
+        yield from done
+
+    def records(self, records: Iterator[dict[str, Any]]) -> Iterator[Checked]:
+        in_flight: deque[tuple[list[dict[str, Any]], Connection]] = deque()
+        received: deque[_Received] = deque()
+        chunk: list[dict[str, Any]] = []
+        unreadable: FormatError | None = None
+
+        def next_done() -> Iterator[Checked]:
+            received.append(self._received(*in_flight.popleft()))
+            if len(received) > 1:
+                yield from self._ready(received.popleft())
+
+        try:
+            try:
+                for record in records:
+                    chunk.append(record)
+                    if len(chunk) >= self.CHUNK:
+                        in_flight.append((chunk, self._send(chunk)))
+                        chunk = []
+                        if len(in_flight) > self.AHEAD * len(self.conns):
+                            yield from next_done()
+            except FormatError as e:
+                # As in _SignaturesAhead: what was read before is replayed first.
+                unreadable = e
+            if chunk:
+                in_flight.append((chunk, self._send(chunk)))
+            while in_flight:
+                yield from next_done()
+            while received:
+                yield from self._ready(received.popleft())
+            if unreadable is not None:
+                raise unreadable
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        for (to_worker, from_worker), process in zip(self.conns, self.processes, strict=True):
+            with suppress(OSError):  # already gone
+                to_worker.send(None)
+            process.join(timeout=5)
+            if process.is_alive():  # a consumer stopped early, or a worker hangs
+                process.terminate()
+                process.join()
+            to_worker.close()
+            from_worker.close()
+        self.conns, self.processes = [], []
+        self.executor.shutdown(wait=True, cancel_futures=True)
