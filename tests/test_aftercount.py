@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from ledger.checks.dossier import verify_dossier
-from ledger.checks.verify import VerifyReport, verify_export
+from ledger.checks.verify import Replay, VerifyReport, verify_export
 from ledger.errors import (
     LedgerError,
     OutOfScopeError,
@@ -128,6 +128,40 @@ def forget(s: Scenario, envelope: Envelope) -> None:
 
 def kinds(found: list[dict[str, Any]], stream: str) -> list[str]:
     return sorted(f["kind"] for f in found if f["stream"] == stream)
+
+
+def test_a_replay_saved_between_a_recommendation_and_its_followup_resumes_cleanly(
+    world: World,
+) -> None:
+    """The replay state keeps what after-count events are (format.md 8.17, version 2):
+    a followup replayed after a restart still finds the recommendation it answers."""
+    e = revote(world)
+    policy = unwitnessed_policy(world.ledger.trust)
+    entries = [
+        r["envelope"] for r in read_records(io.BytesIO(export_of(world))) if r["type"] == "event"
+    ]
+    split = entries.index(e["rec"].raw) + 1
+    whole = Replay(policy, VerifyReport())
+    for leaf, entry in enumerate(entries):
+        whole.apply(leaf, entry)
+    first = Replay(policy, VerifyReport())
+    for leaf, entry in enumerate(entries[:split]):
+        first.apply(leaf, entry)
+    saved = json.loads(json.dumps(first.snapshot()))
+    assert saved["tags"][SHEET] == {e["rec"].hash.hex(): "recommend"}
+    resumed = Replay.restore(policy, saved)
+    for leaf, entry in enumerate(entries[split:], start=split):
+        resumed.apply(leaf, entry)
+    assert whole.report.ok and resumed.report.ok, resumed.report.failures
+    assert resumed.snapshot() == whole.snapshot()
+    assert resumed.totals() == whole.totals()
+
+    # A version 1 state (which had no tags) still restores; lacking the tag, the
+    # followup is not found: what version 2 fixed.
+    old = Replay.restore(policy, {**saved, "format": "ledger-replay/v1", "tags": {}})
+    for leaf, entry in enumerate(entries[split:], start=split):
+        old.apply(leaf, entry)
+    assert old.report.failure_counts["UnknownEventError"] >= 1
 
 
 # --- 1. re-votes, delayed votes, recounts ----------------------------------------------

@@ -25,6 +25,7 @@ __all__ = ["PackedTable", "PublicKeyTable", "pack_counts", "unpack_counts"]
 
 _EMPTY = 0xFFFFFFFF  # a free slot: no record starts there (offsets stay below 4 GiB)
 _FIRST_SLOTS = 8
+_MAX_KEY = 0xFFFF  # a PackedTable key's length is stored as a uint16
 
 
 class _Index:
@@ -56,9 +57,10 @@ class _Index:
 
 
 class PackedTable:
-    """Records of a key (1 to 255 bytes) and a value of ``value_size`` bytes.
+    """Records of a key (1 to 65,535 bytes) and a value of ``value_size`` bytes.
 
-    A record is stored as ``key, len(key), value`` in :attr:`records`; :meth:`find`
+    A record is stored as ``key, len(key)`` (uint16, little-endian) ``, value`` in
+    :attr:`records`; :meth:`find`
     and :meth:`add` return the offset of its value there, which stays valid (and
     is what other records use to refer to this one).
     """
@@ -79,35 +81,42 @@ class PackedTable:
         slots = self._index.slots
         mask = len(slots) - 1
         size = len(key)
+        if not 0 < size <= _MAX_KEY:
+            return -1
+        low, high = size & 0xFF, size >> 8
         i = hash(key) & mask
         while True:
             at = slots[i]
             if at == _EMPTY:
                 return -1
-            if records[at - 1] == size and records[at - 1 - size : at - 1] == key:
+            if (
+                records[at - 2] == low
+                and records[at - 1] == high
+                and records[at - 2 - size : at - 2] == key
+            ):
                 return at
             i = (i + 1) & mask
 
     def add(self, key: bytes, value: bytes) -> int:
         """Append a record (``key`` must not have one: see :meth:`find`); return the
         offset of its value."""
-        if not 0 < len(key) < 256:
-            raise ValueError(f"a packed key is 1 to 255 bytes, not {len(key)}")
+        if not 0 < len(key) <= _MAX_KEY:
+            raise ValueError(f"a packed key is 1 to {_MAX_KEY:,} bytes, not {len(key)}")
         if len(value) != self.value_size:
             raise ValueError(f"a value here is {self.value_size} bytes, not {len(value)}")
-        at = len(self.records) + len(key) + 1
+        at = len(self.records) + len(key) + 2
         if at + self.value_size >= _EMPTY:
             raise MemoryError("a packed table holds at most 4 GiB")
         if self._index.needs_room():
             self._grow()
-        self.records += key + bytes((len(key),)) + value
+        self.records += key + len(key).to_bytes(2, "little") + value
         self._index.place(hash(key), at)
         return at
 
     def key_at(self, at: int) -> bytes:
         """The key of the record whose value is at offset ``at``."""
-        size = self.records[at - 1]
-        return bytes(self.records[at - 1 - size : at - 1])
+        size = self.records[at - 2] | self.records[at - 1] << 8
+        return bytes(self.records[at - 2 - size : at - 2])
 
     def offsets(self) -> list[int]:
         """Every record's value offset, in the order the records were added."""

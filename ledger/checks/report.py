@@ -25,6 +25,7 @@ import base64
 import binascii
 import io
 from collections import Counter
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -324,7 +325,7 @@ def _decode_envelope(data: bytes) -> Envelope:
 
 @dataclass
 class _ChainState:
-    signers: dict[bytes, Signer]
+    signers: Mapping[bytes, Signer]
     contests: dict[str, Contest]
     leaf_of: dict[bytes, int]
     failures: list[tuple[str, str]]

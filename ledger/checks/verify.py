@@ -46,12 +46,24 @@ totals.
 from __future__ import annotations
 
 import os
+import struct
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from ledger.checks._state import (
+    NONE,
+    RECAP_EVENT,
+    SHEET_EVENT,
+    TALLY,
+    ZERO_HASH,
+    EventFacts,
+    SheetTotals,
+    SignerTable,
+    StreamHeads,
+)
 from ledger.checks._workers import Checked, Prepared, prepare
 from ledger.checks._workers import WorkersAhead as _WorkersAhead
 from ledger.errors import (
@@ -202,23 +214,14 @@ def _failure_json(f: Failure) -> dict[str, Any]:
     }
 
 
-class _Sheet:
-    """What a sheet stream must remember: its tally events and effective totals."""
-
-    __slots__ = ("effective", "hashes", "tallies")
-
-    def __init__(self) -> None:
-        self.hashes: list[bytes] = []
-        self.tallies: dict[bytes, tuple[int, ...]] = {}
-        self.effective: tuple[int, ...] | None = None
-
-
 class Replay:
     """The verifier's state while it replays a log (steps 2-7), fed one entry at a time.
 
     :func:`verify_export` feeds it an export; a monitor (ledger.monitor) feeds it
     entries fetched as tiles, and keeps it between runs through :meth:`snapshot`
     and :meth:`restore` (docs/format.md 8.17), so no entry is checked twice.
+    What it remembers is packed (ledger.checks._state): ``heads`` (stream id to
+    ``(seq, head hash)``) and ``signers`` (key id to Signer) read as mappings.
     """
 
     def __init__(self, policy: TrustPolicy, report: VerifyReport) -> None:
@@ -227,23 +230,20 @@ class Replay:
         self.election = roots.election
         self.report = report
         self.last_size = 0  # the size of the last checkpoint checked (step 7)
-        self.signers: dict[bytes, Signer] = {
-            key_id(roots.kpu_root): root_signer(roots.kpu_root, KPU_ROOT),
-            key_id(roots.bawaslu_root): root_signer(roots.bawaslu_root, BAWASLU_ROOT),
-        }
+        self.signers = SignerTable()
+        for public_key, role in ((roots.kpu_root, KPU_ROOT), (roots.bawaslu_root, BAWASLU_ROOT)):
+            self.signers.add(root_signer(public_key, role))
         self.roots = frozenset(self.signers)
-        self.heads: dict[str, tuple[int, bytes]] = {}
-        self.sheets: dict[str, _Sheet] = {}
-        self.recap_hashes: dict[str, set[bytes]] = {}
+        self.heads = StreamHeads()
+        self.sheets = SheetTotals()
+        self.events = EventFacts()
         self.contests: dict[str, Contest] = {}
         self.tree = merkle.CompactRange()
-        # (stream, event hash) -> tag of the after-count events later ones may name.
-        self.tags: dict[tuple[str, bytes], str] = {}
+        self._stream_at = -1  # the offset of the stream of the event _check passed
 
     def public_key(self, key_id: bytes) -> bytes | None:
         """The public key of a signer known so far, by its key id."""
-        signer = self.signers.get(key_id)
-        return None if signer is None else signer.public_key
+        return self.signers.public_key(key_id)
 
     def contest(self, contest_id: str) -> Contest:
         try:
@@ -269,16 +269,12 @@ class Replay:
             self.report.fail(error, message, leaf=leaf)
             return
         st = envelope.statement
-        where: dict[str, Any] = {
-            "leaf": leaf,
-            "stream": st.stream,
-            "seq": st.seq,
-            "event_hash": envelope.hash.hex(),
-        }
         try:
             self._check(envelope, verdict)
         except LedgerError as e:
-            self.report.fail(e, **where)
+            self.report.fail(
+                e, leaf=leaf, stream=st.stream, seq=st.seq, event_hash=envelope.hash.hex()
+            )
             return
         self.report.events[st.kind] += 1
         self._record(envelope)
@@ -329,111 +325,108 @@ class Replay:
                     f"revoke names key {st.body['key'].hex()[:16]}, never granted"
                 )
         authorize(st, signer, contest=self.contest, subject=subject)
-        seq, head = self.heads.get(st.stream, (0, bytes(32)))  # (5)
+        at = self.heads.find(st.stream)  # (5)
+        seq, head = (0, ZERO_HASH) if at < 0 else self.heads.head_at(at)
         if st.seq != seq + 1:
             raise StaleHeadError(
                 f"stream {st.stream} is at seq {seq}, statement is for seq {st.seq}"
             )
         if st.prev != head:
             raise PrevMismatchError(f"prev {st.prev.hex()[:16]} is not the head {head.hex()[:16]}")
+        events = self.events
         if st.kind in ("attest", "correct") and st.stream.startswith("sheet:"):
             target = st.body["event"] if st.kind == "attest" else st.body["corrects"]
-            sheet = self.sheets.get(st.stream)
-            if sheet is None or target not in sheet.tallies:
+            if not events.flags(at, target) & TALLY:
                 raise UnknownEventError(
                     f"{st.kind} names {target.hex()[:16]}, not a count or correction here"
                 )
         elif st.kind == "recap":
-            for stream, head in recap_inputs(st):
-                named = self.sheets.get(stream)
-                hashes = named.hashes if named is not None else self.recap_hashes.get(stream, set())
-                if head not in hashes:
-                    raise UnknownEventError(f"recap input {stream} has no event {head.hex()[:16]}")
+            for stream, named in recap_inputs(st):
+                named_at = self.heads.find(stream)
+                # A sheet's recap may name any event of it; other streams' recaps only theirs.
+                wanted = SHEET_EVENT if self.heads.sheet_at(named_at) != NONE else RECAP_EVENT
+                if not events.flags(named_at, named) & wanted:
+                    raise UnknownEventError(f"recap input {stream} has no event {named.hex()[:16]}")
         elif st.kind == "determination":
             top = determined_recap_stream(st)
-            if st.body["recap"] not in self.recap_hashes.get(top, set()):
+            if not events.flags(self.heads.find(top), st.body["recap"]) & RECAP_EVENT:
                 raise UnknownEventError(
                     f"determination names {st.body['recap'].hex()[:16]}, not a recap of {top}"
                 )
         check_references(st, self._tag)
+        self._stream_at = at
 
     def _tag(self, stream: str, event: bytes) -> str | None:
         """What ``event`` of ``stream`` is, for the after-count references (5.11-5.13)."""
-        tag = self.tags.get((stream, event))
+        tag, flags = self.events.tag(self.heads.find(stream), event)
         if tag is not None:
             return tag
-        sheet = self.sheets.get(stream)
-        if sheet is not None and event in sheet.tallies:
+        if flags & TALLY:
             return "count"
-        return "recap" if event in self.recap_hashes.get(stream, ()) else None
+        return "recap" if flags & RECAP_EVENT else None
 
     def _record(self, envelope: Envelope) -> None:
         st = envelope.statement
-        self.heads[st.stream] = (st.seq, envelope.hash)
+        at = self.heads.advance(st.stream, st.seq, envelope.hash, self._stream_at)
+        self._stream_at = -1
         kind = st.kind
+        on_sheet = st.stream.startswith("sheet:")
+        flags = 0
+        tally = NONE
         if kind == "contest":
             contest = contest_from_body(st.body)
             self.contests[contest.id] = contest
         elif kind == "grant":
             granter = self.signers[st.signer]
-            subject = key_id(st.body["key"])
-            self.signers[subject] = Signer(
-                key_id=subject,
-                public_key=st.body["key"],
-                role=st.body["role"],
-                scope=st.body["scope"],
-                root=granter.root,
-                granter=granter.key_id,
-                contest=st.body.get("contest"),
-                pair=st.body.get("pair"),
-                label=st.body["label"],
+            self.signers.add(
+                Signer(
+                    key_id=key_id(st.body["key"]),
+                    public_key=st.body["key"],
+                    role=st.body["role"],
+                    scope=st.body["scope"],
+                    root=granter.root,
+                    granter=granter.key_id,
+                    contest=st.body.get("contest"),
+                    pair=st.body.get("pair"),
+                    label=st.body["label"],
+                )
             )
         elif kind == "revoke":
-            old = self.signers[st.body["key"]]
-            self.signers[st.body["key"]] = Signer(
-                key_id=old.key_id,
-                public_key=old.public_key,
-                role=old.role,
-                scope=old.scope,
-                root=old.root,
-                granter=old.granter,
-                contest=old.contest,
-                pair=old.pair,
-                revoked=True,
-                label=old.label,
-            )
-        elif kind in ("count", "attest", "correct") and st.stream.startswith("sheet:"):
-            sheet = self.sheets.setdefault(st.stream, _Sheet())
-            sheet.hashes.append(envelope.hash)
+            self.signers.revoke(st.body["key"])
+        elif kind in ("count", "attest", "correct") and on_sheet:
+            sheet = self.sheets.ensure(self.heads, at)
+            flags |= SHEET_EVENT
             if kind != "attest":
-                tally = st.body["tally"]
-                totals = (
-                    *(tally["votes"][n] for n in sorted(tally["votes"], key=int)),
-                    tally["valid"],
-                    tally["invalid"],
-                    voted_total(tally),
-                )
-                sheet.tallies[envelope.hash] = totals
-                sheet.effective = totals
+                tally = self.sheets.add_tally(_tally_totals(st.body["tally"]))
+                self.sheets.effective[sheet] = tally
+                flags |= TALLY
         elif kind == "recap":
-            self.recap_hashes.setdefault(st.stream, set()).add(envelope.hash)
+            flags |= RECAP_EVENT
         # Version 2: what a count, decision or correction may name (format.md 5.5-5.13).
+        tag = None
         objects = kind == "attest" and st.body["verdict"] != "agree"
         if kind in AFTERCOUNT_KINDS or objects or st.stream.startswith("recap:"):
-            self.tags[(st.stream, envelope.hash)] = tag_of(st)
+            tag = tag_of(st)
         # Any event of a stream may be the head a recap names (format.md 5.8).
-        if kind in AFTERCOUNT_KINDS and st.stream.startswith("sheet:"):
-            self.sheets.setdefault(st.stream, _Sheet()).hashes.append(envelope.hash)
+        if kind in AFTERCOUNT_KINDS and on_sheet:
+            self.sheets.ensure(self.heads, at)
+            flags |= SHEET_EVENT
         elif kind != "recap" and st.stream.startswith("recap:"):
-            self.recap_hashes.setdefault(st.stream, set()).add(envelope.hash)
+            flags |= RECAP_EVENT
+        if flags or tag is not None:
+            self.events.note(envelope.hash, at, flags, tag, tally)
 
     def totals(self) -> dict[str, dict[str, Any]]:
         """Per contest: per kecamatan and overall, the sums of the effective tallies."""
         out: dict[str, dict[str, Any]] = {}
-        for stream in sorted(self.sheets):
-            effective = self.sheets[stream].effective
-            if effective is None:
-                continue
+        sheets = self.sheets
+        counted = sorted(
+            (self.heads.stream_at(sheets.streams[n]), effective)
+            for n, effective in enumerate(sheets.effective)
+            if effective != NONE
+        )
+        for stream, at in counted:
+            effective = sheets.tally(at)
             _, contest_id, tps = parse_stream_id(stream)
             pairs = self.contests[contest_id].pairs
             contest = out.setdefault(
@@ -456,12 +449,24 @@ class Replay:
         return out
 
 
+def _tally_totals(tally: dict[str, Any]) -> tuple[int, ...]:
+    """A tally as the replay keeps it: votes per pair in pair order, valid, invalid, voted."""
+    return (
+        *(tally["votes"][n] for n in sorted(tally["votes"], key=int)),
+        tally["valid"],
+        tally["invalid"],
+        voted_total(tally),
+    )
+
+
 def _zero(pairs: tuple[int, ...]) -> dict[str, Any]:
     return {"votes": {str(n): 0 for n in pairs}, "valid": 0, "invalid": 0, "voted": 0, "sheets": 0}
 
 
-SNAPSHOT_FORMAT = "ledger-replay/v1"
-"""The ``format`` of a :meth:`Replay.snapshot` (docs/format.md 8.17)."""
+SNAPSHOT_FORMAT = "ledger-replay/v2"
+"""The ``format`` of a :meth:`Replay.snapshot` (docs/format.md 8.17); version 2 adds
+``tags``. A ``ledger-replay/v1`` state still restores (without the tags it lacked)."""
+_SNAPSHOT_FORMATS = ("ledger-replay/v1", SNAPSHOT_FORMAT)
 
 
 def _hexes(values: Iterable[bytes]) -> list[str]:
@@ -474,6 +479,27 @@ def _trust_json(roots: TrustRoots) -> dict[str, Any]:
 
 def _snapshot(replay: Replay) -> dict[str, Any]:
     report = replay.report
+    heads = replay.heads
+    sheets: dict[str, dict[str, Any]] = {}
+    for number, at in enumerate(replay.sheets.streams):
+        effective = replay.sheets.effective[number]
+        sheets[heads.stream_at(at)] = {
+            "hashes": [],
+            "tallies": {},
+            "effective": None if effective == NONE else list(replay.sheets.tally(effective)),
+        }
+    recap_hashes: dict[str, list[str]] = {}
+    tags: dict[str, dict[str, str]] = {}
+    for event, fact in replay.events.facts():
+        stream = heads.stream_at(fact.stream)
+        if fact.flags & SHEET_EVENT:
+            sheets[stream]["hashes"].append(event.hex())
+        if fact.flags & TALLY:
+            sheets[stream]["tallies"][event.hex()] = list(replay.sheets.tally(fact.tally))
+        if fact.flags & RECAP_EVENT:
+            recap_hashes.setdefault(stream, []).append(event.hex())
+        if fact.tag is not None:
+            tags.setdefault(stream, {})[event.hex()] = fact.tag
     return {
         "format": SNAPSHOT_FORMAT,
         "trust": _trust_json(replay.policy.roots),
@@ -495,16 +521,10 @@ def _snapshot(replay: Replay) -> dict[str, Any]:
             }
             for s in replay.signers.values()
         ],
-        "heads": {stream: [seq, head.hex()] for stream, (seq, head) in replay.heads.items()},
-        "sheets": {
-            stream: {
-                "hashes": _hexes(sheet.hashes),
-                "tallies": {h.hex(): list(t) for h, t in sheet.tallies.items()},
-                "effective": None if sheet.effective is None else list(sheet.effective),
-            }
-            for stream, sheet in replay.sheets.items()
-        },
-        "recap_hashes": {stream: sorted(_hexes(h)) for stream, h in replay.recap_hashes.items()},
+        "heads": {stream: [seq, head.hex()] for stream, (seq, head) in heads.items()},
+        "sheets": sheets,
+        "recap_hashes": {stream: sorted(h) for stream, h in recap_hashes.items()},
+        "tags": tags,
         "contests": {cid: _contest_json(c) for cid, c in replay.contests.items()},
         "events": dict(report.events),
         "failure_counts": dict(report.failure_counts),
@@ -529,7 +549,7 @@ def _contest_json(c: Contest) -> dict[str, Any]:
 
 def _restore(replay: Replay, snapshot: Any) -> Replay:
     """Load ``snapshot`` into a fresh ``replay`` (see :meth:`Replay.restore`)."""
-    if not isinstance(snapshot, dict) or snapshot.get("format") != SNAPSHOT_FORMAT:
+    if not isinstance(snapshot, dict) or snapshot.get("format") not in _SNAPSHOT_FORMATS:
         raise FormatError(f"the replay state is not a {SNAPSHOT_FORMAT} snapshot")
     if snapshot.get("trust") != _trust_json(replay.policy.roots):
         raise ConfigurationError("the replay state was saved under other trust roots")
@@ -553,21 +573,36 @@ def _restore(replay: Replay, snapshot: Any) -> Replay:
                 revoked=bool(s["revoked"]),
                 label=s["label"],
             )
-            replay.signers[signer.key_id] = signer
-        replay.heads = {
-            stream: (int(seq), bytes.fromhex(head))
-            for stream, (seq, head) in snapshot["heads"].items()
-        }
+            if signer.key_id in replay.roots:
+                continue  # pinned by the trust roots, which the snapshot's must equal
+            if key_id(signer.public_key) != signer.key_id:
+                raise ValueError(f"key id {s['key_id']} is not its key's")
+            replay.signers.add(signer)
+        heads = replay.heads
+        for stream, (seq, head) in snapshot["heads"].items():
+            heads.advance(stream, int(seq), _hash(head))
+        events = replay.events
         for stream, saved in snapshot["sheets"].items():
-            sheet = replay.sheets[stream] = _Sheet()
-            sheet.hashes = [bytes.fromhex(h) for h in saved["hashes"]]
-            sheet.tallies = {bytes.fromhex(h): tuple(t) for h, t in saved["tallies"].items()}
+            at = _stream_at(heads, stream)
+            number = replay.sheets.ensure(heads, at)
+            for h in saved["hashes"]:
+                events.note(_hash(h), at, SHEET_EVENT)
+            for h, totals in saved["tallies"].items():
+                tally = replay.sheets.add_tally([int(t) for t in totals])
+                events.note(_hash(h), at, SHEET_EVENT | TALLY, tally=tally)
             effective = saved["effective"]
-            sheet.effective = None if effective is None else tuple(effective)
-        replay.recap_hashes = {
-            stream: {bytes.fromhex(h) for h in hashes}
-            for stream, hashes in snapshot["recap_hashes"].items()
-        }
+            if effective is not None:
+                replay.sheets.effective[number] = replay.sheets.add_tally(
+                    [int(t) for t in effective]
+                )
+        for stream, hashes in snapshot["recap_hashes"].items():
+            at = _stream_at(heads, stream)
+            for h in hashes:
+                events.note(_hash(h), at, RECAP_EVENT)
+        for stream, tagged in snapshot.get("tags", {}).items():
+            at = _stream_at(heads, stream)
+            for h, tag in tagged.items():
+                events.note(_hash(h), at, tag=str(tag))
         replay.contests = {
             cid: Contest(
                 id=c["id"],
@@ -587,9 +622,23 @@ def _restore(replay: Replay, snapshot: Any) -> Replay:
         }
         report.checkpoints = list(snapshot["checkpoints"])
         report.witnessed = int(snapshot["witnessed"])
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, struct.error) as e:
         raise FormatError(f"the replay state is malformed: {e!r}") from None
     return replay
+
+
+def _hash(text: Any) -> bytes:
+    value = bytes.fromhex(text)
+    if len(value) != 32:
+        raise ValueError(f"{text!r} is not a 32-byte hash")
+    return value
+
+
+def _stream_at(heads: StreamHeads, stream: str) -> int:
+    at = heads.find(stream)
+    if at < 0:
+        raise ValueError(f"stream {stream!r} has no head")
+    return at
 
 
 # Worker processes of the verifier (None: one per core, up to MAX_WORKERS; 0: none,
