@@ -50,7 +50,7 @@ from ledger.format.note import (
 from ledger.format.policy import parse_policy, policy_text
 from ledger.format.regions import KECAMATAN as KECAMATAN_LEVEL
 from ledger.format.regions import sheet_stream
-from ledger.format.statement import Envelope
+from ledger.format.statement import Envelope, key_id
 from ledger.format.tlog_wire import TlogProofFile
 from ledger.format.trust import TrustRoots, trust_to_json
 from ledger.log.dossier import build_dossier
@@ -1092,6 +1092,32 @@ def test_the_workers_give_the_same_report_whatever_their_chunks(
         assert reports[0] == reports[1]
     failures = verify_export(io.BytesIO(encode(tampered)), scene.policy).failures
     assert "InvalidSignature" in failures and "FormatError" in failures
+
+
+def test_a_worker_checks_a_signature_only_under_the_key_its_signer_id_names(
+    scene: Scene,
+) -> None:
+    """The key sent with an event is a guess from its bytes (signer_hint): a worker
+    uses it only if its SHA-256 is the signer id decoded, else leaves the check to
+    the replay (None), never calling a good signature bad."""
+    from ledger.checks._workers import _prepare_chunk, signer_hint
+
+    raws = [r["envelope"] for r in records(scene.export) if r["type"] == "event"]
+    envelopes = [Envelope.parse(raw) for raw in raws]
+    assert [signer_hint(raw) for raw in raws] == [e.statement.signer for e in envelopes]
+    assert signer_hint(b"no signer here") is None
+    trust = scene.s.trust()
+    known = {key_id(k): k for k in (trust.kpu_root, trust.bawaslu_root)} | {
+        key_id(e.statement.body["key"]): e.statement.body["key"]
+        for e in envelopes
+        if e.statement.kind == "grant"
+    }
+    keys = [known.get(e.statement.signer) for e in envelopes]
+    keys[1] = None  # not known when sent: left to the replay
+    verdicts = [c[3] for c in _prepare_chunk(list(raws), keys) if c is not None]
+    assert verdicts == [None if k is None else True for k in keys] and verdicts.count(None) == 1
+    wrong = [bytes(range(32))] * len(raws)  # a key none of them is signed by
+    assert all(c is not None and c[3] is None for c in _prepare_chunk(list(raws), wrong))
 
 
 def test_as_of_a_checkpoint_before_any_sheet_is_not_missing(scene: Scene) -> None:

@@ -11,7 +11,7 @@ Lookups are exact: a record is found only by comparing its whole key (a stream i
 an event hash, or for :class:`PublicKeyTable` the SHA-256 of the stored key), never
 a truncated digest, so no collision can make two records one. Python's ``hash`` only
 chooses where probing starts. Records are never removed. Only the standard library
-is imported: the verifier's worker processes use :class:`PublicKeyTable` too.
+is imported.
 """
 
 from __future__ import annotations

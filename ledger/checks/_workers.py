@@ -5,9 +5,9 @@ decode each envelope (with the canonical check), hash its leaf and check its
 signature; the results come back in order to the replay (ledger.checks.verify).
 
 This module imports only what a worker needs (the statement format, Merkle
-hashing, Ed25519 through libsodium, the packed key table): the forkserver preloads
-it, so the forkserver and every worker hold those modules and no more, and the
-memory the verifier's processes hold together stays small (issue 18).
+hashing, Ed25519 through libsodium): the forkserver preloads it, so the forkserver
+and every worker hold those modules and no more, and a worker keeps nothing between
+chunks: the memory the verifier's processes hold together stays small (issue 18).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from contextlib import suppress
 from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
 
-from ledger.checks._packed import PublicKeyTable
 from ledger.errors import FormatError, LedgerError
 from ledger.format import ed25519, merkle
 from ledger.format.statement import Envelope, Statement, key_id
@@ -82,18 +81,29 @@ Checked = tuple[dict[str, Any], bool | None, Prepared | None]
 _Received = tuple[list[Checked], list[int], "Future[list[bool | None]]"]
 
 
-def _public_key(keys: PublicKeyTable, signer: bytes) -> bytes | None:
-    number = keys.find(signer)
-    return None if number < 0 else keys.public_key(number)
+# In a canonical envelope the statement's signer is the map key "signer" (fixstr 6)
+# and a 32-byte bin (format.md 3, 4.1). The sender finds the last such bytes to
+# guess an event's signer without decoding it; a wrong guess (body bytes that look
+# the same) costs only a signature checked late, as the worker checks the guess.
+SIGNER_FIELD = b"\xa6signer\xc4\x20"
 
 
-def _prepare_chunk(raws: list[bytes | None], keys: PublicKeyTable) -> list[_Result | None]:
+def signer_hint(raw: bytes) -> bytes | None:
+    """The key id an envelope's bytes seem to name as signer (a guess: see SIGNER_FIELD)."""
+    at = raw.rfind(SIGNER_FIELD)
+    if at < 0:
+        return None
+    at += len(SIGNER_FIELD)
+    hint = raw[at : at + 32]
+    return hint if len(hint) == 32 else None
+
+
+def _prepare_chunk(raws: list[bytes | None], keys: list[bytes | None]) -> list[_Result | None]:
     """A worker's work on one chunk: each event prepared (prepare) and its signature
-    checked under the key whose SHA-256 is its signer id, where ``keys`` (the roots,
-    and keys learned from grants) holds it; None for a record that is not an
-    event's bytes."""
+    checked under ``keys[i]``, the public key the sender expects, if its SHA-256 is
+    the signer id decoded; None for a record that is not an event's bytes."""
     out: list[_Result | None] = []
-    for raw in raws:
+    for raw, public in zip(raws, keys, strict=True):
         if raw is None:
             out.append(None)
             continue
@@ -102,29 +112,24 @@ def _prepare_chunk(raws: list[bytes | None], keys: PublicKeyTable) -> list[_Resu
         prepared = prepare(raw, Envelope._parse)
         envelope = prepared.envelope
         verdict = None
-        if envelope is not None:
-            public = _public_key(keys, envelope.statement.signer)
-            if public is not None:
-                verdict = ed25519.verify_many(
-                    [(public, envelope.signature, envelope.signed_message)]
-                )[0]
-            _learn(keys, granted_key(envelope))
+        if (
+            envelope is not None
+            and public is not None
+            and key_id(public) == envelope.statement.signer
+        ):
+            verdict = ed25519.verify_many([(public, envelope.signature, envelope.signed_message)])[
+                0
+            ]
         packed = None if envelope is None else _pack(envelope)
         out.append((prepared.leaf_hash, packed, prepared.error, verdict))
     return out
-
-
-def _learn(keys: PublicKeyTable, key: bytes | None) -> None:
-    if key is not None and keys.find(key_id(key)) < 0:
-        keys.add(key)
 
 
 def _worker(inbox: Connection, outbox: Connection) -> None:
     """A worker process: chunks in, prepared chunks out, until told to stop (None).
 
     A thread takes in what arrives while a chunk is worked on, so the sender never
-    waits on a worker that waits to send its result back. The keys it learns are
-    kept packed (every granted key, about 40 bytes each).
+    waits on a worker that waits to send its result back.
     """
     arrived: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
@@ -136,14 +141,11 @@ def _worker(inbox: Connection, outbox: Connection) -> None:
                 return
 
     threading.Thread(target=receive, daemon=True).start()
-    keys = PublicKeyTable()
     while True:
         message = arrived.get()
         if message is None:
             return
-        raws, learned = message
-        for key in learned:
-            _learn(keys, key)
+        raws, keys = message
         outbox.send(_prepare_chunk(raws, keys))
 
 
@@ -153,26 +155,23 @@ class WorkersAhead:
     Records are read here and sent in chunks, in turn, to worker processes that
     decode each event (with the canonical check), hash its leaf and check its
     signature (_prepare_chunk); the results come back in order, and the replay
-    (chains, grants, scopes, totals) runs on them in this process. A worker
-    checks a signature only under a key named by a grant it has seen: those of
-    its own chunks, and those this process sends with each chunk (learned from
-    the results so far); any other signature is left to the replay, in line. A
-    verdict only says "valid under the key whose SHA-256 is the signer's key id",
-    which no later state can change.
-
-    This process keeps no table of its own of every key: ``known(key id)`` gives
-    the public key of a signer the replay knows, and the keys learned from
-    results the replay has not reached yet are kept among the last ``RECENT``.
-    A key found in neither only means a signature left to the replay in line.
+    (chains, grants, scopes, totals) runs on them in this process. With each
+    event goes the public key of the signer its bytes seem to name
+    (:func:`signer_hint`), found here: ``known(key id)`` gives the key of a signer
+    the replay knows, and keys granted in results the replay has not reached yet
+    are kept among the last ``RECENT``. A worker checks a signature only under
+    that key, and only if its SHA-256 is the signer id it decoded; any other
+    signature is checked here, on a thread, under the key known by the time its
+    chunk comes back, or else by the replay, in line. A verdict only says "valid
+    under the key whose SHA-256 is the signer's key id", which no later state can
+    change. So no worker keeps a table of keys: one table, the replay's, serves all.
     """
 
     CHUNK = 512
     AHEAD = 2  # chunks in flight per worker
     RECENT = 16_384  # keys learned from results, kept until the replay knows them
 
-    def __init__(
-        self, workers: int, roots: list[bytes], known: Callable[[bytes], bytes | None]
-    ) -> None:
+    def __init__(self, workers: int, known: Callable[[bytes], bytes | None]) -> None:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([__name__])
         self.conns: list[tuple[Connection, Connection]] = []  # (to it, from it)
@@ -188,12 +187,7 @@ class WorkersAhead:
             self.processes.append(process)
         self.known = known
         self.recent: OrderedDict[bytes, bytes] = OrderedDict()  # key id -> key
-        # Keys to send, in order: learned[i] is key number first_learned + i, and
-        # worker w has been sent every key before number sent[w].
-        self.learned: list[bytes] = list(roots)
-        self.first_learned = 0
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="verify-late-signatures")
-        self.sent = [0] * workers
         self.turn = 0
 
     def _send(self, chunk: list[dict[str, Any]]) -> Connection:
@@ -205,14 +199,12 @@ class WorkersAhead:
             else None
             for r in chunk
         ]
+        keys = []
+        for raw in raws:
+            hint = None if raw is None else signer_hint(raw)
+            keys.append(None if hint is None else self._key(hint))
         to_worker, from_worker = self.conns[worker]
-        to_worker.send((raws, self.learned[self.sent[worker] - self.first_learned :]))
-        self.sent[worker] = self.first_learned + len(self.learned)
-        # What every worker has been sent is not needed here any more.
-        done = min(self.sent) - self.first_learned
-        if done:
-            del self.learned[:done]
-            self.first_learned += done
+        to_worker.send((raws, keys))
         return from_worker
 
     def _key(self, signer: bytes) -> bytes | None:
@@ -243,7 +235,6 @@ class WorkersAhead:
                     self.recent[key_id(key)] = key
                     if len(self.recent) > self.RECENT:
                         self.recent.popitem(last=False)
-                    self.learned.append(key)
             done.append((record, verdict, Prepared(leaf_hash, envelope, error)))
         return done, late, self.executor.submit(ed25519.verify_many, tasks)
 

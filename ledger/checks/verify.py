@@ -854,8 +854,7 @@ def verify_export(
     checked: Iterator[Checked]
     workers = _workers() if parallel else 0
     if workers:
-        roots = [s.public_key for s in replay.signers.values()]
-        checked = _WorkersAhead(workers, roots, replay.public_key).records(records)
+        checked = _WorkersAhead(workers, replay.public_key).records(records)
     elif parallel:
         checked = ((r, v, None) for r, v in _SignaturesAhead(replay).records(records))
     else:
