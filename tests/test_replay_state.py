@@ -71,33 +71,39 @@ def test_counts_pack_and_unpack_exactly(values: list[int]) -> None:
     assert unpack_counts(b"xy" + packed, 2) == (tuple(values), 2 + len(packed))
 
 
-def test_stream_heads_keep_every_stream_apart_and_key_streams_small() -> None:
-    heads = StreamHeads()
-    kid = hashlib.sha256(b"k").hexdigest()
+def test_stream_heads_keep_every_stream_apart_and_key_streams_in_their_keys() -> None:
+    signers = SignerTable()
+    root = root_signer(_key(0), KPU_ROOT)
+    signers.add(root)
+    heads = StreamHeads(signers)
+    kid = root.key_id.hex()
     streams = [
-        f"key:{kid}",
+        f"key:{kid}",  # kept in the key's record
         f"key:{kid.upper()}",  # not a key stream's spelling: kept as text, apart
         f"key:{kid[:-1]}",
         "sheet:bupati-33.16:33.16.01.2001/001",
         "\N{DEVANAGARI LETTER A}" * 100,  # 300 bytes of UTF-8
     ]
     for n, stream in enumerate(streams):
-        assert heads.find(stream) == -1 and heads.get(stream) is None
+        assert heads.locate(stream) == (-1, 0, bytes(32)) and heads.get(stream) is None
         heads.advance(stream, n + 1, bytes([n]) * 32)
     for n, stream in enumerate(streams):
         assert heads[stream] == (n + 1, bytes([n]) * 32)
-    assert list(heads) == streams and len(heads) == len(streams)
-    at = heads.find(streams[0])
-    assert heads.advance(streams[0], 2, bytes(32)) == at and heads[streams[0]] == (2, bytes(32))
+    assert list(heads) == [*streams[1:], streams[0]] and len(heads) == len(streams)
+    assert heads.find(streams[0]) == -1 and signers.stream_head(root.key_id) == (1, bytes(32))
+    at = heads.find(streams[3])
+    assert heads.advance(streams[3], 5, bytes(32)) == at and heads[streams[3]] == (5, bytes(32))
+    assert heads.locate(streams[3]) == (at, 5, bytes(32))
     assert heads.sheet_at(at) == NONE and heads.sheet_at(-1) == NONE
     with pytest.raises(KeyError):
         heads["sheet:nowhere"]
-    # the key stream is stored as 33 bytes, not 68 characters
-    assert len(heads._table.key_at(at)) == 33
+    with pytest.raises(ValueError):  # the stream of a key never granted
+        heads.advance(f"key:{'ab' * 32}", 1, bytes(32))
+    assert len(heads) == len(streams)
 
 
 def test_event_facts_are_found_only_in_their_own_stream_and_accumulate() -> None:
-    heads, sheets, facts = StreamHeads(), SheetTotals(), EventFacts()
+    heads, sheets, facts = StreamHeads(SignerTable()), SheetTotals(), EventFacts()
     a = heads.advance("sheet:a", 1, bytes(32))
     b = heads.advance("recap:b", 1, bytes(32))
     number = sheets.ensure(heads, a)

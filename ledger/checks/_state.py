@@ -9,12 +9,14 @@ in a :class:`~ledger.checks._packed.PackedTable` or
 
 - :class:`StreamHeads`: per stream, its head (seq and event hash) and, for a sheet,
   its number among the sheets (whose effective totals :class:`SheetTotals` keeps);
+  a key's stream (its grant, perhaps its revoke) is kept in the key's record;
 - :class:`EventFacts`: per event a later statement may name, its stream and what
   it is: an event of a sheet (a recap may name it as the sheet's head), a count or
   correction (with its totals), an event of a recap stream, its after-count tag;
 - :class:`SignerTable`: per key, its grant (role, scope, root, granter, contest,
-  pair, label) and standing, as the :class:`~ledger.format.authority.Signer` the
-  authority rules take, rebuilt when asked for.
+  pair, label), standing and stream head, as the
+  :class:`~ledger.format.authority.Signer` the authority rules take, rebuilt when
+  asked for.
 
 Every lookup compares whole values (a stream id, a 32-byte event hash, the SHA-256
 of a stored key), never a truncated digest: no collision can make two records one.
@@ -36,59 +38,67 @@ __all__ = ["EventFacts", "SheetTotals", "SignerTable", "StreamHeads"]
 NONE = 0xFFFF_FFFF  # no record, sheet or tally: an offset or number no record has
 ZERO_HASH = bytes(32)
 
-# A stream id `key:<64 lowercase hex digits>` (one per granted key, half the streams)
-# is stored as this byte and the 32 raw bytes: 0xFF never occurs in UTF-8, so no
-# other stream id is stored the same way.
-_KEY_STREAM = b"\xff"
 _KEY_PREFIX = "key:"
 
 
-def _stream_key(stream: str) -> bytes:
-    if len(stream) == 68 and stream.startswith(_KEY_PREFIX):
-        try:
-            raw = bytes.fromhex(stream[4:])
-        except ValueError:
-            raw = b""
-        if len(raw) == 32 and raw.hex() == stream[4:]:
-            return _KEY_STREAM + raw
-    return stream.encode("utf-8", "surrogatepass")
-
-
-def _stream_id(key: bytes) -> str:
-    if key[:1] == _KEY_STREAM:
-        return _KEY_PREFIX + key[1:].hex()
-    return key.decode("utf-8", "surrogatepass")
+def key_stream_id(stream: str) -> bytes | None:
+    """The key id a stream `key:<64 lowercase hex digits>` is named by, else None."""
+    if len(stream) != 68 or not stream.startswith(_KEY_PREFIX):
+        return None
+    try:
+        raw = bytes.fromhex(stream[4:])
+    except ValueError:
+        return None
+    return raw if len(raw) == 32 and raw.hex() == stream[4:] else None
 
 
 class StreamHeads(Mapping[str, tuple[int, bytes]]):
-    """Per stream: its head's seq and event hash, and its sheet number (or NONE).
+    """Per stream: its head's seq and event hash, and for a sheet its number (or NONE).
 
-    A mapping of stream id to ``(seq, head hash)``; :meth:`find` gives the record
-    offset other tables use to name the stream.
+    A mapping of stream id to ``(seq, head hash)``. A key's stream (half the
+    streams: its grant, perhaps its revoke) is kept in the key's own record in
+    ``signers``; every other stream has a record here, whose offset (:meth:`find`)
+    other tables use to name it. A key stream has no offset (-1): no other table
+    names one.
     """
 
     _VALUE = struct.Struct("<I32sI")  # seq, head hash, sheet number
 
-    def __init__(self) -> None:
+    def __init__(self, signers: SignerTable) -> None:
         self._table = PackedTable(self._VALUE.size)
+        self._signers = signers
 
     def find(self, stream: str) -> int:
-        """The stream's record offset, or -1 if no event of it was recorded."""
-        return self._table.find(_stream_key(stream))
+        """The stream's record offset; -1 for a key stream, or a stream never seen."""
+        return self._table.find(stream.encode("utf-8", "surrogatepass"))
 
-    def head_at(self, at: int) -> tuple[int, bytes]:
+    def locate(self, stream: str) -> tuple[int, int, bytes]:
+        """The stream's offset (as :meth:`find`) and head: ``(at, seq, head hash)``,
+        with seq 0 and the zero hash for a stream never seen."""
+        key = key_stream_id(stream)
+        if key is not None:
+            seq, head = self._signers.stream_head(key) or (0, ZERO_HASH)
+            return -1, seq, head
+        at = self.find(stream)
+        if at < 0:
+            return -1, 0, ZERO_HASH
         seq, head, _ = self._VALUE.unpack_from(self._table.records, at)
-        return seq, head
+        return at, seq, head
 
     def advance(self, stream: str, seq: int, head: bytes, at: int = -1) -> int:
         """Record ``head`` (an event hash) at ``seq`` as the stream's head; return the
         stream's offset (``at`` if already known, else looked up)."""
         if seq >= NONE:
             raise ValueError(f"seq {seq} is beyond what a replay holds")
+        key = key_stream_id(stream)
+        if key is not None:
+            self._signers.set_stream_head(key, seq, head)
+            return -1
         if at < 0:
             at = self.find(stream)
         if at < 0:
-            return self._table.add(_stream_key(stream), self._VALUE.pack(seq, head, NONE))
+            encoded = stream.encode("utf-8", "surrogatepass")
+            return self._table.add(encoded, self._VALUE.pack(seq, head, NONE))
         struct.pack_into("<I32s", self._table.records, at, seq, head)
         return at
 
@@ -103,23 +113,23 @@ class StreamHeads(Mapping[str, tuple[int, bytes]]):
         struct.pack_into("<I", self._table.records, at + 36, number)
 
     def stream_at(self, at: int) -> str:
-        return _stream_id(self._table.key_at(at))
-
-    def offsets(self) -> list[int]:
-        """Every stream's offset, in the order the streams were first recorded."""
-        return self._table.offsets()
+        return self._table.key_at(at).decode("utf-8", "surrogatepass")
 
     def __getitem__(self, stream: str) -> tuple[int, bytes]:
-        at = self.find(stream)
-        if at < 0:
+        _, seq, head = self.locate(stream)
+        if seq == 0:
             raise KeyError(stream)
-        return self.head_at(at)
+        return seq, head
 
     def __iter__(self) -> Iterator[str]:
-        return (self.stream_at(at) for at in self.offsets())
+        """Every stream seen: the key streams last (each in the order recorded)."""
+        for at in self._table.offsets():
+            yield self.stream_at(at)
+        for key in self._signers.streams():
+            yield _KEY_PREFIX + key.hex()
 
     def __len__(self) -> int:
-        return len(self._table)
+        return len(self._table) + self._signers.stream_count
 
     @property
     def nbytes(self) -> int:
@@ -305,18 +315,23 @@ class SignerTable(Mapping[bytes, Signer]):
     """Every signer (the roots and each granted key) by key id, packed.
 
     A record is the public key and its grant: role, root and granter (record
-    numbers), revoked, and the offsets of its scope, contest, pair (as decimal
-    text) and label. :meth:`get` rebuilds the Signer; the last ``CACHED`` built
-    are kept, as a few signers (the roots, a region's officers) sign in runs.
+    numbers), revoked, the offsets of its scope, contest, pair (as decimal text)
+    and label; and the head of the key's stream (seq 0 before one is set: see
+    StreamHeads). :meth:`get` rebuilds the Signer; the last ``CACHED`` built are
+    kept, as a few signers (the roots, a region's officers) sign in runs.
     """
 
-    _VALUE = struct.Struct("<IIIBIIII")  # role, root, granter, revoked, scope, contest, pair, label
+    # role, root, granter, revoked, scope, contest, pair, label; stream seq, head
+    _VALUE = struct.Struct("<IIIBIIIII32s")
+    _STREAM = struct.Struct("<I32s")
+    _STREAM_AT = 29  # where the stream's seq starts in a value
     CACHED = 4096
 
     def __init__(self) -> None:
         self._table = PublicKeyTable(self._VALUE.size)
         self._texts = _Texts()
         self._cache: dict[bytes, Signer] = {}
+        self.stream_count = 0  # records whose key stream has a head
 
     def add(self, signer: Signer) -> None:
         """Record ``signer`` (its key must not have a record; its root and granter must)."""
@@ -336,6 +351,8 @@ class SignerTable(Mapping[bytes, Signer]):
             texts.add(signer.contest, shared=True),
             texts.add(None if signer.pair is None else str(signer.pair), shared=True),
             texts.add(signer.label),
+            0,
+            ZERO_HASH,
         )
         number = self._table.add(signer.public_key, value)
         if root < 0:  # a root is its own root
@@ -353,6 +370,33 @@ class SignerTable(Mapping[bytes, Signer]):
     def public_key(self, key_id: bytes) -> bytes | None:
         number = self._table.find(key_id)
         return None if number < 0 else self._table.public_key(number)
+
+    def stream_head(self, key_id: bytes) -> tuple[int, bytes] | None:
+        """The head ``(seq, hash)`` of the stream of key ``key_id``, if it has one."""
+        number = self._table.find(key_id)
+        if number < 0:
+            return None
+        seq, head = self._STREAM.unpack_from(
+            self._table.records, self._table.value_at(number) + self._STREAM_AT
+        )
+        return (seq, head) if seq else None
+
+    def set_stream_head(self, key_id: bytes, seq: int, head: bytes) -> None:
+        """Set the head of the stream of key ``key_id`` (ValueError: no such key)."""
+        number = self._table.find(key_id)
+        if number < 0 or seq < 1:
+            raise ValueError(f"stream key:{key_id.hex()} is not the stream of a known key")
+        at = self._table.value_at(number) + self._STREAM_AT
+        if not self._STREAM.unpack_from(self._table.records, at)[0]:
+            self.stream_count += 1
+        self._STREAM.pack_into(self._table.records, at, seq, head)
+
+    def streams(self) -> Iterator[bytes]:
+        """The key id of every key whose stream has a head, in the order recorded."""
+        records, size = self._table.records, self._table.record_size
+        for number in range(len(self._table)):
+            if self._STREAM.unpack_from(records, number * size + 32 + self._STREAM_AT)[0]:
+                yield self._key_id(number)
 
     def get(self, key_id: bytes, default: Signer | None = None) -> Signer | None:  # type: ignore[override]
         signer = self._cache.get(key_id)
@@ -390,7 +434,7 @@ class SignerTable(Mapping[bytes, Signer]):
 
     def _signer(self, number: int, key_id: bytes) -> Signer:
         table, texts = self._table, self._texts
-        role, root, granter, revoked, scope, contest, pair, label = self._VALUE.unpack_from(
+        role, root, granter, revoked, scope, contest, pair, label, _, _ = self._VALUE.unpack_from(
             table.records, table.value_at(number)
         )
         pair_text = texts.get(pair)

@@ -58,7 +58,6 @@ from ledger.checks._state import (
     RECAP_EVENT,
     SHEET_EVENT,
     TALLY,
-    ZERO_HASH,
     EventFacts,
     SheetTotals,
     SignerTable,
@@ -234,7 +233,7 @@ class Replay:
         for public_key, role in ((roots.kpu_root, KPU_ROOT), (roots.bawaslu_root, BAWASLU_ROOT)):
             self.signers.add(root_signer(public_key, role))
         self.roots = frozenset(self.signers)
-        self.heads = StreamHeads()
+        self.heads = StreamHeads(self.signers)
         self.sheets = SheetTotals()
         self.events = EventFacts()
         self.contests: dict[str, Contest] = {}
@@ -325,8 +324,7 @@ class Replay:
                     f"revoke names key {st.body['key'].hex()[:16]}, never granted"
                 )
         authorize(st, signer, contest=self.contest, subject=subject)
-        at = self.heads.find(st.stream)  # (5)
-        seq, head = (0, ZERO_HASH) if at < 0 else self.heads.head_at(at)
+        at, seq, head = self.heads.locate(st.stream)  # (5)
         if st.seq != seq + 1:
             raise StaleHeadError(
                 f"stream {st.stream} is at seq {seq}, statement is for seq {st.seq}"
@@ -367,16 +365,8 @@ class Replay:
 
     def _record(self, envelope: Envelope) -> None:
         st = envelope.statement
-        at = self.heads.advance(st.stream, st.seq, envelope.hash, self._stream_at)
-        self._stream_at = -1
         kind = st.kind
-        on_sheet = st.stream.startswith("sheet:")
-        flags = 0
-        tally = NONE
-        if kind == "contest":
-            contest = contest_from_body(st.body)
-            self.contests[contest.id] = contest
-        elif kind == "grant":
+        if kind == "grant":  # first: its stream's head is kept in its record
             granter = self.signers[st.signer]
             self.signers.add(
                 Signer(
@@ -391,6 +381,14 @@ class Replay:
                     label=st.body["label"],
                 )
             )
+        at = self.heads.advance(st.stream, st.seq, envelope.hash, self._stream_at)
+        self._stream_at = -1
+        on_sheet = st.stream.startswith("sheet:")
+        flags = 0
+        tally = NONE
+        if kind == "contest":
+            contest = contest_from_body(st.body)
+            self.contests[contest.id] = contest
         elif kind == "revoke":
             self.signers.revoke(st.body["key"])
         elif kind in ("count", "attest", "correct") and on_sheet:
