@@ -8,8 +8,10 @@ planted, no more and no less.
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
+from copy import deepcopy
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 import pytest
 
 from ledger import pilkada
+from ledger.checks.verify import Replay, VerifyReport
 from ledger.format import ed25519
 from ledger.format.dhasil import ADMIN_FIELDS
 from ledger.format.recap import recap_inputs
@@ -25,6 +28,7 @@ from ledger.format.schema import REGISTERED_FIELDS, VOTED_FIELDS, arithmetic_fla
 from ledger.format.statement import Envelope, key_id
 from ledger.pilkada.simulate import FAULT_KINDS, Faults, Injected, Simulation
 from ledger.store.application import Accepted, Ledger
+from tests.world import unwitnessed_policy
 
 KECAMATAN = "33.16.09"  # kecamatan Blora: 147 TPS, with the Rutan's TPS Lokasi Khusus
 SMALL = "33.16.15"  # 43 TPS
@@ -548,3 +552,42 @@ def test_blora_without_faults_has_no_anomalies(blora: Generated) -> None:
 
 def test_faulty_effective_tallies_still_sum_to_the_provisional_data(faulty: Generated) -> None:
     assert_sums_are_real(faulty)
+
+
+def test_the_replays_totals_are_the_sums_of_its_sheets_in_stream_order(blora: Generated) -> None:
+    """Replay.totals sums sheet by sheet into rows; the reference sums the effective
+    tallies of the sheets sorted by stream id, as the replay once did, and the two
+    agree to the order of every key (two contests, every kecamatan of Blora)."""
+    replay = Replay(unwitnessed_policy(blora.sim.scenario.trust()), VerifyReport())
+    for leaf, envelope in enumerate(blora.envelopes):
+        replay.apply(leaf, envelope.raw)
+    assert replay.report.ok, replay.report.failures
+    reference: dict[str, dict[str, Any]] = {}
+    sheets = replay.snapshot()["sheets"]
+    for stream in sorted(sheets):
+        effective = sheets[stream]["effective"]
+        if effective is None:
+            continue
+        _, contest_id, tps = parse_stream_id(stream)
+        contest = replay.contests[contest_id]
+        zero = {
+            "votes": {str(n): 0 for n in contest.pairs},
+            "valid": 0,
+            "invalid": 0,
+            "voted": 0,
+            "sheets": 0,
+        }
+        entry = reference.setdefault(
+            contest_id,
+            {"kecamatan": {}, "total": deepcopy(zero), "kolom_kosong": contest.kolom_kosong},
+        )
+        place = entry["kecamatan"].setdefault(kecamatan_of(tps), deepcopy(zero))
+        for target in (place, entry["total"]):
+            for number, votes in zip(contest.pairs, effective, strict=False):
+                target["votes"][str(number)] += votes
+            target["valid"] += effective[-3]
+            target["invalid"] += effective[-2]
+            target["voted"] += effective[-1]
+            target["sheets"] += 1
+    assert len(reference) == 2 and len(reference[f"bupati-{pilkada.BLORA}"]["kecamatan"]) > 10
+    assert json.dumps(replay.totals()) == json.dumps(reference)

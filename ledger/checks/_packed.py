@@ -50,6 +50,11 @@ class _Index:
         slots[i] = position
         self.used += 1
 
+    def held(self) -> Iterator[int]:
+        """Every position held, in slot order (no list: growing the biggest table
+        would otherwise hold a Python int for each of its records at once)."""
+        return (p for p in self.slots if p != _EMPTY)
+
     def positions(self) -> list[int]:
         """Every position held, in ascending order (records are appended, so this is
         the order they were added in)."""
@@ -127,7 +132,7 @@ class PackedTable:
 
     def _grow(self) -> None:
         index = _Index(2 * len(self._index.slots))
-        for at in self._index.positions():
+        for at in self._index.held():
             index.place(hash(self.key_at(at)), at)
         self._index = index
 
@@ -198,7 +203,7 @@ class PublicKeyTable:
 
     def _grow(self) -> None:
         index = _Index(2 * len(self._index.slots))
-        for number in self._index.positions():
+        for number in self._index.held():
             index.place(hash(hashlib.sha256(self.public_key(number)).digest()), number)
         self._index = index
 

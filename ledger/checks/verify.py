@@ -415,35 +415,48 @@ class Replay:
             self.events.note(envelope.hash, at, flags, tag, tally)
 
     def totals(self) -> dict[str, dict[str, Any]]:
-        """Per contest: per kecamatan and overall, the sums of the effective tallies."""
-        out: dict[str, dict[str, Any]] = {}
+        """Per contest: per kecamatan and overall, the sums of the effective tallies.
+
+        Contests and kecamatan come in the order of their sheets' stream ids
+        (``sheet:<contest>:<tps>``); the sheets are summed one by one into a row
+        per kecamatan (votes per pair, valid, invalid, voted, sheets), with no list
+        of them (a national replay holds 0.9 million).
+        """
+        rows: dict[str, dict[str, list[int]]] = {}
         sheets = self.sheets
-        counted = sorted(
-            (self.heads.stream_at(sheets.streams[n]), effective)
-            for n, effective in enumerate(sheets.effective)
-            if effective != NONE
-        )
-        for stream, at in counted:
+        for number, at in enumerate(sheets.effective):
+            if at == NONE:
+                continue
             effective = sheets.tally(at)
-            _, contest_id, tps = parse_stream_id(stream)
-            pairs = self.contests[contest_id].pairs
-            contest = out.setdefault(
-                contest_id,
-                {
-                    "kecamatan": {},
-                    "total": _zero(pairs),
-                    # the empty column's number: people read it as a column, not a pair
-                    "kolom_kosong": self.contests[contest_id].kolom_kosong,
-                },
-            )
-            kecamatan = contest["kecamatan"].setdefault(kecamatan_of(tps), _zero(pairs))
-            for target in (kecamatan, contest["total"]):
-                for number, votes in zip(pairs, effective, strict=False):
-                    target["votes"][str(number)] += votes
-                target["valid"] += effective[-3]
-                target["invalid"] += effective[-2]
-                target["voted"] += effective[-1]
-                target["sheets"] += 1
+            _, contest_id, tps = parse_stream_id(self.heads.stream_at(sheets.streams[number]))
+            pairs = len(self.contests[contest_id].pairs)
+            by_place = rows.setdefault(contest_id, {})
+            row = by_place.get(kecamatan_of(tps))
+            if row is None:
+                row = by_place[kecamatan_of(tps)] = [0] * (pairs + 4)
+            for i in range(min(pairs, len(effective))):
+                row[i] += effective[i]
+            row[pairs] += effective[-3]
+            row[pairs + 1] += effective[-2]
+            row[pairs + 2] += effective[-1]
+            row[pairs + 3] += 1
+        out: dict[str, dict[str, Any]] = {}
+        for contest_id in sorted(rows, key=lambda c: c + ":"):  # as their streams sort
+            contest = self.contests[contest_id]
+            total = _zero(contest.pairs)
+            kecamatan: dict[str, Any] = {}
+            for place in sorted(rows[contest_id], key=lambda k: k + "."):
+                kecamatan[place] = summed = _summed(contest.pairs, rows[contest_id][place])
+                for number in contest.pairs:
+                    total["votes"][str(number)] += summed["votes"][str(number)]
+                for name in ("valid", "invalid", "voted", "sheets"):
+                    total[name] += summed[name]
+            out[contest_id] = {
+                "kecamatan": kecamatan,
+                "total": total,
+                # the empty column's number: people read it as a column, not a pair
+                "kolom_kosong": contest.kolom_kosong,
+            }
         return out
 
 
@@ -459,6 +472,18 @@ def _tally_totals(tally: dict[str, Any]) -> tuple[int, ...]:
 
 def _zero(pairs: tuple[int, ...]) -> dict[str, Any]:
     return {"votes": {str(n): 0 for n in pairs}, "valid": 0, "invalid": 0, "voted": 0, "sheets": 0}
+
+
+def _summed(pairs: tuple[int, ...], row: list[int]) -> dict[str, Any]:
+    """A row of Replay.totals (votes per pair, valid, invalid, voted, sheets) as a total."""
+    n = len(pairs)
+    return {
+        "votes": {str(number): row[i] for i, number in enumerate(pairs)},
+        "valid": row[n],
+        "invalid": row[n + 1],
+        "voted": row[n + 2],
+        "sheets": row[n + 3],
+    }
 
 
 SNAPSHOT_FORMAT = "ledger-replay/v2"
