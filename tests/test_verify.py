@@ -16,6 +16,7 @@ import io
 import json
 import sqlite3
 import struct
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -1112,12 +1113,27 @@ def test_a_worker_checks_a_signature_only_under_the_key_its_signer_id_names(
         for e in envelopes
         if e.statement.kind == "grant"
     }
+    granted_before = [
+        {key_id(e.statement.body["key"]) for e in envelopes[:i] if e.statement.kind == "grant"}
+        for i in range(len(envelopes))
+    ]
     keys = [known.get(e.statement.signer) for e in envelopes]
-    keys[1] = None  # not known when sent: left to the replay
+    keys[1] = None  # not known when sent, nor granted before it: left to the replay
+    assert envelopes[1].statement.signer not in granted_before[1]
     verdicts = [c[3] for c in _prepare_chunk(list(raws), keys) if c is not None]
     assert verdicts == [None if k is None else True for k in keys] and verdicts.count(None) == 1
-    wrong = [bytes(range(32))] * len(raws)  # a key none of them is signed by
-    assert all(c is not None and c[3] is None for c in _prepare_chunk(list(raws), wrong))
+    # Keys that are not the signers': only those the worker learnt from the chunk's own
+    # grants are used, the rest left to the replay.
+    wrong = [bytes(range(32))] * len(raws)
+    learned: OrderedDict[bytes, bytes] = OrderedDict()
+    verdicts = [c[3] for c in _prepare_chunk(list(raws), wrong, learned) if c is not None]
+    assert verdicts == [
+        True if e.statement.signer in granted_before[i] else None for i, e in enumerate(envelopes)
+    ]
+    assert True in verdicts and None in verdicts
+    assert set(learned) == {
+        key_id(e.statement.body["key"]) for e in envelopes if e.statement.kind == "grant"
+    }
 
 
 def test_as_of_a_checkpoint_before_any_sheet_is_not_missing(scene: Scene) -> None:

@@ -6,8 +6,9 @@ signature; the results come back in order to the replay (ledger.checks.verify).
 
 This module imports only what a worker needs (the statement format, Merkle
 hashing, Ed25519 through libsodium): the forkserver preloads it, so the forkserver
-and every worker hold those modules and no more, and a worker keeps nothing between
-chunks: the memory the verifier's processes hold together stays small (issue 18).
+and every worker hold those modules and no more, and a worker keeps only the keys of
+the last grants it saw: the memory the verifier's processes hold together stays
+small (issue 18).
 """
 
 from __future__ import annotations
@@ -98,12 +99,26 @@ def signer_hint(raw: bytes) -> bytes | None:
     return hint if len(hint) == 32 else None
 
 
-def _prepare_chunk(raws: list[bytes | None], keys: list[bytes | None]) -> list[_Result | None]:
+# Keys a worker keeps from the grants in its own chunks (about 100 bytes each), for
+# their first signatures, which often follow in the same or the next chunks: before
+# the replay knows them, the sender has none to send.
+LEARNED = 16_384
+
+
+def _prepare_chunk(
+    raws: list[bytes | None],
+    keys: list[bytes | None],
+    learned: OrderedDict[bytes, bytes] | None = None,
+) -> list[_Result | None]:
     """A worker's work on one chunk: each event prepared (prepare) and its signature
-    checked under ``keys[i]``, the public key the sender expects, if its SHA-256 is
-    the signer id decoded; None for a record that is not an event's bytes."""
+    checked under ``keys[i]``, the public key the sender expects, or else under a key
+    of ``learned`` (key id to key, from grants this worker has seen; updated, the
+    last LEARNED kept), if its SHA-256 is the signer id decoded; None for a record
+    that is not an event's bytes."""
+    if learned is None:
+        learned = OrderedDict()
     out: list[_Result | None] = []
-    for raw, public in zip(raws, keys, strict=True):
+    for raw, sent in zip(raws, keys, strict=True):
         if raw is None:
             out.append(None)
             continue
@@ -112,14 +127,18 @@ def _prepare_chunk(raws: list[bytes | None], keys: list[bytes | None]) -> list[_
         prepared = prepare(raw, Envelope._parse)
         envelope = prepared.envelope
         verdict = None
-        if (
-            envelope is not None
-            and public is not None
-            and key_id(public) == envelope.statement.signer
-        ):
-            verdict = ed25519.verify_many([(public, envelope.signature, envelope.signed_message)])[
-                0
-            ]
+        if envelope is not None:
+            signer = envelope.statement.signer
+            public = sent if sent is not None and key_id(sent) == signer else learned.get(signer)
+            if public is not None:
+                verdict = ed25519.verify_many(
+                    [(public, envelope.signature, envelope.signed_message)]
+                )[0]
+            granted = granted_key(envelope)
+            if granted is not None:
+                learned[key_id(granted)] = granted
+                if len(learned) > LEARNED:
+                    learned.popitem(last=False)
         packed = None if envelope is None else _pack(envelope)
         out.append((prepared.leaf_hash, packed, prepared.error, verdict))
     return out
@@ -141,12 +160,13 @@ def _worker(inbox: Connection, outbox: Connection) -> None:
                 return
 
     threading.Thread(target=receive, daemon=True).start()
+    learned: OrderedDict[bytes, bytes] = OrderedDict()
     while True:
         message = arrived.get()
         if message is None:
             return
         raws, keys = message
-        outbox.send(_prepare_chunk(raws, keys))
+        outbox.send(_prepare_chunk(raws, keys, learned))
 
 
 class WorkersAhead:
@@ -159,12 +179,13 @@ class WorkersAhead:
     event goes the public key of the signer its bytes seem to name
     (:func:`signer_hint`), found here: ``known(key id)`` gives the key of a signer
     the replay knows, and keys granted in results the replay has not reached yet
-    are kept among the last ``RECENT``. A worker checks a signature only under
-    that key, and only if its SHA-256 is the signer id it decoded; any other
-    signature is checked here, on a thread, under the key known by the time its
-    chunk comes back, or else by the replay, in line. A verdict only says "valid
+    are kept among the last ``RECENT``. A worker checks a signature under that
+    key, or a key granted in its own recent chunks (LEARNED), only if its SHA-256
+    is the signer id it decoded; any other signature is checked here, on a thread,
+    under the key known by the time its chunk comes back, or else by the replay,
+    in line. A verdict only says "valid
     under the key whose SHA-256 is the signer's key id", which no later state can
-    change. So no worker keeps a table of keys: one table, the replay's, serves all.
+    change. So no worker keeps a table of every key: one table, the replay's, serves all.
     """
 
     CHUNK = 512
