@@ -99,10 +99,12 @@ def signer_hint(raw: bytes) -> bytes | None:
     return hint if len(hint) == 32 else None
 
 
-# Keys a worker keeps from the grants in its own chunks (about 100 bytes each), for
+# Keys a worker keeps from the grants in its own chunks (about 250 bytes each), for
 # their first signatures, which often follow in the same or the next chunks: before
-# the replay knows them, the sender has none to send.
-LEARNED = 16_384
+# the replay knows them, the sender has none to send. In the national simulation a
+# key signs within about 2,500 events of its grant (five chunks), so a few thousand
+# keys cover every grant still in flight.
+LEARNED = 4_096
 
 
 def _prepare_chunk(
