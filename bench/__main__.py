@@ -209,8 +209,7 @@ def verify_in_child(export: Path, trust: Path) -> tuple[float, float]:
     the child and its worker processes, sampled every 50 ms)."""
     code = (
         "import sys, time, json\n"
-        "from ledger.cli._verify import load_policy\n"
-        "from ledger.checks.verify import verify_export\n"
+        "from ledger.checks.verify import load_policy, verify_export\n"
         "policy = load_policy(sys.argv[2], None)\n"
         "t = time.perf_counter()\n"
         "with open(sys.argv[1], 'rb') as f: report = verify_export(f, policy)\n"

@@ -23,9 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
-from ledger.checks.verify import Replay, VerifyReport
+from ledger.checks.verify import Replay, VerifyReport, load_policy
 from ledger.cli import main
-from ledger.cli._verify import load_policy
 from ledger.errors import ConfigurationError, FormatError, WitnessConflictError
 from ledger.format import merkle
 from ledger.format.note import Checkpoint, Verifier, parse_note, sign_note

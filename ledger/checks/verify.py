@@ -85,16 +85,25 @@ from ledger.format import ed25519, merkle
 from ledger.format.aftercount import AFTERCOUNT_KINDS, check_references, tag_of
 from ledger.format.authority import BAWASLU_ROOT, KPU_ROOT, Signer, authorize, root_signer
 from ledger.format.exportfile import read_records, trust_record
+from ledger.format.jsoninput import read_limited
 from ledger.format.note import Checkpoint, Verifier, open_note
 from ledger.format.outcome import determined_recap_stream
-from ledger.format.policy import TlogPolicy
+from ledger.format.policy import TlogPolicy, parse_policy
 from ledger.format.recap import recap_inputs
 from ledger.format.regions import kecamatan_of, parse_stream_id, stream_contest
 from ledger.format.schema import Contest, check_body, contest_from_body, voted_total
 from ledger.format.statement import Envelope, key_id
-from ledger.format.trust import TrustRoots
+from ledger.format.trust import TrustRoots, policy_from_json, trust_from_json
 
-__all__ = ["Failure", "Replay", "TrustPolicy", "VerifyReport", "verify_export"]
+__all__ = [
+    "Failure",
+    "Replay",
+    "TrustPolicy",
+    "VerifyReport",
+    "load_policy",
+    "tlog_policy",
+    "verify_export",
+]
 
 MAX_LISTED = 200  # failures kept per class; the count is always exact
 
@@ -115,6 +124,26 @@ class TrustPolicy:
     @property
     def log(self) -> Verifier:
         return Verifier.parse(self.roots.log_vkey)
+
+
+def load_policy(trust_path: str, policy_path: str | None = None) -> TrustPolicy:
+    """The trust roots of ``trust_path`` with the tlog-policy of ``policy_path``, if
+    given, else the one the trust roots file embeds (docs/format.md 8.10);
+    ConfigurationError if neither gives one."""
+    text = read_limited(trust_path, "trust roots file")
+    policy = tlog_policy(policy_path, policy_from_json(text))
+    if policy is None:
+        raise ConfigurationError(
+            f"{trust_path} embeds no trust policy: give --policy FILE (c2sp.org/tlog-policy)"
+        )
+    return TrustPolicy(trust_from_json(text), policy)
+
+
+def tlog_policy(policy_path: str | None, embedded: str | None) -> TlogPolicy | None:
+    """The policy file ``policy_path`` if given (it overrides), else ``embedded``."""
+    if policy_path is not None:
+        return parse_policy(read_limited(policy_path, "trust policy"))
+    return None if embedded is None else parse_policy(embedded)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from ledger.checks.verify import tlog_policy
 from ledger.cli import EXIT_FAILURE
 from ledger.cli._common import add_ledger_arg, open_ledger
-from ledger.cli._verify import tlog_policy
 from ledger.errors import ConfigurationError, LedgerError
 from ledger.format import merkle
 from ledger.format.note import Checkpoint, parse_note

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.checks.dossier import DossierReport, verify_dossier
-from ledger.checks.verify import TrustPolicy
+from ledger.checks.verify import TrustPolicy, load_policy, tlog_policy
 from ledger.cli._common import (
     Commands,
     add_json_arg,
@@ -18,13 +18,7 @@ from ledger.cli._common import (
     read_bytes,
     write_bytes,
 )
-from ledger.cli._verify import (
-    add_trust_args,
-    load_policy,
-    print_failures,
-    print_totals,
-    tlog_policy,
-)
+from ledger.cli._verify import add_trust_args, print_failures, print_totals
 from ledger.errors import FormatError, LedgerError
 from ledger.format.dossier import parse_subject
 from ledger.format.jsoninput import MAX_DOSSIER_SIZE

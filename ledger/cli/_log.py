@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from keys import KeyDir, passphrase_from
+from ledger.checks.verify import tlog_policy
 from ledger.cli import _cosign, _tlog_proof, _witness
 from ledger.cli._common import (
     PASSPHRASE_ENV,
@@ -17,7 +18,7 @@ from ledger.cli._common import (
     read_bytes,
     write_bytes,
 )
-from ledger.cli._verify import add_tail_arg, tlog_policy
+from ledger.cli._verify import add_tail_arg
 from ledger.errors import ConfigurationError, FormatError, UnwitnessedError
 from ledger.format.jsoninput import read_limited
 from ledger.format.note import Checkpoint, Verifier, parse_note

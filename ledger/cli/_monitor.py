@@ -7,9 +7,10 @@ import sys
 import time
 from pathlib import Path
 
+from ledger.checks.verify import load_policy
 from ledger.cli import EXIT_FAILURE
 from ledger.cli._common import Commands
-from ledger.cli._verify import add_trust_args, load_policy
+from ledger.cli._verify import add_trust_args
 from ledger.errors import ConfigurationError, ServiceError
 from ledger.monitor.follow import Monitor, PollResult
 

@@ -9,8 +9,9 @@ import tempfile
 from typing import IO, Any
 
 from ledger.checks.report import bawaslu_report, verify_statement
+from ledger.checks.verify import load_policy
 from ledger.cli._common import Commands, add_json_arg, print_json, print_table, read_bytes
-from ledger.cli._verify import add_tail_arg, add_trust_args, load_policy
+from ledger.cli._verify import add_tail_arg, add_trust_args
 from ledger.errors import FormatError
 from ledger.format.jsoninput import MAX_DOSSIER_SIZE
 

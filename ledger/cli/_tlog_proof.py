@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ledger.checks.verify import tlog_policy
 from ledger.cli._common import add_ledger_arg, open_ledger, write_bytes
-from ledger.cli._verify import tlog_policy
 from ledger.errors import ConfigurationError, FormatError, UnknownEventError
 from ledger.format.note import Verifier
 from ledger.format.policy import TlogPolicy

@@ -10,7 +10,12 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
-from ledger.checks.verify import TrustPolicy, VerifyReport, verify_export
+from ledger.checks.verify import (
+    TrustPolicy,
+    VerifyReport,
+    load_policy,
+    verify_export,
+)
 from ledger.cli._common import (
     Commands,
     add_json_arg,
@@ -19,12 +24,9 @@ from ledger.cli._common import (
     print_json,
     print_table,
 )
-from ledger.errors import ConfigurationError, FormatError
-from ledger.format.jsoninput import read_limited
+from ledger.errors import FormatError
 from ledger.format.note import Verifier
 from ledger.format.outcome import column_name
-from ledger.format.policy import TlogPolicy, parse_policy
-from ledger.format.trust import policy_from_json, trust_from_json
 from ledger.log.export import export_ledger
 from ledger.log.mirror import mirror
 from ledger.log.static import export_stream
@@ -57,25 +59,6 @@ def register(commands: Commands) -> None:
     )
     add_json_arg(p)
     p.set_defaults(handler=cmd_verify)
-
-
-def load_policy(trust_path: str, policy_path: str | None) -> TrustPolicy:
-    """The trust roots of ``trust_path`` with the tlog-policy of ``policy_path``, if
-    given, else the one the trust roots file embeds (docs/format.md 8.10)."""
-    text = read_limited(trust_path, "trust roots file")
-    policy = tlog_policy(policy_path, policy_from_json(text))
-    if policy is None:
-        raise ConfigurationError(
-            f"{trust_path} embeds no trust policy: give --policy FILE (c2sp.org/tlog-policy)"
-        )
-    return TrustPolicy(trust_from_json(text), policy)
-
-
-def tlog_policy(policy_path: str | None, embedded: str | None) -> TlogPolicy | None:
-    """The policy file ``policy_path`` if given (it overrides), else ``embedded``."""
-    if policy_path is not None:
-        return parse_policy(read_limited(policy_path, "trust policy"))
-    return None if embedded is None else parse_policy(embedded)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
