@@ -122,7 +122,7 @@ class TiledNodeReader:
         if len(stored) != len(wanted):
             raise LookupError(f"tile reader returned {len(stored)} tiles for {len(wanted)} ids")
         tiles = dict(zip(wanted, stored, strict=True))
-        folded: dict[TileId, tuple[list[bytes], ...]] = {}
+        folded: dict[TileId, tuple[tuple[bytes, ...], ...]] = {}
         out: list[bytes] = []
         for (tile, r, at), node in zip(places, ids, strict=True):
             data = tiles[tile]
@@ -152,7 +152,7 @@ _FOLDED_TILES = 1024
 
 
 @lru_cache(maxsize=_FOLDED_TILES)
-def _tile_levels(data: bytes) -> tuple[list[bytes], ...]:
+def _tile_levels(data: bytes) -> tuple[tuple[bytes, ...], ...]:
     """Every complete level above a tile's hashes, bottom up: item ``r - 1`` holds
     the roots of the tile's aligned runs of ``2**r`` hashes, as many as are
     complete (a full tile's item 7 is its root; a tile of one hash has none).
@@ -164,15 +164,19 @@ def _tile_levels(data: bytes) -> tuple[list[bytes], ...]:
     """
     sha, prefix = sha256, NODE_PREFIX
     pair = 2 * HASH_SIZE
-    row = [
-        sha(prefix + data[i : i + pair]).digest()
-        for i in range(0, len(data) - len(data) % pair, pair)
-    ]
+    row = tuple(
+        [
+            sha(prefix + data[i : i + pair]).digest()
+            for i in range(0, len(data) - len(data) % pair, pair)
+        ]
+    )
     levels = [row]
     while len(row) > 1:
         pairs = iter(row)  # zipped with itself: (0, 1), (2, 3)...; an odd last is left
-        row = [sha(prefix + a + b).digest() for a, b in zip(pairs, pairs, strict=False)]
+        row = tuple([sha(prefix + a + b).digest() for a, b in zip(pairs, pairs, strict=False)])
         levels.append(row)
+    # Tuples of bytes, which the collector stops tracking at its first pass over
+    # them: a full cache adds nothing to its later passes.
     return tuple(levels) if row else ()
 
 
