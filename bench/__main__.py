@@ -54,12 +54,12 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 from bench.http import http
+from bench.proofs import synthetic_tree
 from bench.web import web
 from ledger.format import merkle
 from ledger.format.statement import Envelope
 from ledger.log.export import export_ledger
 from ledger.log.tlog import TransparencyLog
-from ledger.pilkada.scenario import Scenario
 from ledger.pilkada.simulate import Simulation
 from ledger.progress import Progress
 from ledger.store.application import Ledger
@@ -253,26 +253,11 @@ def proofs_at(leaves: int, directory: Path) -> float:
 
     The tree is written through the ledger's own LogRecorder (its node table
     and queries), so this measures the production read path at a size the
-    ingest run may not reach (the target is stated at 5 million leaves).
+    ingest run may not reach (the target is stated at 5 million leaves). A tree
+    of that size already in ``directory`` is reused (bench/proofs.py, which also
+    times each kind of proof on its own).
     """
-    import hashlib
-
-    from ledger.store.persistence import LeafRow
-
-    # Trust roots only to make a ledger database: the tree below is synthetic.
-    ledger = Ledger.create(f"sqlite:{directory / 'proofs.db'}", Scenario().trust())
-    store = ledger.log_store
-    tree = merkle.CompactRange()
-    page = 100_000
-    with Progress("building a tree", leaves) as progress:
-        for start in range(0, leaves, page):
-            rows, nodes = [], []
-            for i in range(start, min(leaves, start + page)):
-                leaf = hashlib.sha256(i.to_bytes(8, "big")).digest()
-                nodes.extend(tree.append(merkle.leaf_hash(leaf)))
-                rows.append(LeafRow(i, i + 1, leaf, f"synthetic:{i}", 1))
-            store.record_leaves("bench-proofs", rows, nodes, rows[-1].notification_id)
-            progress.advance(len(rows))
+    ledger = synthetic_tree(leaves, directory)
     try:
         return proofs(ledger)
     finally:

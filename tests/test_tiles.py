@@ -316,3 +316,64 @@ def test_folded_tiles_give_every_node_the_direct_fold_gives(size: int) -> None:
     assert list(reader.read_nodes(ids)) == [direct(*node) for node in ids]
     assert list(reader.read_nodes(ids)) == [direct(*node) for node in ids]  # cached
     assert merkle.root(size, reader) == tree.root()
+
+
+class _GrowingTiles:
+    """Stored tiles of a tree that grows (as the ledger's tile table does), and the
+    oracle beside it: every complete subtree kept node by node (MemoryNodeStore,
+    itself checked against the vectors and the RFC reference in test_merkle)."""
+
+    def __init__(self) -> None:
+        from ledger.format.merkle_tiles import tile_appends
+
+        self._appends = tile_appends
+        self.tree = merkle.CompactRange()
+        self.nodes = merkle.MemoryNodeStore()
+        self.stored: dict[tuple[int, int], bytes] = {}
+
+    def grow(self, size: int) -> None:
+        hashes = [merkle.leaf_hash(d) for d in leaves(size)[self.tree.size :]]
+        self.nodes.append_leaf_hashes(hashes)
+        for h in hashes:
+            for tile, (_, data) in self._appends(self.tree.append(h)).items():
+                self.stored[tile] = self.stored.get(tile, b"") + data
+
+    def read_tile_hashes(self, ids: Sequence[tuple[int, int]]) -> list[bytes]:
+        return [self.stored[t] for t in ids]  # KeyError (a LookupError) if absent
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 1500),
+    st.integers(0, 1500),
+    st.lists(st.tuples(st.integers(0, 11), st.integers(0, 1600)), min_size=1, max_size=24),
+    st.booleans(),
+)
+def test_any_node_from_growing_tiles_is_the_oracles_or_refused(
+    size: int, more: int, ids: list[tuple[int, int]], cold: bool
+) -> None:
+    """TiledNodeReader with merkle_tiles._tile_levels (the fast fold, cached by tile
+    content): every complete node, from full and partial tiles, cold or cached, and
+    again after the tiles grew, is the oracle's hash; a node not yet complete is a
+    LookupError."""
+    from ledger.format.merkle_tiles import TiledNodeReader, _tile_levels
+
+    if cold:
+        _tile_levels.cache_clear()
+    tiles_ = _GrowingTiles()
+    reader = TiledNodeReader(tiles_)
+    for n in (size, size + more):
+        tiles_.grow(n)
+        complete = [(lv, i) for lv, i in ids if (i + 1) << lv <= n]
+        assert list(reader.read_nodes(complete)) == list(tiles_.nodes.read_nodes(complete))
+        for node in ids:
+            if node not in complete:
+                with pytest.raises(LookupError):
+                    reader.read_nodes([node])
+        index = ids[0][1] % n
+        assert merkle.inclusion_proof(index, n, reader) == merkle.inclusion_proof(
+            index, n, tiles_.nodes
+        )
+        assert merkle.consistency_proof(index + 1, n, reader) == merkle.consistency_proof(
+            index + 1, n, tiles_.nodes
+        )

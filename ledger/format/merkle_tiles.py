@@ -110,67 +110,74 @@ class TiledNodeReader:
         """
         if not ids:
             return []
-        spans: list[tuple[TileId, int, int]] = []
+        # Node (level, index), level = 8 t + r, is hash ``at`` = index mod 2**(8 - r)
+        # of level r above tile (t, index >> (8 - r)) (see the module docstring).
+        places: list[tuple[TileId, int, int]] = []
         for level, index in ids:
             t, r = divmod(level, TILE_HEIGHT)
-            first = index << r
-            lo = first % TILE_WIDTH
-            spans.append(((t, first // TILE_WIDTH), lo, lo + (1 << r)))
-        wanted = list(dict.fromkeys(tile for tile, _, _ in spans))
+            shift = TILE_HEIGHT - r
+            places.append(((t, index >> shift), r, index & ((1 << shift) - 1)))
+        wanted = list(dict.fromkeys([tile for tile, _, _ in places]))
         stored = self._tiles.read_tile_hashes(wanted)
         if len(stored) != len(wanted):
             raise LookupError(f"tile reader returned {len(stored)} tiles for {len(wanted)} ids")
         tiles = dict(zip(wanted, stored, strict=True))
+        folded: dict[TileId, tuple[tuple[bytes, ...], ...]] = {}
         out: list[bytes] = []
-        for (tile, lo, hi), node in zip(spans, ids, strict=True):
+        for (tile, r, at), node in zip(places, ids, strict=True):
             data = tiles[tile]
-            if len(data) < hi * HASH_SIZE:
-                raise LookupError(
-                    f"Merkle node {node} is not stored: tile {tile} holds "
-                    f"{len(data) // HASH_SIZE} hashes"
-                )
-            levels = _tile_levels(data)  # folded once per tile content
-            r = (hi - lo).bit_length() - 1
-            out.append(levels[r][(lo >> r) * HASH_SIZE : ((lo >> r) + 1) * HASH_SIZE])
+            if r == 0:  # a hash of the tile itself
+                if (at + 1) * HASH_SIZE <= len(data):
+                    out.append(data[at * HASH_SIZE : (at + 1) * HASH_SIZE])
+                    continue
+            else:
+                if tile not in folded:
+                    folded[tile] = _tile_levels(data)
+                above = folded[tile]
+                if r <= len(above) and at < len(above[r - 1]):
+                    out.append(above[r - 1][at])
+                    continue
+            raise LookupError(
+                f"Merkle node {node} is not stored: tile {tile} holds "
+                f"{len(data) // HASH_SIZE} hashes"
+            )
         return out
 
 
 # Tiles folded, by content: the tiles near the top of a large tree are in every
-# proof, and the same bytes always fold the same. About 16 KiB a tile; keyed by the
-# bytes themselves (a growing tile is new bytes), so an entry is never stale.
+# proof, and the same bytes always fold the same. About 26 KiB a full tile (its
+# bytes and its 255 digests as objects); keyed by the bytes themselves (a growing
+# tile is new bytes), so an entry is never stale.
 _FOLDED_TILES = 1024
 
 
 @lru_cache(maxsize=_FOLDED_TILES)
-def _tile_levels(data: bytes) -> tuple[bytes, ...]:
-    """Every complete level above a tile's hashes, packed: level ``r`` holds the
-    roots of its aligned runs of ``2**r`` hashes, as many as are complete (level 0
-    is the tile itself; a full tile's level 8 is its root)."""
-    pair = 2 * HASH_SIZE
-    levels = [data]
-    while len(data) >= pair:
-        data = b"".join(
-            [
-                sha256(NODE_PREFIX + data[i : i + pair]).digest()
-                for i in range(0, len(data) - len(data) % pair, pair)
-            ]
-        )
-        levels.append(data)
-    return tuple(levels)
+def _tile_levels(data: bytes) -> tuple[tuple[bytes, ...], ...]:
+    """Every complete level above a tile's hashes, bottom up: item ``r - 1`` holds
+    the roots of the tile's aligned runs of ``2**r`` hashes, as many as are
+    complete (a full tile's item 7 is its root; a tile of one hash has none).
 
-
-def _fold(data: bytes) -> bytes:
-    """:func:`perfect_root` of the hashes packed in ``data`` (a power of two of them).
-
-    The proofs' hot loop (a proof folds several hundred hashes out of its tiles),
-    so it hashes pairs straight out of the bytes, with no call or list per hash.
+    The proofs' hot loop: a proof's random bottom tile is folded whole (255 hashes
+    of a full tile), so each level is one comprehension over a local ``sha256``,
+    the first hashing 64-byte slices of the tile and the rest pairs of digests.
+    :func:`perfect_root` is the plain definition it is tested against.
     """
+    sha, prefix = sha256, NODE_PREFIX
     pair = 2 * HASH_SIZE
-    while len(data) > HASH_SIZE:
-        data = b"".join(
-            [sha256(NODE_PREFIX + data[i : i + pair]).digest() for i in range(0, len(data), pair)]
-        )
-    return data
+    row = tuple(
+        [
+            sha(prefix + data[i : i + pair]).digest()
+            for i in range(0, len(data) - len(data) % pair, pair)
+        ]
+    )
+    levels = [row]
+    while len(row) > 1:
+        pairs = iter(row)  # zipped with itself: (0, 1), (2, 3)...; an odd last is left
+        row = tuple([sha(prefix + a + b).digest() for a, b in zip(pairs, pairs, strict=False)])
+        levels.append(row)
+    # Tuples of bytes, which the collector stops tracking at its first pass over
+    # them: a full cache adds nothing to its later passes.
+    return tuple(levels) if row else ()
 
 
 def tile_appends(nodes: Iterable[tuple[int, int, bytes]]) -> dict[TileId, tuple[int, bytes]]:
