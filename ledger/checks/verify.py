@@ -40,7 +40,8 @@ keeps the tail's effect on the totals apart from the witnessed totals.
 
 Memory is flat in the number of events: per stream it keeps only its head and
 the hashes it may be referred to by, per key its grant, per sheet its effective
-totals.
+totals, each as a packed record (ledger.checks._state: about 0.36 GiB at national
+size, 1.8 million streams and 0.9 million keys).
 """
 
 from __future__ import annotations
