@@ -531,6 +531,13 @@ def test_a_replay_saved_and_restored_halfway_ends_as_one_that_never_stopped() ->
         Replay.restore(
             witnessed_policy(other.trust(), other.witness_signer.verifier), first.snapshot()
         )
-    for broken in ({}, {**first.snapshot(), "tree": ["00"]}, {**first.snapshot(), "heads": []}):
+    saved = first.snapshot()
+    odd_pair = [{**signer, "pair": "1"} for signer in saved["signers"]]
+    for broken in (
+        {},
+        {**saved, "tree": ["00"]},
+        {**saved, "heads": []},
+        {**saved, "signers": odd_pair},
+    ):
         with pytest.raises(FormatError):
             Replay.restore(policy, broken)

@@ -4,6 +4,7 @@ plain dicts as the oracle: whatever is added is found exactly, nothing else is."
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -177,3 +178,8 @@ def test_the_signer_table_gives_back_each_signer_as_granted_and_revoked() -> Non
     with pytest.raises(ValueError):
         table.add(orphan)
     assert orphan.key_id not in table and len(table) == 5
+    with pytest.raises(ValueError):  # a key is granted once
+        table.add(granted[0])
+    with pytest.raises(ValueError):  # True is no pair number, though an int
+        table.add(replace(orphan, root=root.key_id, granter=root.key_id, pair=True))
+    assert len(table) == 5

@@ -32,6 +32,7 @@ from typing import NamedTuple
 
 from ledger.checks._packed import PackedTable, PublicKeyTable, pack_counts, unpack_counts
 from ledger.format.authority import Signer
+from ledger.format.regions import key_stream
 
 __all__ = ["EventFacts", "SheetTotals", "SignerTable", "StreamHeads"]
 
@@ -42,14 +43,14 @@ _KEY_PREFIX = "key:"
 
 
 def key_stream_id(stream: str) -> bytes | None:
-    """The key id a stream `key:<64 lowercase hex digits>` is named by, else None."""
+    """The key id whose stream (ledger.format.regions.key_stream) ``stream`` is, else None."""
     if len(stream) != 68 or not stream.startswith(_KEY_PREFIX):
         return None
     try:
-        raw = bytes.fromhex(stream[4:])
+        raw = bytes.fromhex(stream[len(_KEY_PREFIX) :])
     except ValueError:
         return None
-    return raw if len(raw) == 32 and raw.hex() == stream[4:] else None
+    return raw if key_stream(raw) == stream else None
 
 
 class StreamHeads(Mapping[str, tuple[int, bytes]]):
@@ -63,6 +64,8 @@ class StreamHeads(Mapping[str, tuple[int, bytes]]):
     """
 
     _VALUE = struct.Struct("<I32sI")  # seq, head hash, sheet number
+    _HEAD = struct.Struct("<I32s")  # the value's first fields: seq, head hash
+    _SHEET = struct.Struct("<I")  # its last: the sheet number, at _HEAD.size
 
     def __init__(self, signers: SignerTable) -> None:
         self._table = PackedTable(self._VALUE.size)
@@ -99,18 +102,18 @@ class StreamHeads(Mapping[str, tuple[int, bytes]]):
         if at < 0:
             encoded = stream.encode("utf-8", "surrogatepass")
             return self._table.add(encoded, self._VALUE.pack(seq, head, NONE))
-        struct.pack_into("<I32s", self._table.records, at, seq, head)
+        self._HEAD.pack_into(self._table.records, at, seq, head)
         return at
 
     def sheet_at(self, at: int) -> int:
         """The sheet number of the stream at ``at`` (NONE: not a sheet, or -1 given)."""
         if at < 0:
             return NONE
-        number: int = struct.unpack_from("<I", self._table.records, at + 36)[0]
+        number: int = self._SHEET.unpack_from(self._table.records, at + self._HEAD.size)[0]
         return number
 
     def set_sheet(self, at: int, number: int) -> None:
-        struct.pack_into("<I", self._table.records, at + 36, number)
+        self._SHEET.pack_into(self._table.records, at + self._HEAD.size, number)
 
     def stream_at(self, at: int) -> str:
         return self._table.key_at(at).decode("utf-8", "surrogatepass")
@@ -323,8 +326,10 @@ class SignerTable(Mapping[bytes, Signer]):
 
     # role, root, granter, revoked, scope, contest, pair, label; stream seq, head
     _VALUE = struct.Struct("<IIIBIIIII32s")
+    _ROOT_AT = struct.calcsize("<I")  # where the root's number starts in a value
+    _REVOKED_AT = struct.calcsize("<III")
+    _STREAM_AT = struct.calcsize("<IIIBIIII")
     _STREAM = struct.Struct("<I32s")
-    _STREAM_AT = 29  # where the stream's seq starts in a value
     CACHED = 4096
 
     def __init__(self) -> None:
@@ -335,10 +340,15 @@ class SignerTable(Mapping[bytes, Signer]):
 
     def add(self, signer: Signer) -> None:
         """Record ``signer`` (its key must not have a record; its root and granter must)."""
-        root = self._number(signer.root)
+        table = self._table
+        if table.find(signer.key_id) >= 0:
+            raise ValueError(f"key {signer.key_id.hex()[:16]} is recorded already")
+        if signer.pair is not None and type(signer.pair) is not int:
+            raise ValueError(f"pair {signer.pair!r} of key {signer.key_id.hex()[:16]} is no number")
+        root = table.find(signer.root)
         if root < 0 and signer.root != signer.key_id:  # only a root is its own root
             raise ValueError(f"the root of key {signer.key_id.hex()[:16]} is not recorded")
-        granter = NONE if signer.granter is None else self._number(signer.granter)
+        granter = NONE if signer.granter is None else table.find(signer.granter)
         if granter < 0:
             raise ValueError(f"the granter of key {signer.key_id.hex()[:16]} is not recorded")
         texts = self._texts
@@ -354,9 +364,9 @@ class SignerTable(Mapping[bytes, Signer]):
             0,
             ZERO_HASH,
         )
-        number = self._table.add(signer.public_key, value)
+        number = table.add(signer.public_key, value)
         if root < 0:  # a root is its own root
-            struct.pack_into("<I", self._table.records, self._table.value_at(number) + 4, number)
+            struct.pack_into("<I", table.records, table.value_at(number) + self._ROOT_AT, number)
         self._cache.pop(signer.key_id, None)
 
     def revoke(self, key_id: bytes) -> None:
@@ -364,7 +374,8 @@ class SignerTable(Mapping[bytes, Signer]):
         number = self._table.find(key_id)
         if number < 0:
             raise KeyError(key_id)
-        struct.pack_into("<B", self._table.records, self._table.value_at(number) + 12, 1)
+        at = self._table.value_at(number) + self._REVOKED_AT
+        struct.pack_into("<B", self._table.records, at, 1)
         self._cache.pop(key_id, None)
 
     def public_key(self, key_id: bytes) -> bytes | None:
@@ -393,9 +404,9 @@ class SignerTable(Mapping[bytes, Signer]):
 
     def streams(self) -> Iterator[bytes]:
         """The key id of every key whose stream has a head, in the order recorded."""
-        records, size = self._table.records, self._table.record_size
-        for number in range(len(self._table)):
-            if self._STREAM.unpack_from(records, number * size + 32 + self._STREAM_AT)[0]:
+        table = self._table
+        for number in range(len(table)):
+            if self._STREAM.unpack_from(table.records, table.value_at(number) + self._STREAM_AT)[0]:
                 yield self._key_id(number)
 
     def get(self, key_id: bytes, default: Signer | None = None) -> Signer | None:  # type: ignore[override]
@@ -425,9 +436,6 @@ class SignerTable(Mapping[bytes, Signer]):
 
     def __len__(self) -> int:
         return len(self._table)
-
-    def _number(self, key_id: bytes) -> int:
-        return self._table.find(key_id)
 
     def _key_id(self, number: int) -> bytes:
         return hashlib.sha256(self._table.public_key(number)).digest()

@@ -268,7 +268,6 @@ class Replay:
         self.events = EventFacts()
         self.contests: dict[str, Contest] = {}
         self.tree = merkle.CompactRange()
-        self._stream_at = -1  # the offset of the stream of the event _check passed
 
     def public_key(self, key_id: bytes) -> bytes | None:
         """The public key of a signer known so far, by its key id."""
@@ -299,14 +298,14 @@ class Replay:
             return
         st = envelope.statement
         try:
-            self._check(envelope, verdict)
+            at = self._check(envelope, verdict)
         except LedgerError as e:
             self.report.fail(
                 e, leaf=leaf, stream=st.stream, seq=st.seq, event_hash=envelope.hash.hex()
             )
             return
         self.report.events[st.kind] += 1
-        self._record(envelope)
+        self._record(envelope, at)
 
     def checkpoint(self, note: bytes) -> bool:
         """Step (7) for a checkpoint standing after the entries fed so far; whether it
@@ -328,7 +327,9 @@ class Replay:
         snapshot's: ConfigurationError); FormatError for a malformed snapshot."""
         return _restore(cls(policy, VerifyReport()), snapshot)
 
-    def _check(self, envelope: Envelope, verdict: bool | None = None) -> None:
+    def _check(self, envelope: Envelope, verdict: bool | None = None) -> int:
+        """Raise unless the event may be recorded; return its stream's offset
+        (StreamHeads.locate), which _record takes."""
         st = envelope.statement
         if st.election != self.election:  # (2)
             raise ElectionMismatchError(f"statement is for election {st.election!r}")
@@ -382,7 +383,7 @@ class Replay:
                     f"determination names {st.body['recap'].hex()[:16]}, not a recap of {top}"
                 )
         check_references(st, self._tag)
-        self._stream_at = at
+        return at
 
     def _tag(self, stream: str, event: bytes) -> str | None:
         """What ``event`` of ``stream`` is, for the after-count references (5.11-5.13)."""
@@ -393,7 +394,7 @@ class Replay:
             return "count"
         return "recap" if flags & RECAP_EVENT else None
 
-    def _record(self, envelope: Envelope) -> None:
+    def _record(self, envelope: Envelope, at: int) -> None:
         st = envelope.statement
         kind = st.kind
         if kind == "grant":  # first: its stream's head is kept in its record
@@ -411,8 +412,7 @@ class Replay:
                     label=st.body["label"],
                 )
             )
-        at = self.heads.advance(st.stream, st.seq, envelope.hash, self._stream_at)
-        self._stream_at = -1
+        at = self.heads.advance(st.stream, st.seq, envelope.hash, at)
         on_sheet = st.stream.startswith("sheet:")
         flags = 0
         tally = NONE
@@ -461,9 +461,10 @@ class Replay:
             _, contest_id, tps = parse_stream_id(self.heads.stream_at(sheets.streams[number]))
             pairs = len(self.contests[contest_id].pairs)
             by_place = rows.setdefault(contest_id, {})
-            row = by_place.get(kecamatan_of(tps))
+            place = kecamatan_of(tps)
+            row = by_place.get(place)
             if row is None:
-                row = by_place[kecamatan_of(tps)] = [0] * (pairs + 4)
+                row = by_place[place] = [0] * (pairs + 4)
             for i in range(min(pairs, len(effective))):
                 row[i] += effective[i]
             row[pairs] += effective[-3]
